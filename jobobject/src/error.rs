@@ -1,0 +1,135 @@
+//! The library's error type.
+
+use std::io;
+use std::path::PathBuf;
+
+/// The result type of every fallible call of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, and where.
+///
+/// Errors that come from the operating system keep the OS error as their
+/// [`source`](std::error::Error::source) and name the job and the file or the call that failed.
+///
+/// ```
+/// use jobobject::{Error, JobObject, Options};
+///
+/// // Opening a job needs a name.
+/// let err = JobObject::open(&Options::default()).unwrap_err();
+/// assert!(matches!(err, Error::InvalidArgument { .. }));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The handle was closed; every call after [`close`](crate::JobObject::close) returns this.
+    #[error("the job handle has already been closed")]
+    AlreadyClosed,
+
+    /// [`poll_notification`](crate::JobObject::poll_notification) on a handle created or
+    /// opened without [`Options::notifications`](crate::Options::notifications).
+    #[error("the job is not registered to receive notifications (set Options::notifications)")]
+    NotRegistered,
+
+    /// An argument was rejected before anything was changed.
+    #[error("invalid argument: {message}")]
+    InvalidArgument {
+        /// What was wrong with it.
+        message: String,
+    },
+
+    /// A job or a process that does not exist.
+    #[error("{what} does not exist")]
+    NotFound {
+        /// The missing thing, such as `job "build-42"` or `process 1234`.
+        what: String,
+    },
+
+    /// [`JobObject::create`](crate::JobObject::create) with the name of a job that exists.
+    #[error("job {job:?} already exists")]
+    AlreadyExists {
+        /// The job's name.
+        job: String,
+    },
+
+    /// The operation is not available on this system, and why.
+    #[error("not supported: {what}")]
+    Unsupported {
+        /// What is missing.
+        what: String,
+    },
+
+    /// The system cannot hold jobs at all (no cgroup filesystem, or not writable), with the
+    /// way to fix it.
+    #[error("{message}")]
+    Unavailable {
+        /// What is missing and how to fix it.
+        message: String,
+    },
+
+    /// A system call or file operation failed.
+    #[error("job {job}: {op}{}: {source}", path_suffix(.path))]
+    Os {
+        /// The job it was for (its name, or `(anonymous)`).
+        job: String,
+        /// The call or action that failed, such as `write cgroup.procs` or `rmdir`.
+        op: String,
+        /// The file it was applied to, when there is one.
+        path: Option<PathBuf>,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn path_suffix(path: &Option<PathBuf>) -> String {
+    match path {
+        Some(p) => format!(" {}", p.display()),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            message: message.into(),
+        }
+    }
+
+    /// The OS error code behind this error, if there is one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::Os { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+
+    /// Whether the OS refused the operation for lack of privileges.
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, Error::Os { source, .. } if source.kind() == io::ErrorKind::PermissionDenied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_error_names_job_call_and_file() {
+        let err = Error::Os {
+            job: "\"build\"".into(),
+            op: "write cgroup.procs".into(),
+            path: Some("/sys/fs/cgroup/jobobject/build".into()),
+            source: io::Error::from_raw_os_error(libc_esrch()),
+        };
+        let text = err.to_string();
+        assert!(
+            text.starts_with("job \"build\": write cgroup.procs /sys/fs/cgroup/jobobject/build: ")
+        );
+        assert!(std::error::Error::source(&err).is_some());
+        assert_eq!(err.raw_os_error(), Some(libc_esrch()));
+    }
+
+    fn libc_esrch() -> i32 {
+        3
+    }
+}

@@ -1,0 +1,98 @@
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+use crate::{Error, Notification};
+
+/// An unbounded queue of notifications for one handle, closed once.
+///
+/// Pushing never blocks and never drops; popping blocks until a message arrives or the queue
+/// is closed, which wakes every waiter with [`Error::AlreadyClosed`].
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    state: Mutex<State>,
+    ready: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    messages: VecDeque<Notification>,
+    closed: bool,
+}
+
+impl Queue {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent whatever a panicking holder did: every update is one
+        // push, pop or flag store.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends a message; after `close` it is dropped, as nobody can read it.
+    pub(crate) fn push(&self, message: Notification) {
+        let mut state = self.lock();
+        if !state.closed {
+            state.messages.push_back(message);
+            self.ready.notify_one();
+        }
+    }
+
+    /// Blocks for the next message.
+    pub(crate) fn pop(&self) -> Result<Notification, Error> {
+        let mut state = self.lock();
+        loop {
+            if state.closed {
+                return Err(Error::AlreadyClosed);
+            }
+            if let Some(message) = state.messages.pop_front() {
+                return Ok(message);
+            }
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Closes the queue and wakes every blocked `pop`.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn keeps_order_and_every_message() {
+        let queue = Queue::new();
+        for _ in 0..10_000 {
+            queue.push(Notification::AllProcessesExited);
+        }
+        queue.push(Notification::JobMemoryLimit);
+        for _ in 0..10_000 {
+            assert_eq!(queue.pop().unwrap(), Notification::AllProcessesExited);
+        }
+        assert_eq!(queue.pop().unwrap(), Notification::JobMemoryLimit);
+    }
+
+    #[test]
+    fn close_wakes_a_blocked_pop() {
+        let queue = Arc::new(Queue::new());
+        let waiter = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || queue.pop())
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        queue.close();
+        assert!(matches!(waiter.join().unwrap(), Err(Error::AlreadyClosed)));
+        queue.push(Notification::AllProcessesExited);
+        assert!(matches!(queue.pop(), Err(Error::AlreadyClosed)));
+    }
+}

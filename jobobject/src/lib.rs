@@ -1,0 +1,47 @@
+//! Job objects for Rust, on Linux and Windows.
+//!
+//! A *job* is a group of processes controlled as one unit: start processes in it (their
+//! children and grandchildren stay in), learn when every process in it has exited, and kill
+//! all of it at once without leaving an orphan behind.
+//!
+//! One API, [`JobObject`], over Windows Job Objects and Linux cgroups (the unified v2
+//! layout, and the v1 and hybrid ones). It follows the Go package hcsshim
+//! `internal/jobobject`.
+//!
+//! ```
+//! use std::process::Command;
+//! use jobobject::{JobObject, Options};
+//!
+//! # fn main() -> Result<(), jobobject::Error> {
+//! let job = JobObject::create(&Options::default())?;
+//! let mut child = job.spawn(Command::new("sh").args(["-c", "sleep 60 & sleep 60"]))?;
+//! job.terminate(1)?; // the shell and both sleeps
+//! child.wait().unwrap();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Where jobs live on Linux
+//! By default in `/jobobject` at the top of every cgroup hierarchy, shared by every process
+//! on the host, so that one process can open by name a job that another made. The
+//! environment variable `JOBOBJECT_CGROUP_PARENT` changes that default (`self`: below the
+//! caller's own cgroups; a path: relative to each hierarchy's root), and
+//! [`Options::cgroup_parent`] chooses per job.
+
+#![warn(missing_docs)]
+
+mod error;
+mod events;
+mod job;
+mod notification;
+mod options;
+mod sys;
+
+pub use error::{Error, Result};
+pub use job::JobObject;
+pub use notification::Notification;
+pub use options::Options;
+#[cfg(target_os = "linux")]
+pub use options::{CGROUP_PARENT_ENV, CgroupParent};
+#[cfg(target_os = "linux")]
+pub use sys::CgroupLayout;

@@ -1,0 +1,192 @@
+//! Directory and file operations relative to an open directory.
+//!
+//! Every job directory is reached from its parent's descriptor with `O_NOFOLLOW`, and every
+//! file from the job directory's descriptor, so neither a name nor a symlink planted in the
+//! parent can lead outside it.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::thread;
+use std::time::Duration;
+
+use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags};
+
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NOFOLLOW);
+
+/// Opens an absolute directory path (a hierarchy's mount point or a job's parent).
+pub(crate) fn open_path(path: &Path) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    Ok(rustix::fs::open(path, flags, Mode::empty())?)
+}
+
+/// Opens the directory `name` of `parent`, refusing symlinks.
+pub(crate) fn open_child(parent: BorrowedFd<'_>, name: &str) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(parent, name, DIR_FLAGS, Mode::empty())?)
+}
+
+/// Makes the directory `name` in `parent`; an existing entry of any kind is `EEXIST`.
+pub(crate) fn make_child(parent: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    Ok(rustix::fs::mkdirat(
+        parent,
+        name,
+        Mode::from_raw_mode(0o755),
+    )?)
+}
+
+/// Removes the empty cgroup `name` of `parent`, retrying while the kernel still reports it
+/// busy: right after the last process exits, `rmdir` can fail with `EBUSY` for a moment.
+pub(crate) fn remove_child(parent: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    let mut delay = Duration::from_micros(100);
+    let mut waited = Duration::ZERO;
+    loop {
+        match rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::BUSY) if waited < Duration::from_secs(2) => {
+                thread::sleep(delay);
+                waited += delay;
+                delay = (delay * 2).min(Duration::from_millis(50));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// Reads a whole (small) file of `dir`.
+pub(crate) fn read(dir: BorrowedFd<'_>, file: &str) -> io::Result<String> {
+    let fd = rustix::fs::openat(
+        dir,
+        file,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )?;
+    let mut text = String::new();
+    io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text)?;
+    Ok(text)
+}
+
+/// Opens a file of `dir` for writing.
+pub(crate) fn open_write(dir: BorrowedFd<'_>, file: &str) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
+        dir,
+        file,
+        OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )?)
+}
+
+/// Writes `data` to a file of `dir` in one `write`, as cgroup files need.
+pub(crate) fn write(dir: BorrowedFd<'_>, file: &str, data: &[u8]) -> io::Result<()> {
+    let fd = open_write(dir, file)?;
+    write_all_once(fd.as_fd(), data)
+}
+
+/// One `write` of the whole buffer: cgroup files take each write as one value.
+pub(crate) fn write_all_once(fd: BorrowedFd<'_>, data: &[u8]) -> io::Result<()> {
+    let written = rustix::io::write(fd, data)?;
+    if written == data.len() {
+        Ok(())
+    } else {
+        // Built without allocating: this also runs between fork and exec.
+        Err(io::ErrorKind::WriteZero.into())
+    }
+}
+
+/// Whether `dir` has a file or directory `name` (without following symlinks).
+pub(crate) fn exists(dir: BorrowedFd<'_>, name: &str) -> bool {
+    rustix::fs::accessat(
+        dir,
+        name,
+        rustix::fs::Access::EXISTS,
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .is_ok()
+}
+
+/// The names of the subdirectories of `dir` (the nested cgroups).
+pub(crate) fn subdirectories(dir: BorrowedFd<'_>) -> io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut entries = rustix::fs::Dir::read_from(dir)?;
+    while let Some(entry) = entries.read() {
+        let entry = entry?;
+        if entry.file_type() != rustix::fs::FileType::Directory {
+            continue;
+        }
+        if let Ok(name) = entry.file_name().to_str() {
+            if name != "." && name != ".." {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// The identity of an open directory: device and inode.
+pub(crate) fn identity(dir: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
+    let stat = rustix::fs::fstat(dir)?;
+    Ok((stat.st_dev, stat.st_ino))
+}
+
+/// Takes an advisory lock on a directory; every open handle holds a shared one, so that the
+/// last handle in any process can tell it is the last.
+pub(crate) fn lock(dir: BorrowedFd<'_>, operation: FlockOperation) -> io::Result<()> {
+    Ok(rustix::fs::flock(dir, operation)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn scratch(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("jobobject-dir-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("parent")).unwrap();
+        std::fs::create_dir_all(dir.join("outside")).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_planted_symlink_leads_nowhere() {
+        let root = scratch("symlink");
+        symlink(root.join("outside"), root.join("parent/evil")).unwrap();
+        let parent = open_path(&root.join("parent")).unwrap();
+
+        let err = open_child(parent.as_fd(), "evil").unwrap_err();
+        assert!(
+            matches!(err.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)),
+            "{err}"
+        );
+        let err = make_child(parent.as_fd(), "evil").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
+        assert!(read(parent.as_fd(), "evil").is_err());
+        assert!(!exists(
+            open_path(&root.join("outside")).unwrap().as_fd(),
+            "evil"
+        ));
+        assert_eq!(std::fs::read_dir(root.join("outside")).unwrap().count(), 0);
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn children_are_made_listed_and_removed() {
+        let root = scratch("children");
+        let parent = open_path(&root.join("parent")).unwrap();
+        make_child(parent.as_fd(), "a").unwrap();
+        std::fs::write(root.join("parent/file"), b"x").unwrap();
+        assert_eq!(
+            subdirectories(parent.as_fd()).unwrap(),
+            vec!["a".to_owned()]
+        );
+        let child = open_child(parent.as_fd(), "a").unwrap();
+        write(child.as_fd(), "value", b"42").unwrap_err(); // no such file: nothing is created
+        assert!(!exists(child.as_fd(), "value"));
+        drop(child);
+        remove_child(parent.as_fd(), "a").unwrap();
+        assert!(subdirectories(parent.as_fd()).unwrap().is_empty());
+        std::fs::remove_dir_all(root).unwrap();
+    }
+}

@@ -1,0 +1,534 @@
+//! The cgroup layer: a job as one directory per hierarchy, made, opened, joined, killed and
+//! removed through directory descriptors.
+
+pub(crate) mod dir;
+pub(crate) mod layout;
+pub(crate) mod parse;
+mod v1;
+mod v2;
+
+use std::collections::BTreeSet;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal};
+
+pub use layout::CgroupLayout;
+pub(crate) use layout::{Hierarchy, Layout, Version};
+
+use crate::{CgroupParent, Error, options::CGROUP_PARENT_ENV};
+
+/// The directory made at the top of each hierarchy for [`CgroupParent::Shared`].
+const SHARED_PARENT: &str = "jobobject";
+/// Linux's NAME_MAX.
+const MAX_NAME_BYTES: usize = 255;
+
+/// One of a job's directories: the job in one hierarchy.
+#[derive(Debug)]
+pub(crate) struct CgroupDir {
+    pub(crate) hierarchy: &'static Hierarchy,
+    /// The directory's path, for messages and inotify.
+    pub(crate) path: PathBuf,
+    pub(crate) fd: OwnedFd,
+    parent: OwnedFd,
+}
+
+impl CgroupDir {
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// A job's cgroups: one directory per hierarchy of the layout, in the layout's order (the v2
+/// one first where there is one).
+#[derive(Debug)]
+pub(crate) struct JobCgroups {
+    name: String,
+    dirs: Vec<CgroupDir>,
+}
+
+/// Checks a job name: one path component, 1 to 255 bytes, no NUL, not starting with `.`.
+pub(crate) fn check_name(name: &str) -> Result<(), Error> {
+    let problem = if name.is_empty() {
+        "a job name may not be empty"
+    } else if name.len() > MAX_NAME_BYTES {
+        "a job name may be at most 255 bytes long"
+    } else if name.contains('/') {
+        "a job name may not contain `/`"
+    } else if name.contains('\0') {
+        "a job name may not contain NUL"
+    } else if name.starts_with('.') {
+        "a job name may not start with `.`"
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid(format!("{problem} (got {name:?})")))
+}
+
+fn anonymous_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("anon-{}-{n}", std::process::id())
+}
+
+impl JobCgroups {
+    /// Makes the job `name` (or an anonymous one) below `parent` in every hierarchy.
+    pub(crate) fn create(parent: &CgroupParent, name: Option<&str>) -> Result<Self, Error> {
+        let layout = layout::get()?;
+        let parents = open_parents(layout, parent)?;
+        match name {
+            Some(name) => Self::make(layout, &parents, name, name),
+            None => loop {
+                let name = anonymous_name();
+                match Self::make(layout, &parents, &name, &name) {
+                    // A directory left by an earlier process with the same pid.
+                    Err(Error::AlreadyExists { .. }) => continue,
+                    other => break other,
+                }
+            },
+        }
+    }
+
+    fn make(
+        layout: &'static Layout,
+        parents: &[(PathBuf, OwnedFd)],
+        name: &str,
+        label: &str,
+    ) -> Result<Self, Error> {
+        let mut job = JobCgroups {
+            name: name.to_owned(),
+            dirs: Vec::with_capacity(parents.len()),
+        };
+        for ((parent_path, parent), hierarchy) in parents.iter().zip(&layout.hierarchies) {
+            let path = parent_path.join(name);
+            if let Err(err) = dir::make_child(parent.as_fd(), name) {
+                job.remove().ok();
+                return Err(match err.raw_os_error() {
+                    Some(libc::EEXIST) => Error::AlreadyExists {
+                        job: label.to_owned(),
+                    },
+                    _ => creation_error(label, &path, err),
+                });
+            }
+            let opened = dir::open_child(parent.as_fd(), name)
+                .map_err(|e| os(label, "open", &path, e))
+                .and_then(|fd| {
+                    Ok((
+                        fd,
+                        parent
+                            .try_clone()
+                            .map_err(|e| os(label, "dup", parent_path, e))?,
+                    ))
+                });
+            let (fd, parent_fd) = match opened {
+                Ok(pair) => pair,
+                Err(err) => {
+                    dir::remove_child(parent.as_fd(), name).ok();
+                    job.remove().ok();
+                    return Err(err);
+                }
+            };
+            job.dirs.push(CgroupDir {
+                hierarchy,
+                path,
+                fd,
+                parent: parent_fd,
+            });
+            if hierarchy.has("cpuset") {
+                let made = job.dirs.last().map(|d| (d.fd(), &d.path));
+                if let Some((fd, path)) = made {
+                    if let Err(err) = v1::init_cpuset(parent.as_fd(), fd) {
+                        let err = os(label, "copy cpuset.cpus/mems into", path, err);
+                        job.remove().ok();
+                        return Err(err);
+                    }
+                }
+            }
+        }
+        Ok(job)
+    }
+
+    /// Opens the existing job `name` below `parent`.
+    pub(crate) fn open(parent: &CgroupParent, name: &str) -> Result<Self, Error> {
+        let layout = layout::get()?;
+        let parents = open_parents(layout, parent)?;
+        let mut dirs = Vec::with_capacity(parents.len());
+        for ((parent_path, parent), hierarchy) in parents.into_iter().zip(&layout.hierarchies) {
+            let path = parent_path.join(name);
+            let fd =
+                dir::open_child(parent.as_fd(), name).map_err(|err| match err.raw_os_error() {
+                    Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP) => Error::NotFound {
+                        what: format!("job {name:?} (no {})", path.display()),
+                    },
+                    _ => os(name, "open", &path, err),
+                })?;
+            dirs.push(CgroupDir {
+                hierarchy,
+                path,
+                fd,
+                parent,
+            });
+        }
+        Ok(JobCgroups {
+            name: name.to_owned(),
+            dirs,
+        })
+    }
+
+    /// The job's directory name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The v2 directory, where membership events and `cgroup.kill` live (unified and hybrid).
+    pub(crate) fn v2(&self) -> Option<&CgroupDir> {
+        self.dirs
+            .iter()
+            .find(|d| d.hierarchy.version == Version::V2)
+    }
+
+    /// The v1 directory of the hierarchy carrying `controller`.
+    pub(crate) fn v1(&self, controller: &str) -> Option<&CgroupDir> {
+        self.dirs.iter().find(|d| d.hierarchy.has(controller))
+    }
+
+    /// The directory whose membership is authoritative: v2 where mounted, else a v1 one.
+    pub(crate) fn primary(&self) -> &CgroupDir {
+        self.v2()
+            .or_else(|| self.v1("freezer"))
+            .or_else(|| self.v1("pids"))
+            .unwrap_or(&self.dirs[0])
+    }
+
+    /// Opens every `cgroup.procs` for writing, for a child to join the job before it execs.
+    pub(crate) fn procs_files(&self) -> Result<Vec<OwnedFd>, Error> {
+        self.dirs
+            .iter()
+            .map(|d| {
+                dir::open_write(d.fd(), "cgroup.procs")
+                    .map_err(|e| os(&self.name, "open cgroup.procs in", &d.path, e))
+            })
+            .collect()
+    }
+
+    /// Moves process `pid` (all its threads) into the job, in every hierarchy.
+    pub(crate) fn assign(&self, pid: u32) -> Result<(), Error> {
+        let text = pid.to_string();
+        for d in &self.dirs {
+            write_procs(d.fd(), text.as_bytes()).map_err(|err| match err.raw_os_error() {
+                Some(libc::ESRCH) => Error::NotFound {
+                    what: format!("process {pid}"),
+                },
+                _ => os(&self.name, "write cgroup.procs in", &d.path, err),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Every process of the job and its nested cgroups, sorted.
+    pub(crate) fn pids(&self) -> Result<Vec<u32>, Error> {
+        let primary = self.primary();
+        let mut pids = BTreeSet::new();
+        collect_pids(primary.fd(), &mut pids)
+            .map_err(|e| os(&self.name, "read cgroup.procs in", &primary.path, e))?;
+        Ok(pids.into_iter().collect())
+    }
+
+    /// Whether any process is in the job or its nested cgroups.
+    pub(crate) fn populated(&self) -> Result<bool, Error> {
+        match self.v2() {
+            Some(d) => v2::events(d.fd())
+                .map(|e| e.populated)
+                .map_err(|e| os(&self.name, "read cgroup.events in", &d.path, e)),
+            None => Ok(!self.pids()?.is_empty()),
+        }
+    }
+
+    /// Sends SIGKILL to every process of the job and its nested cgroups, race-free against
+    /// forks: `cgroup.kill` where there is one, else freeze, signal, thaw.
+    pub(crate) fn kill(&self) -> Result<(), Error> {
+        self.kill_inner()
+            .map_err(|e| os(&self.name, "terminate", &self.primary().path, e))
+    }
+
+    fn kill_inner(&self) -> io::Result<()> {
+        if let Some(d) = self.v2() {
+            if v2::kill(d.fd())? {
+                return Ok(());
+            }
+            if v2::freeze(d.fd(), true)? {
+                let result = signal_until_none_new(d.fd());
+                v2::freeze(d.fd(), false)?;
+                return result;
+            }
+        }
+        let primary = self.primary().fd();
+        match self.v1("freezer") {
+            Some(freezer) => {
+                v1::freeze(freezer.fd(), true)?;
+                let result = signal_until_none_new(primary);
+                v1::freeze(freezer.fd(), false)?;
+                result
+            }
+            None => signal_until_none_new(primary),
+        }
+    }
+
+    /// Waits until the job holds no process, polling, for at most `timeout`.
+    pub(crate) fn wait_empty(&self, timeout: Duration) -> Result<bool, Error> {
+        let mut outcome = Ok(());
+        let empty = wait_until(timeout, || match self.populated() {
+            Ok(populated) => Ok(!populated),
+            Err(err) => {
+                outcome = Err(err);
+                Ok(true)
+            }
+        })
+        .unwrap_or(false);
+        outcome.map(|()| empty)
+    }
+
+    /// Whether a nested cgroup (another job) lives inside this one.
+    pub(crate) fn has_nested(&self) -> bool {
+        self.dirs
+            .iter()
+            .any(|d| dir::subdirectories(d.fd()).is_ok_and(|s| !s.is_empty()))
+    }
+
+    /// Removes the job's directories (it must be empty), v1 ones first.
+    pub(crate) fn remove(&self) -> Result<(), Error> {
+        let mut first_error = None;
+        for d in self.dirs.iter().rev() {
+            if let Err(err) = dir::remove_child(d.parent.as_fd(), &self.name) {
+                if err.raw_os_error() != Some(libc::ENOENT) {
+                    first_error.get_or_insert_with(|| os(&self.name, "rmdir", &d.path, err));
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// The job's parent directory in every hierarchy, opened.
+fn open_parents(
+    layout: &'static Layout,
+    parent: &CgroupParent,
+) -> Result<Vec<(PathBuf, OwnedFd)>, Error> {
+    let parent = resolve_default(parent)?;
+    let own = match parent {
+        CgroupParent::Own => Some(own_cgroups()?),
+        _ => None,
+    };
+    layout
+        .hierarchies
+        .iter()
+        .map(|hierarchy| {
+            let path = match &parent {
+                CgroupParent::Own => own_path(hierarchy, own.as_deref().unwrap_or_default())?,
+                CgroupParent::Path(relative) => hierarchy
+                    .mount_point
+                    .join(layout::check_relative(relative)?),
+                _ => return open_shared_parent(hierarchy),
+            };
+            let fd = dir::open_path(&path).map_err(|err| match err.raw_os_error() {
+                Some(libc::ENOENT) => {
+                    Error::invalid(format!("cgroup parent {} does not exist", path.display()))
+                }
+                _ => os("(parent)", "open", &path, err),
+            })?;
+            Ok((path, fd))
+        })
+        .collect()
+}
+
+/// Turns [`CgroupParent::Default`] into what the environment says.
+fn resolve_default(parent: &CgroupParent) -> Result<CgroupParent, Error> {
+    if *parent != CgroupParent::Default {
+        return Ok(parent.clone());
+    }
+    Ok(match std::env::var_os(CGROUP_PARENT_ENV) {
+        None => CgroupParent::Shared,
+        Some(value) if value.is_empty() => CgroupParent::Shared,
+        Some(value) if value == "self" => CgroupParent::Own,
+        Some(value) => CgroupParent::Path(PathBuf::from(value)),
+    })
+}
+
+/// `/jobobject` at the top of the hierarchy, made on first use.
+fn open_shared_parent(hierarchy: &Hierarchy) -> Result<(PathBuf, OwnedFd), Error> {
+    let top_path = &hierarchy.mount_point;
+    let top = dir::open_path(top_path).map_err(|e| os("(parent)", "open", top_path, e))?;
+    let path = top_path.join(SHARED_PARENT);
+    match dir::make_child(top.as_fd(), SHARED_PARENT) {
+        Ok(()) => {
+            let fd = dir::open_child(top.as_fd(), SHARED_PARENT)
+                .map_err(|e| os("(parent)", "open", &path, e))?;
+            if hierarchy.has("cpuset") {
+                v1::init_cpuset(top.as_fd(), fd.as_fd())
+                    .map_err(|e| os("(parent)", "init cpuset", &path, e))?;
+            }
+            Ok((path, fd))
+        }
+        Err(err) if err.raw_os_error() == Some(libc::EEXIST) => {
+            let fd = dir::open_child(top.as_fd(), SHARED_PARENT)
+                .map_err(|e| os("(parent)", "open", &path, e))?;
+            Ok((path, fd))
+        }
+        Err(err) => Err(creation_error("(parent)", &path, err)),
+    }
+}
+
+fn own_cgroups() -> Result<Vec<parse::ProcCgroup>, Error> {
+    let path = Path::new("/proc/self/cgroup");
+    let text = std::fs::read_to_string(path).map_err(|e| os("(parent)", "read", path, e))?;
+    parse::proc_cgroup(&text).map_err(|e| os("(parent)", "parse", path, e.into()))
+}
+
+fn own_path(hierarchy: &Hierarchy, own: &[parse::ProcCgroup]) -> Result<PathBuf, Error> {
+    hierarchy
+        .find(own)
+        .and_then(|entry| hierarchy.path_of(&entry.path))
+        .ok_or_else(|| Error::Unavailable {
+            message: format!(
+                "this process's cgroup in the hierarchy at {} is not visible there; \
+                 use another cgroup parent",
+                hierarchy.mount_point.display()
+            ),
+        })
+}
+
+/// Writes a pid to `cgroup.procs`, retrying `EINVAL` briefly: the kernel refuses a task that is
+/// still being created.
+fn write_procs(cgroup: BorrowedFd<'_>, pid: &[u8]) -> io::Result<()> {
+    let mut attempts = 0;
+    loop {
+        match dir::write(cgroup, "cgroup.procs", pid) {
+            Err(err) if err.raw_os_error() == Some(libc::EINVAL) && attempts < 20 => {
+                attempts += 1;
+                thread::sleep(Duration::from_millis(1));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn collect_pids(cgroup: BorrowedFd<'_>, pids: &mut BTreeSet<u32>) -> io::Result<()> {
+    pids.extend(parse::pids(&dir::read(cgroup, "cgroup.procs")?)?);
+    for name in dir::subdirectories(cgroup)? {
+        match dir::open_child(cgroup, &name) {
+            Ok(child) => collect_pids(child.as_fd(), pids)?,
+            // A nested job removed meanwhile.
+            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// SIGKILLs every process in the cgroup tree until a pass finds none it has not signalled.
+fn signal_until_none_new(cgroup: BorrowedFd<'_>) -> io::Result<()> {
+    let mut signalled = BTreeSet::new();
+    loop {
+        let mut pids = BTreeSet::new();
+        collect_pids(cgroup, &mut pids)?;
+        let fresh: Vec<u32> = pids.difference(&signalled).copied().collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        for pid in fresh {
+            if let Some(pid) = Pid::from_raw(pid as i32) {
+                match rustix::process::kill_process(pid, Signal::KILL) {
+                    Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            signalled.insert(pid);
+        }
+    }
+}
+
+/// Polls `done` with a growing delay until it holds or `timeout` passes; returns whether it
+/// held.
+pub(crate) fn wait_until(
+    timeout: Duration,
+    mut done: impl FnMut() -> io::Result<bool>,
+) -> io::Result<bool> {
+    let start = Instant::now();
+    let mut delay = Duration::from_micros(50);
+    loop {
+        if done()? {
+            return Ok(true);
+        }
+        if start.elapsed() >= timeout {
+            return Ok(false);
+        }
+        thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(20));
+    }
+}
+
+pub(crate) fn os(job: &str, op: &str, path: &Path, source: io::Error) -> Error {
+    Error::Os {
+        job: format!("{job:?}"),
+        op: op.to_owned(),
+        path: Some(path.to_owned()),
+        source,
+    }
+}
+
+/// A failed `mkdir` of a job or its parent, with what to do when it is a permission problem.
+fn creation_error(job: &str, path: &Path, source: io::Error) -> Error {
+    match source.raw_os_error() {
+        Some(libc::EACCES | libc::EPERM | libc::EROFS) => Error::Unavailable {
+            message: format!(
+                "cannot create the cgroup {} ({source}): run as root, or delegate a cgroup \
+                 subtree to this user (chown it) and point {CGROUP_PARENT_ENV} at it",
+                path.display()
+            ),
+        },
+        _ => os(job, "mkdir", path, source),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for good in ["a", "build-42", "x.y", &"n".repeat(255), "ünïcode"] {
+            assert!(check_name(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            "..",
+            ".",
+            ".hidden",
+            "nul\0",
+            &"n".repeat(256),
+            &"n".repeat(300),
+        ] {
+            assert!(
+                matches!(check_name(bad), Err(Error::InvalidArgument { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn default_parent_follows_the_environment() {
+        // Only the pure mapping is tested here: the environment of a test process is shared.
+        assert_eq!(
+            resolve_default(&CgroupParent::Own).unwrap(),
+            CgroupParent::Own
+        );
+        let path = CgroupParent::Path("a/b".into());
+        assert_eq!(resolve_default(&path).unwrap(), path);
+    }
+}

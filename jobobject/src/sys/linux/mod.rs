@@ -1,0 +1,10 @@
+//! The Linux backend: jobs as cgroups, on the unified (v2), hybrid and legacy (v1) layouts.
+
+pub(crate) mod cgroup;
+mod events;
+mod job;
+mod shared;
+mod spawn;
+
+pub use cgroup::CgroupLayout;
+pub(crate) use job::Job;

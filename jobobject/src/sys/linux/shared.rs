@@ -1,0 +1,232 @@
+//! The state of one job shared by every handle to it in this process, and the registry that
+//! finds it by the job directory's identity.
+
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
+
+use rustix::fs::FlockOperation;
+
+use super::cgroup::{JobCgroups, dir};
+use super::events;
+use crate::events::Queue;
+use crate::{Error, Notification};
+
+/// How long closing with terminate-on-close waits for the killed processes to be gone.
+const TERMINATE_WAIT: Duration = Duration::from_secs(10);
+
+type Key = (u64, u64);
+
+/// One job as this process knows it.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) cgroups: JobCgroups,
+    key: Key,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Open handles in this process.
+    handles: usize,
+    /// This process made the job, so it removes it once closed and empty.
+    created: bool,
+    terminate_on_close: bool,
+    /// Queues of the handles that asked for notifications.
+    queues: Vec<Arc<Queue>>,
+    /// The inotify watch (or polling entry) of the event thread, while one is needed.
+    watch: Option<events::Watch>,
+    /// A process entered the job since the last `AllProcessesExited`.
+    armed: bool,
+    /// Bumped whenever the event thread changes `armed`.
+    generation: u64,
+    /// Closed while processes remained: remove it when it empties.
+    reap: bool,
+}
+
+fn registry() -> MutexGuard<'static, HashMap<Key, Arc<Shared>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<Key, Arc<Shared>>>> = OnceLock::new();
+    REGISTRY
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a job this process just made, or one it opened, and counts the new handle.
+    /// An open of a job that another handle here already holds reuses that job's state.
+    pub(crate) fn register(cgroups: JobCgroups, created: bool) -> Result<Arc<Shared>, Error> {
+        let primary = cgroups.primary();
+        let os = |op: &str, e| super::cgroup::os(cgroups.name(), op, &primary.path, e);
+        let key = dir::identity(primary.fd()).map_err(|e| os("stat", e))?;
+        // Every process holding a handle keeps a shared lock, so that the last one can know.
+        dir::lock(primary.fd(), FlockOperation::LockShared).map_err(|e| os("flock", e))?;
+        if !dir::exists(primary.fd(), "cgroup.procs") {
+            // Removed by its last holder between our open and our lock.
+            return Err(Error::NotFound {
+                what: format!("job {:?}", cgroups.name()),
+            });
+        }
+        let mut registry = registry();
+        if let Some(existing) = registry.get(&key) {
+            let mut state = existing.lock();
+            state.handles += 1;
+            state.reap = false;
+            return Ok(Arc::clone(existing));
+        }
+        let shared = Arc::new(Shared {
+            cgroups,
+            key,
+            state: Mutex::new(State {
+                handles: 1,
+                created,
+                ..State::default()
+            }),
+        });
+        registry.insert(key, Arc::clone(&shared));
+        Ok(shared)
+    }
+
+    /// Adds a handle's notification queue, starting the watch if it is the first.
+    pub(crate) fn add_queue(self: &Arc<Self>, queue: Arc<Queue>) -> Result<(), Error> {
+        let mut state = self.lock();
+        if state.watch.is_none() {
+            state.watch = Some(events::watch(self)?);
+            state.armed = self.cgroups.populated()?;
+        }
+        state.queues.push(queue);
+        Ok(())
+    }
+
+    /// Marks that a process is about to enter the job; returns what `settle` needs.
+    pub(crate) fn arm(&self) -> (bool, u64) {
+        let mut state = self.lock();
+        let before = (state.armed, state.generation);
+        state.armed = true;
+        before
+    }
+
+    /// After a spawn or assign: on success, catch an exit the event thread may have read
+    /// before `arm` (inotify coalesces events); on failure, undo `arm` if nothing happened.
+    pub(crate) fn settle(self: &Arc<Self>, armed: (bool, u64), succeeded: bool) {
+        if succeeded {
+            self.changed();
+            return;
+        }
+        let mut state = self.lock();
+        if state.generation == armed.1 {
+            state.armed = armed.0;
+        }
+    }
+
+    /// Called by the event thread when the job's membership may have changed.
+    pub(crate) fn changed(self: &Arc<Self>) {
+        let Ok(populated) = self.cgroups.populated() else {
+            return;
+        };
+        let mut state = self.lock();
+        if state.watch.is_none() {
+            return;
+        }
+        if populated {
+            if !state.armed {
+                state.armed = true;
+                state.generation += 1;
+            }
+            return;
+        }
+        if state.armed {
+            state.armed = false;
+            state.generation += 1;
+            for queue in &state.queues {
+                queue.push(Notification::AllProcessesExited);
+            }
+        }
+        if state.reap {
+            state.reap = false;
+            state.watch = None;
+            drop(state);
+            self.forget();
+            // Nobody is left to tell; the job stays, openable by name.
+            self.remove_if_unheld().ok();
+        }
+    }
+
+    pub(crate) fn set_terminate_on_close(&self) {
+        self.lock().terminate_on_close = true;
+    }
+
+    /// Drops a handle; the last one here kills the job if asked to, and removes the job
+    /// once it is empty, if this process made it (or killed it) and no other process holds it.
+    pub(crate) fn release(self: &Arc<Self>, queue: Option<&Arc<Queue>>) -> Result<(), Error> {
+        let mut registry = registry();
+        let mut state = self.lock();
+        if let Some(queue) = queue {
+            state.queues.retain(|q| !Arc::ptr_eq(q, queue));
+        }
+        state.handles -= 1;
+        if state.handles > 0 {
+            if state.queues.is_empty() {
+                state.watch = None;
+            }
+            return Ok(());
+        }
+        let terminate = state.terminate_on_close;
+        let owned = state.created || terminate;
+        drop(state);
+        registry.remove(&self.key);
+        drop(registry);
+
+        if terminate {
+            self.cgroups.kill()?;
+            self.cgroups.wait_empty(TERMINATE_WAIT)?;
+        }
+        if !owned || self.cgroups.has_nested() {
+            self.lock().watch = None;
+            return Ok(());
+        }
+        if self.cgroups.populated()? {
+            return self.reap_later();
+        }
+        self.lock().watch = None;
+        self.remove_if_unheld()
+    }
+
+    /// Keeps watching a closed job that still holds processes, to remove it once empty.
+    fn reap_later(self: &Arc<Self>) -> Result<(), Error> {
+        let mut state = self.lock();
+        state.reap = true;
+        if state.watch.is_none() {
+            state.watch = Some(events::watch(self)?);
+        }
+        drop(state);
+        registry().insert(self.key, Arc::clone(self));
+        // It may have emptied before the watch began.
+        self.changed();
+        Ok(())
+    }
+
+    fn forget(&self) {
+        let mut registry = registry();
+        if registry
+            .get(&self.key)
+            .is_some_and(|s| std::ptr::eq(&**s, self))
+        {
+            registry.remove(&self.key);
+        }
+    }
+
+    /// Removes the job unless a handle in another process holds its lock.
+    fn remove_if_unheld(&self) -> Result<(), Error> {
+        let primary = self.cgroups.primary().fd.as_fd();
+        if dir::lock(primary, FlockOperation::NonBlockingLockExclusive).is_err() {
+            return Ok(());
+        }
+        self.cgroups.remove()
+    }
+}
