@@ -126,13 +126,14 @@ impl Shared {
 
     /// Called by the event thread when the job's membership may have changed.
     pub(crate) fn changed(self: &Arc<Self>) {
-        let Ok(populated) = self.cgroups.populated() else {
-            return;
-        };
+        // Read under the lock, so that two readers cannot apply their views out of order.
         let mut state = self.lock();
         if state.watch.is_none() {
             return;
         }
+        let Ok(populated) = self.cgroups.populated() else {
+            return;
+        };
         if populated {
             if !state.armed {
                 state.armed = true;

@@ -9,7 +9,6 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
-use std::sync::Arc;
 
 use super::cgroup::{JobCgroups, dir};
 use crate::Error;
@@ -18,7 +17,7 @@ use crate::Error;
 pub(crate) fn spawn(cgroups: &JobCgroups, command: &mut Command) -> Result<Child, Error> {
     // The hook stays on the command and owns its descriptors: a later spawn of the same
     // command joins the same job (or fails once the job is gone), never a recycled fd.
-    let files: Arc<[OwnedFd]> = cgroups.procs_files()?.into();
+    let files = cgroups.join_files()?;
     let hook = move || join(&files);
     // SAFETY: the hook runs in the child between fork and exec, where only async-signal-safe
     // calls are allowed: it makes one write(2) per descriptor and allocates nothing

@@ -12,6 +12,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,8 @@ impl CgroupDir {
 pub(crate) struct JobCgroups {
     name: String,
     dirs: Vec<CgroupDir>,
+    /// Every `cgroup.procs`, opened for writing on the first spawn and kept for the next.
+    join_files: OnceLock<Arc<[OwnedFd]>>,
 }
 
 /// Checks a job name: one path component, 1 to 255 bytes, no NUL, not starting with `.`.
@@ -102,6 +105,7 @@ impl JobCgroups {
         let mut job = JobCgroups {
             name: name.to_owned(),
             dirs: Vec::with_capacity(parents.len()),
+            join_files: OnceLock::new(),
         };
         for ((parent_path, parent), hierarchy) in parents.iter().zip(&layout.hierarchies) {
             let path = parent_path.join(name);
@@ -176,6 +180,7 @@ impl JobCgroups {
         Ok(JobCgroups {
             name: name.to_owned(),
             dirs,
+            join_files: OnceLock::new(),
         })
     }
 
@@ -204,15 +209,21 @@ impl JobCgroups {
             .unwrap_or(&self.dirs[0])
     }
 
-    /// Opens every `cgroup.procs` for writing, for a child to join the job before it execs.
-    pub(crate) fn procs_files(&self) -> Result<Vec<OwnedFd>, Error> {
-        self.dirs
+    /// Every `cgroup.procs` open for writing, for a child to join the job before it execs.
+    pub(crate) fn join_files(&self) -> Result<Arc<[OwnedFd]>, Error> {
+        if let Some(files) = self.join_files.get() {
+            return Ok(Arc::clone(files));
+        }
+        let files: Arc<[OwnedFd]> = self
+            .dirs
             .iter()
             .map(|d| {
                 dir::open_write(d.fd(), "cgroup.procs")
                     .map_err(|e| os(&self.name, "open cgroup.procs in", &d.path, e))
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?
+            .into();
+        Ok(Arc::clone(self.join_files.get_or_init(|| files)))
     }
 
     /// Moves process `pid` (all its threads) into the job, in every hierarchy.
