@@ -30,6 +30,12 @@ pub enum Error {
     #[error("the job is not registered to receive notifications (set Options::notifications)")]
     NotRegistered,
 
+    /// [`storage_stats`](crate::JobObject::storage_stats) before I/O tracking was turned on.
+    #[error(
+        "I/O tracking is off for this job: call set_io_tracking() or set Options::enable_io_tracking"
+    )]
+    IoTrackingDisabled,
+
     /// An argument was rejected before anything was changed.
     #[error("invalid argument: {message}")]
     InvalidArgument {
@@ -41,6 +47,13 @@ pub enum Error {
     #[error("{what} does not exist")]
     NotFound {
         /// The missing thing, such as `job "build-42"` or `process 1234`.
+        what: String,
+    },
+
+    /// A limit that was read but is not set, such as the CPU rate of a job without one.
+    #[error("{what} is not set")]
+    NotSet {
+        /// The limit and the job, such as `the memory limit of job "build"`.
         what: String,
     },
 

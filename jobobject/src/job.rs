@@ -2,7 +2,10 @@
 
 use std::process::{Child, Command};
 
-use crate::{Notification, Options, Result, sys};
+use crate::{
+    CpuRateControlType, JobLimits, MemoryStats, Notification, Options, ProcessorStats, Result,
+    StorageStats, sys,
+};
 
 /// A handle to a job: a group of processes controlled as one unit.
 ///
@@ -138,6 +141,105 @@ impl JobObject {
     /// the event thread polls the job's `cgroup.procs` every 20 ms instead.
     pub fn poll_notification(&self) -> Result<Notification> {
         self.inner.poll_notification()
+    }
+
+    /// Sets a CPU limit of `kind`: a weight of 1-9, or a rate of 1-10000 (percent × 100 of
+    /// all the host's CPUs). Setting one kind clears the other. Out of range is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument), and changes nothing.
+    pub fn set_cpu_limit(&self, kind: CpuRateControlType, value: u32) -> Result<()> {
+        self.inner.set_cpu_limit(kind, value)
+    }
+
+    /// The CPU limit of `kind`. Reading a kind that is not set is
+    /// [`Error::NotSet`](crate::Error::NotSet): the rate when none is set, the weight while a
+    /// rate is set. On Linux a job without either has the default weight, 5.
+    pub fn cpu_limit(&self, kind: CpuRateControlType) -> Result<u32> {
+        self.inner.cpu_limit(kind)
+    }
+
+    /// Restricts the job to the logical CPUs whose bits are set (bit `i` = CPU `i`). Zero, or
+    /// a bit of a CPU the host does not have, is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    pub fn set_cpu_affinity(&self, mask: u64) -> Result<()> {
+        self.inner.set_cpu_affinity(mask)
+    }
+
+    /// The job's CPU affinity mask.
+    pub fn cpu_affinity(&self) -> Result<u64> {
+        self.inner.cpu_affinity()
+    }
+
+    /// Limits the memory of the whole job to `bytes`.
+    pub fn set_memory_limit(&self, bytes: u64) -> Result<()> {
+        self.inner.set_memory_limit(bytes)
+    }
+
+    /// The memory limit the system enforces (Linux rounds down to whole pages);
+    /// [`Error::NotSet`](crate::Error::NotSet) without one.
+    pub fn memory_limit(&self) -> Result<u64> {
+        self.inner.memory_limit()
+    }
+
+    /// Limits disk I/O to `max_bandwidth` bytes/s and `max_iops` operations/s, each on every
+    /// disk; 0 leaves that one unlimited. Negative values are
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    pub fn set_io_limit(&self, max_bandwidth: i64, max_iops: i64) -> Result<()> {
+        self.inner.set_io_limit(max_bandwidth, max_iops)
+    }
+
+    /// The I/O bandwidth limit in bytes/s, 0 when unlimited.
+    pub fn io_max_bandwidth_limit(&self) -> Result<i64> {
+        self.inner.io_max_bandwidth_limit()
+    }
+
+    /// The I/O operations limit per second, 0 when unlimited.
+    pub fn io_max_iops_limit(&self) -> Result<i64> {
+        self.inner.io_max_iops_limit()
+    }
+
+    /// Limits the number of processes alive in the job at once; a fork or spawn beyond it
+    /// fails. Zero is [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    pub fn set_max_processes(&self, count: u32) -> Result<()> {
+        self.inner.set_max_processes(count)
+    }
+
+    /// The process limit; [`Error::NotSet`](crate::Error::NotSet) without one.
+    pub fn max_processes(&self) -> Result<u32> {
+        self.inner.max_processes()
+    }
+
+    /// Applies every non-zero field of `limits`, after checking all of them: one invalid field
+    /// is [`Error::InvalidArgument`](crate::Error::InvalidArgument) and changes nothing.
+    pub fn set_resource_limits(&self, limits: &JobLimits) -> Result<()> {
+        self.inner.set_resource_limits(limits)
+    }
+
+    /// The job's memory use.
+    pub fn memory_stats(&self) -> Result<MemoryStats> {
+        self.inner.memory_stats()
+    }
+
+    /// The job's CPU times and process counts.
+    pub fn processor_stats(&self) -> Result<ProcessorStats> {
+        self.inner.processor_stats()
+    }
+
+    /// The job's disk I/O. It fails until I/O tracking is on
+    /// ([`set_io_tracking`](Self::set_io_tracking) or
+    /// [`Options::enable_io_tracking`](crate::Options::enable_io_tracking)).
+    pub fn storage_stats(&self) -> Result<StorageStats> {
+        self.inner.storage_stats()
+    }
+
+    /// Turns on I/O accounting for the job, for [`storage_stats`](Self::storage_stats).
+    pub fn set_io_tracking(&self) -> Result<()> {
+        self.inner.set_io_tracking()
+    }
+
+    /// The memory that belongs to the job's processes alone, in bytes: anonymous memory that
+    /// no other process shares (Windows: the sum of each process's private working set).
+    pub fn private_working_set(&self) -> Result<u64> {
+        self.inner.private_working_set()
     }
 
     /// Closes the handle; see [Lifetime](Self#lifetime). Every later call, including a

@@ -33,15 +33,19 @@
 mod error;
 mod events;
 mod job;
+mod limits;
 mod notification;
 mod options;
+mod stats;
 mod sys;
 
 pub use error::{Error, Result};
 pub use job::JobObject;
+pub use limits::{CpuRateControlType, JobLimits, MAX_CPU_RATE, MAX_CPU_WEIGHT};
 pub use notification::Notification;
 pub use options::Options;
 #[cfg(target_os = "linux")]
 pub use options::{CGROUP_PARENT_ENV, CgroupParent};
+pub use stats::{MemoryStats, ProcessorStats, StorageStats};
 #[cfg(target_os = "linux")]
 pub use sys::CgroupLayout;

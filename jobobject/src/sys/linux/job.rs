@@ -7,7 +7,10 @@ use super::cgroup::{self, JobCgroups};
 use super::shared::Shared;
 use super::spawn;
 use crate::events::Queue;
-use crate::{Error, Notification, Options};
+use crate::{
+    CpuRateControlType, Error, JobLimits, MemoryStats, Notification, Options, ProcessorStats,
+    StorageStats,
+};
 
 /// One handle: the job's shared state while open, and this handle's notification queue.
 #[derive(Debug)]
@@ -43,9 +46,12 @@ impl Job {
             open: RwLock::new(Some(Arc::clone(&shared))),
             queue: queue.clone(),
         };
+        // On failure `job` is dropped, which releases the handle.
         if let Some(queue) = queue {
-            // On failure `job` is dropped, which releases the handle.
             shared.add_queue(queue)?;
+        }
+        if options.enable_io_tracking {
+            shared.set_io_tracking()?;
         }
         Ok(job)
     }
@@ -87,7 +93,9 @@ impl Job {
     }
 
     pub(crate) fn terminate(&self, _exit_code: u32) -> Result<(), Error> {
-        self.shared()?.cgroups.kill()
+        let shared = self.shared()?;
+        shared.count_killed(shared.cgroups.pids()?.len());
+        shared.cgroups.kill()
     }
 
     pub(crate) fn set_terminate_on_last_handle_close(&self) -> Result<(), Error> {
@@ -98,6 +106,76 @@ impl Job {
     pub(crate) fn poll_notification(&self) -> Result<Notification, Error> {
         self.shared()?;
         self.queue.as_ref().ok_or(Error::NotRegistered)?.pop()
+    }
+
+    pub(crate) fn set_cpu_limit(&self, kind: CpuRateControlType, value: u32) -> Result<(), Error> {
+        self.shared()?.limits().set_cpu_limit(kind, value)
+    }
+
+    pub(crate) fn cpu_limit(&self, kind: CpuRateControlType) -> Result<u32, Error> {
+        self.shared()?.limits().cpu_limit(kind)
+    }
+
+    pub(crate) fn set_cpu_affinity(&self, mask: u64) -> Result<(), Error> {
+        self.shared()?.limits().set_cpu_affinity(mask)
+    }
+
+    pub(crate) fn cpu_affinity(&self) -> Result<u64, Error> {
+        self.shared()?.limits().cpu_affinity()
+    }
+
+    pub(crate) fn set_memory_limit(&self, bytes: u64) -> Result<(), Error> {
+        self.shared()?.limits().set_memory_limit(bytes)
+    }
+
+    pub(crate) fn memory_limit(&self) -> Result<u64, Error> {
+        self.shared()?.limits().memory_limit()
+    }
+
+    pub(crate) fn set_io_limit(&self, max_bandwidth: i64, max_iops: i64) -> Result<(), Error> {
+        self.shared()?
+            .limits()
+            .set_io_limit(max_bandwidth, max_iops)
+    }
+
+    pub(crate) fn io_max_bandwidth_limit(&self) -> Result<i64, Error> {
+        self.shared()?.limits().io_max_bandwidth_limit()
+    }
+
+    pub(crate) fn io_max_iops_limit(&self) -> Result<i64, Error> {
+        self.shared()?.limits().io_max_iops_limit()
+    }
+
+    pub(crate) fn set_max_processes(&self, count: u32) -> Result<(), Error> {
+        self.shared()?.limits().set_max_processes(count)
+    }
+
+    pub(crate) fn max_processes(&self) -> Result<u32, Error> {
+        self.shared()?.limits().max_processes()
+    }
+
+    pub(crate) fn set_resource_limits(&self, limits: &JobLimits) -> Result<(), Error> {
+        self.shared()?.limits().set_resource_limits(limits)
+    }
+
+    pub(crate) fn memory_stats(&self) -> Result<MemoryStats, Error> {
+        self.shared()?.limits().memory_stats()
+    }
+
+    pub(crate) fn processor_stats(&self) -> Result<ProcessorStats, Error> {
+        self.shared()?.processor_stats()
+    }
+
+    pub(crate) fn storage_stats(&self) -> Result<StorageStats, Error> {
+        self.shared()?.storage_stats()
+    }
+
+    pub(crate) fn set_io_tracking(&self) -> Result<(), Error> {
+        self.shared()?.set_io_tracking()
+    }
+
+    pub(crate) fn private_working_set(&self) -> Result<u64, Error> {
+        self.shared()?.limits().private_working_set()
     }
 
     pub(crate) fn close(&self) -> Result<(), Error> {

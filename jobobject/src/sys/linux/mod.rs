@@ -3,6 +3,7 @@
 pub(crate) mod cgroup;
 mod events;
 mod job;
+mod limits;
 mod shared;
 mod spawn;
 

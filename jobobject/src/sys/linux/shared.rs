@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use rustix::fs::FlockOperation;
 
+use super::cgroup::controllers::LimitEvents;
 use super::cgroup::{JobCgroups, dir};
 use super::events;
+use super::limits::Limits;
 use crate::events::Queue;
-use crate::{Error, Notification};
+use crate::{Error, Notification, ProcessorStats, StorageStats};
 
 /// How long closing with terminate-on-close waits for the killed processes to be gone.
 const TERMINATE_WAIT: Duration = Duration::from_secs(10);
@@ -43,6 +45,14 @@ struct State {
     generation: u64,
     /// Closed while processes remained: remove it when it empties.
     reap: bool,
+    /// I/O accounting was turned on (`storage_stats` fails until then).
+    io_tracking: bool,
+    /// Processes this process put in the job (spawned or assigned).
+    entered: u32,
+    /// Processes killed by `terminate`.
+    killed: u32,
+    /// The limit counters as last reported, to notify only what is new.
+    limit_events: LimitEvents,
 }
 
 fn registry() -> MutexGuard<'static, HashMap<Key, Arc<Shared>>> {
@@ -111,10 +121,79 @@ impl Shared {
         before
     }
 
+    /// The job's limits and statistics.
+    pub(crate) fn limits(&self) -> Limits<'_> {
+        Limits::new(&self.cgroups)
+    }
+
+    /// CPU times from the job's cgroup, process counts from what this process saw.
+    pub(crate) fn processor_stats(&self) -> Result<ProcessorStats, Error> {
+        let limits = self.limits();
+        let c = limits.controllers();
+        let (user_time, kernel_time) = c
+            .cpu_times()
+            .map_err(|e| limits.map_error("cpuacct", "read CPU times", e))?;
+        // Without the memory controller there is no fault count: report none.
+        let page_faults = c.page_faults().unwrap_or(0);
+        let active = u32::try_from(self.cgroups.pids()?.len()).unwrap_or(u32::MAX);
+        let oom_kills = c.limit_events().map(|e| e.oom_kills).unwrap_or(0);
+        let state = self.lock();
+        Ok(ProcessorStats {
+            user_time,
+            kernel_time,
+            page_faults,
+            total_processes: state.entered.max(active),
+            active_processes: active,
+            terminated_processes: state
+                .killed
+                .saturating_add(u32::try_from(oom_kills).unwrap_or(u32::MAX)),
+        })
+    }
+
+    /// Turns on I/O accounting, where the job has an I/O controller.
+    pub(crate) fn set_io_tracking(&self) -> Result<(), Error> {
+        let limits = self.limits();
+        if !limits.controllers().io_accounting() {
+            let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+            return Err(limits.map_error(limits.io_controller(), "turn on I/O tracking", missing));
+        }
+        self.lock().io_tracking = true;
+        Ok(())
+    }
+
+    pub(crate) fn storage_stats(&self) -> Result<StorageStats, Error> {
+        if !self.lock().io_tracking {
+            return Err(Error::IoTrackingDisabled);
+        }
+        let limits = self.limits();
+        let usage = limits
+            .controllers()
+            .io_usage()
+            .map_err(|e| limits.map_error(limits.io_controller(), "read I/O statistics", e))?;
+        Ok(StorageStats {
+            read_operations: usage.read_ios,
+            read_bytes: usage.read_bytes,
+            write_operations: usage.write_ios,
+            write_bytes: usage.write_bytes,
+        })
+    }
+
+    /// Counts the processes `terminate` is about to kill.
+    pub(crate) fn count_killed(&self, count: usize) {
+        let mut state = self.lock();
+        state.killed = state
+            .killed
+            .saturating_add(u32::try_from(count).unwrap_or(u32::MAX));
+    }
+
     /// After a spawn or assign: on success, catch an exit the event thread may have read
     /// before `arm` (inotify coalesces events); on failure, undo `arm` if nothing happened.
     pub(crate) fn settle(self: &Arc<Self>, armed: (bool, u64), succeeded: bool) {
         if succeeded {
+            {
+                let mut state = self.lock();
+                state.entered = state.entered.saturating_add(1);
+            }
             self.changed();
             return;
         }

@@ -1,6 +1,7 @@
 //! The cgroup layer: a job as one directory per hierarchy, made, opened, joined, killed and
 //! removed through directory descriptors.
 
+pub(crate) mod controllers;
 pub(crate) mod dir;
 pub(crate) mod layout;
 pub(crate) mod parse;
@@ -199,6 +200,28 @@ impl JobCgroups {
     /// The v1 directory of the hierarchy carrying `controller`.
     pub(crate) fn v1(&self, controller: &str) -> Option<&CgroupDir> {
         self.dirs.iter().find(|d| d.hierarchy.has(controller))
+    }
+
+    /// The job's limits and statistics: through v2 on a unified host, else through the v1
+    /// hierarchies (on a hybrid host the v2 mount has no controllers).
+    pub(crate) fn controllers(&self) -> Box<dyn controllers::Controllers + '_> {
+        let v1_dirs = self.dirs.iter().any(|d| d.hierarchy.version == Version::V1);
+        match self.v2() {
+            Some(d) if !v1_dirs => Box::new(v2::V2 { dir: d.fd() }),
+            _ => Box::new(v1::V1 {
+                cpu: self.v1("cpu").map(CgroupDir::fd),
+                cpuacct: self.v1("cpuacct").map(CgroupDir::fd),
+                cpuset: self.v1("cpuset").map(CgroupDir::fd),
+                memory: self.v1("memory").map(CgroupDir::fd),
+                blkio: self.v1("blkio").map(CgroupDir::fd),
+                pids: self.v1("pids").map(CgroupDir::fd),
+            }),
+        }
+    }
+
+    /// Where a controller's files of this job are, for messages.
+    pub(crate) fn path_for(&self, controller: &str) -> &Path {
+        &self.v1(controller).unwrap_or_else(|| self.primary()).path
     }
 
     /// The directory whose membership is authoritative: v2 where mounted, else a v1 one.

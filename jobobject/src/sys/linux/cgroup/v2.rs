@@ -4,6 +4,10 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
+use super::controllers::{
+    Controllers, Device, IoMax, IoUsage, LimitEvents, MemoryUsage, keyed_value, max_or_number,
+    weight_from_kernel, weight_to_kernel,
+};
 use super::{dir, parse, wait_until};
 
 /// Reads `cgroup.events`.
@@ -32,4 +36,190 @@ pub(crate) fn freeze(cgroup: BorrowedFd<'_>, frozen: bool) -> io::Result<bool> {
         Ok(events(cgroup)?.frozen.unwrap_or(frozen) == frozen)
     })?;
     Ok(true)
+}
+
+/// A job's v2 cgroup, for limits and statistics.
+pub(crate) struct V2<'a> {
+    pub(crate) dir: BorrowedFd<'a>,
+}
+
+/// The kernel's default `cpu.weight`.
+const DEFAULT_WEIGHT: u64 = 100;
+
+impl V2<'_> {
+    fn read(&self, file: &str) -> io::Result<String> {
+        dir::read(self.dir, file)
+    }
+
+    fn write(&self, file: &str, value: &str) -> io::Result<()> {
+        dir::write(self.dir, file, value.as_bytes())
+    }
+
+    fn number(&self, file: &str) -> io::Result<u64> {
+        let text = self.read(file)?;
+        text.trim()
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("{file}: {text:?}")))
+    }
+
+    fn keyed(&self, file: &str, key: &str) -> io::Result<u64> {
+        keyed_value(&self.read(file)?, key)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("{file}: no {key}")))
+    }
+}
+
+fn limit(value: Option<u64>) -> String {
+    value.map_or_else(|| "max".to_owned(), |v| v.to_string())
+}
+
+impl Controllers for V2<'_> {
+    fn set_cpu_weight(&self, weight: Option<u32>) -> io::Result<()> {
+        let value = weight.map_or(DEFAULT_WEIGHT, |w| weight_to_kernel(w, DEFAULT_WEIGHT));
+        self.write("cpu.weight", &value.to_string())
+    }
+
+    fn cpu_weight(&self) -> io::Result<u32> {
+        Ok(weight_from_kernel(
+            self.number("cpu.weight")?,
+            DEFAULT_WEIGHT,
+        ))
+    }
+
+    fn set_cpu_quota(&self, quota: Option<(u64, u64)>) -> io::Result<()> {
+        match quota {
+            Some((quota, period)) => self.write("cpu.max", &format!("{quota} {period}")),
+            None => self.write("cpu.max", "max"),
+        }
+    }
+
+    fn cpu_quota(&self) -> io::Result<Option<(u64, u64)>> {
+        let text = self.read("cpu.max")?;
+        let mut words = text.split_whitespace();
+        let (Some(quota), Some(period)) = (words.next(), words.next()) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("cpu.max: {text:?}"),
+            ));
+        };
+        let period = max_or_number(period)?.unwrap_or(100_000);
+        Ok(max_or_number(quota)?.map(|quota| (quota, period)))
+    }
+
+    fn set_cpus(&self, list: &str) -> io::Result<()> {
+        self.write("cpuset.cpus", list)
+    }
+
+    fn cpus(&self) -> io::Result<String> {
+        let list = self.read("cpuset.cpus")?;
+        if list.trim().is_empty() {
+            return self.read("cpuset.cpus.effective");
+        }
+        Ok(list)
+    }
+
+    fn set_memory_max(&self, bytes: Option<u64>) -> io::Result<()> {
+        self.write("memory.max", &limit(bytes))
+    }
+
+    fn memory_max(&self) -> io::Result<Option<u64>> {
+        max_or_number(&self.read("memory.max")?)
+    }
+
+    fn set_io_max(&self, device: Device, limit_: IoMax) -> io::Result<()> {
+        let (bps, iops) = (limit(limit_.bps), limit(limit_.iops));
+        self.write(
+            "io.max",
+            &format!("{device} rbps={bps} wbps={bps} riops={iops} wiops={iops}"),
+        )
+    }
+
+    fn io_max(&self) -> io::Result<Vec<(Device, IoMax)>> {
+        let mut limits = Vec::new();
+        for line in self.read("io.max")?.lines() {
+            let mut words = line.split_whitespace();
+            let Some(device) = words.next().and_then(Device::parse) else {
+                continue;
+            };
+            let mut io = IoMax::default();
+            for word in words {
+                let Some((key, value)) = word.split_once('=') else {
+                    continue;
+                };
+                match key {
+                    "wbps" => io.bps = max_or_number(value)?,
+                    "wiops" => io.iops = max_or_number(value)?,
+                    _ => {}
+                }
+            }
+            limits.push((device, io));
+        }
+        Ok(limits)
+    }
+
+    fn set_pids_max(&self, max: Option<u32>) -> io::Result<()> {
+        self.write("pids.max", &limit(max.map(u64::from)))
+    }
+
+    fn pids_max(&self) -> io::Result<Option<u32>> {
+        Ok(max_or_number(&self.read("pids.max")?)?.map(|v| v.min(u64::from(u32::MAX)) as u32))
+    }
+
+    fn memory_usage(&self) -> io::Result<MemoryUsage> {
+        let current = self.number("memory.current")?;
+        // memory.peak exists from Linux 5.19.
+        let peak = self.number("memory.peak").unwrap_or(current);
+        Ok(MemoryUsage { current, peak })
+    }
+
+    fn cpu_times(&self) -> io::Result<(Duration, Duration)> {
+        let stat = self.read("cpu.stat")?;
+        let get = |key| {
+            keyed_value(&stat, key)
+                .map(Duration::from_micros)
+                .unwrap_or_default()
+        };
+        Ok((get("user_usec"), get("system_usec")))
+    }
+
+    fn page_faults(&self) -> io::Result<u64> {
+        self.keyed("memory.stat", "pgfault")
+    }
+
+    fn private_memory(&self) -> io::Result<u64> {
+        self.keyed("memory.stat", "anon")
+    }
+
+    fn io_accounting(&self) -> bool {
+        dir::exists(self.dir, "io.stat")
+    }
+
+    fn io_usage(&self) -> io::Result<IoUsage> {
+        let mut usage = IoUsage::default();
+        for line in self.read("io.stat")?.lines() {
+            for word in line.split_whitespace().skip(1) {
+                let Some((key, value)) = word.split_once('=') else {
+                    continue;
+                };
+                let value: u64 = value.parse().unwrap_or(0);
+                match key {
+                    "rbytes" => usage.read_bytes += value,
+                    "wbytes" => usage.write_bytes += value,
+                    "rios" => usage.read_ios += value,
+                    "wios" => usage.write_ios += value,
+                    _ => {}
+                }
+            }
+        }
+        Ok(usage)
+    }
+
+    fn limit_events(&self) -> io::Result<LimitEvents> {
+        let memory = self.read("memory.events").unwrap_or_default();
+        let pids = self.read("pids.events").unwrap_or_default();
+        Ok(LimitEvents {
+            memory_max: keyed_value(&memory, "max").unwrap_or(0),
+            oom_kills: keyed_value(&memory, "oom_kill").unwrap_or(0),
+            pids_max: keyed_value(&pids, "max").unwrap_or(0),
+        })
+    }
 }

@@ -1,0 +1,315 @@
+//! Limits and statistics in kernel terms, behind one trait with an implementation per cgroup
+//! version ([`super::v1::V1`], [`super::v2::V2`]), and the conversions both share.
+
+use std::io;
+use std::time::Duration;
+
+/// A block device as `MAJ:MIN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Device {
+    pub(crate) major: u32,
+    pub(crate) minor: u32,
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.major, self.minor)
+    }
+}
+
+impl Device {
+    pub(crate) fn parse(text: &str) -> Option<Device> {
+        let (major, minor) = text.trim().split_once(':')?;
+        Some(Device {
+            major: major.parse().ok()?,
+            minor: minor.parse().ok()?,
+        })
+    }
+}
+
+/// An I/O limit on one device; `None` is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct IoMax {
+    pub(crate) bps: Option<u64>,
+    pub(crate) iops: Option<u64>,
+}
+
+/// Memory use in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct MemoryUsage {
+    pub(crate) current: u64,
+    pub(crate) peak: u64,
+}
+
+/// I/O done, summed over devices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct IoUsage {
+    pub(crate) read_bytes: u64,
+    pub(crate) write_bytes: u64,
+    pub(crate) read_ios: u64,
+    pub(crate) write_ios: u64,
+}
+
+/// Counters behind the limit notifications.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LimitEvents {
+    /// Times the memory limit was reached.
+    pub(crate) memory_max: u64,
+    /// Processes killed by the OOM killer inside the job.
+    pub(crate) oom_kills: u64,
+    /// Forks refused by the process limit.
+    pub(crate) pids_max: u64,
+}
+
+/// What a job's cgroups can limit and report, in kernel units.
+pub(crate) trait Controllers {
+    /// Sets the CPU weight (1-9), or the default with `None`.
+    fn set_cpu_weight(&self, weight: Option<u32>) -> io::Result<()>;
+    /// The CPU weight, 1-9 (the nearest for a value set by someone else).
+    fn cpu_weight(&self) -> io::Result<u32>;
+    /// Sets the CFS bandwidth `(quota, period)` in microseconds, or none.
+    fn set_cpu_quota(&self, quota: Option<(u64, u64)>) -> io::Result<()>;
+    fn cpu_quota(&self) -> io::Result<Option<(u64, u64)>>;
+    /// Sets the allowed CPUs as a kernel list (`0-1,3`).
+    fn set_cpus(&self, list: &str) -> io::Result<()>;
+    /// The CPUs the job may use as a kernel list (the effective ones when none is set).
+    fn cpus(&self) -> io::Result<String>;
+    fn set_memory_max(&self, bytes: Option<u64>) -> io::Result<()>;
+    fn memory_max(&self) -> io::Result<Option<u64>>;
+    fn set_io_max(&self, device: Device, limit: IoMax) -> io::Result<()>;
+    fn io_max(&self) -> io::Result<Vec<(Device, IoMax)>>;
+    fn set_pids_max(&self, max: Option<u32>) -> io::Result<()>;
+    fn pids_max(&self) -> io::Result<Option<u32>>;
+    fn memory_usage(&self) -> io::Result<MemoryUsage>;
+    /// User and system CPU time of the job, the exited processes included.
+    fn cpu_times(&self) -> io::Result<(Duration, Duration)>;
+    /// Page faults of the job.
+    fn page_faults(&self) -> io::Result<u64>;
+    /// Anonymous (private) memory of the job.
+    fn private_memory(&self) -> io::Result<u64>;
+    /// Whether I/O accounting is available.
+    fn io_accounting(&self) -> bool;
+    fn io_usage(&self) -> io::Result<IoUsage>;
+    fn limit_events(&self) -> io::Result<LimitEvents>;
+}
+
+/// CPU weights 1-9 double at each step, with 5 at the kernel's default.
+pub(crate) fn weight_to_kernel(weight: u32, default: u64) -> u64 {
+    let weight = weight.clamp(1, 9);
+    if weight >= 5 {
+        default << (weight - 5)
+    } else {
+        (default >> (5 - weight)).max(1)
+    }
+}
+
+/// The weight 1-9 whose kernel value is nearest to `value` on a log scale.
+pub(crate) fn weight_from_kernel(value: u64, default: u64) -> u32 {
+    let distance =
+        |w: u32| ((value.max(1) as f64).ln() - (weight_to_kernel(w, default) as f64).ln()).abs();
+    (1..=9)
+        .min_by(|&a, &b| distance(a).total_cmp(&distance(b)))
+        .unwrap_or(5)
+}
+
+/// The smallest CFS quota the kernel accepts, and the period range, in microseconds.
+const MIN_QUOTA: u64 = 1_000;
+const PERIOD: u64 = 100_000;
+const MAX_PERIOD: u64 = 1_000_000;
+
+/// CFS bandwidth for a rate of 1-10000 (percent × 100 of `cpus` CPUs): `rate × cpus × 10`
+/// µs per 100 ms, or a longer period where that quota would be under the kernel's 1 ms.
+pub(crate) fn rate_to_quota(rate: u32, cpus: u32) -> (u64, u64) {
+    let share = u64::from(rate) * u64::from(cpus);
+    let quota = share * PERIOD / 10_000;
+    if quota >= MIN_QUOTA {
+        return (quota, PERIOD);
+    }
+    ((share * MAX_PERIOD / 10_000).max(MIN_QUOTA), MAX_PERIOD)
+}
+
+/// The rate a CFS bandwidth enforces, rounded to the nearest unit.
+pub(crate) fn rate_from_quota((quota, period): (u64, u64), cpus: u32) -> u32 {
+    let whole = period * u64::from(cpus.max(1));
+    ((quota * 10_000 + whole / 2) / whole).clamp(1, 10_000) as u32
+}
+
+/// Formats an affinity mask as a kernel CPU list (`0-2,5`).
+pub(crate) fn mask_to_list(mask: u64) -> String {
+    let mut parts = Vec::new();
+    let mut cpu = 0;
+    while cpu < 64 {
+        if mask & (1 << cpu) == 0 {
+            cpu += 1;
+            continue;
+        }
+        let start = cpu;
+        while cpu < 64 && mask & (1 << cpu) != 0 {
+            cpu += 1;
+        }
+        parts.push(if cpu - 1 == start {
+            start.to_string()
+        } else {
+            format!("{start}-{}", cpu - 1)
+        });
+    }
+    parts.join(",")
+}
+
+/// Parses a kernel CPU list into a mask; CPUs from 64 up do not fit and are an error.
+pub(crate) fn list_to_mask(list: &str) -> Option<u64> {
+    let mut mask = 0u64;
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        let (start, end) = match part.split_once('-') {
+            Some((a, b)) => (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?),
+            None => {
+                let cpu = part.parse::<u32>().ok()?;
+                (cpu, cpu)
+            }
+        };
+        if start > end || end >= 64 {
+            return None;
+        }
+        for cpu in start..=end {
+            mask |= 1 << cpu;
+        }
+    }
+    Some(mask)
+}
+
+/// Reads `key value` lines (memory.stat, cpu.stat, memory.events) for one key.
+pub(crate) fn keyed_value(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// A limit file's value: a number, or `max` for none.
+pub(crate) fn max_or_number(text: &str) -> io::Result<Option<u64>> {
+    match text.trim() {
+        "max" => Ok(None),
+        value => value.parse().map(Some).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("not a limit: {value:?}"),
+            )
+        }),
+    }
+}
+
+/// The whole disks a job's I/O limits apply to: every entry of `/sys/block` but loop, RAM and
+/// zram devices (partitions are not listed there).
+pub(crate) fn disks() -> io::Result<Vec<Device>> {
+    let mut devices = Vec::new();
+    for entry in std::fs::read_dir("/sys/block")? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if ["loop", "ram", "zram"].iter().any(|p| name.starts_with(p)) {
+            continue;
+        }
+        if let Some(device) = std::fs::read_to_string(entry.path().join("dev"))
+            .ok()
+            .and_then(|text| Device::parse(&text))
+        {
+            devices.push(device);
+        }
+    }
+    devices.sort();
+    Ok(devices)
+}
+
+/// The number of CPUs of the host (all online ones, whatever this process's affinity).
+pub(crate) fn host_cpus() -> u32 {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|list| list_to_mask(&list))
+        .map(u64::count_ones)
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
+}
+
+/// The mask of the host's online CPUs.
+pub(crate) fn online_mask() -> u64 {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|list| list_to_mask(&list))
+        .unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_round_trip_and_are_monotonic() {
+        for default in [100, 1024] {
+            let mut last = 0;
+            for w in 1..=9 {
+                let k = weight_to_kernel(w, default);
+                assert!(k > last, "weight {w} -> {k} not above {last}");
+                last = k;
+                assert_eq!(weight_from_kernel(k, default), w);
+            }
+            assert_eq!(weight_to_kernel(5, default), default);
+        }
+        assert_eq!(weight_from_kernel(10_000, 100), 9);
+        assert_eq!(weight_from_kernel(1, 100), 1);
+    }
+
+    #[test]
+    fn rates_round_trip() {
+        for cpus in [1, 2, 4, 64] {
+            for rate in [100, 2500, 5000, 9999, 10_000] {
+                let quota = rate_to_quota(rate, cpus);
+                assert!(quota.0 >= MIN_QUOTA);
+                assert_eq!(
+                    rate_from_quota(quota, cpus),
+                    rate,
+                    "rate {rate} cpus {cpus}"
+                );
+            }
+        }
+        assert_eq!(rate_to_quota(2500, 2), (50_000, 100_000));
+        // Below 1 ms per 100 ms the period grows to a second.
+        assert_eq!(rate_to_quota(10, 2), (2_000, 1_000_000));
+        assert_eq!(rate_from_quota(rate_to_quota(10, 2), 2), 10);
+        // The kernel's floor: 1 ms per second.
+        assert_eq!(rate_to_quota(1, 2), (1_000, 1_000_000));
+        assert_eq!(rate_from_quota((1_000, 1_000_000), 2), 5);
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(mask_to_list(0b1011), "0-1,3");
+        assert_eq!(mask_to_list(1 << 63), "63");
+        assert_eq!(list_to_mask("0-1,3\n"), Some(0b1011));
+        assert_eq!(list_to_mask(""), Some(0));
+        for bad in ["x", "3-1", "0-64", "1,,a"] {
+            assert_eq!(list_to_mask(bad), None, "{bad}");
+        }
+        for mask in [1, 0b110, u64::MAX, 0x8000_0000_0000_0001] {
+            assert_eq!(list_to_mask(&mask_to_list(mask)), Some(mask));
+        }
+    }
+
+    #[test]
+    fn keyed_files() {
+        let text = "anon 4096\nfile 0\npgfault 77\n";
+        assert_eq!(keyed_value(text, "pgfault"), Some(77));
+        assert_eq!(keyed_value(text, "anon"), Some(4096));
+        assert_eq!(keyed_value(text, "missing"), None);
+        assert_eq!(max_or_number("max\n").unwrap(), None);
+        assert_eq!(max_or_number("4096\n").unwrap(), Some(4096));
+        assert!(max_or_number("lots").is_err());
+        assert_eq!(
+            Device::parse("254:0\n"),
+            Some(Device {
+                major: 254,
+                minor: 0
+            })
+        );
+        assert_eq!(Device::parse("254"), None);
+    }
+}
