@@ -55,6 +55,15 @@ struct State {
     limit_events: LimitEvents,
 }
 
+/// Pushes `count` copies of a message to every queue.
+fn broadcast(queues: &[Arc<Queue>], message: Notification, count: u64) {
+    for _ in 0..count {
+        for queue in queues {
+            queue.push(message);
+        }
+    }
+}
+
 fn registry() -> MutexGuard<'static, HashMap<Key, Arc<Shared>>> {
     static REGISTRY: OnceLock<Mutex<HashMap<Key, Arc<Shared>>>> = OnceLock::new();
     REGISTRY
@@ -106,6 +115,7 @@ impl Shared {
     pub(crate) fn add_queue(self: &Arc<Self>, queue: Arc<Queue>) -> Result<(), Error> {
         let mut state = self.lock();
         if state.watch.is_none() {
+            state.limit_events = self.limit_events();
             state.watch = Some(events::watch(self)?);
             state.armed = self.cgroups.populated()?;
         }
@@ -213,6 +223,7 @@ impl Shared {
         let Ok(populated) = self.cgroups.populated() else {
             return;
         };
+        self.report_limits(&mut state);
         if populated {
             if !state.armed {
                 state.armed = true;
@@ -223,9 +234,7 @@ impl Shared {
         if state.armed {
             state.armed = false;
             state.generation += 1;
-            for queue in &state.queues {
-                queue.push(Notification::AllProcessesExited);
-            }
+            broadcast(&state.queues, Notification::AllProcessesExited, 1);
         }
         if state.reap {
             state.reap = false;
@@ -234,6 +243,40 @@ impl Shared {
             self.forget();
             // Nobody is left to tell; the job stays, openable by name.
             self.remove_if_unheld().ok();
+        }
+    }
+
+    /// Called by the event thread's slow poll: reports limits only when the v1 process limit
+    /// counter moved, which is all that nothing else signals.
+    pub(crate) fn process_limit_polled(&self) {
+        let mut state = self.lock();
+        let limits = self.cgroups.controllers();
+        let refused = limits.limit_events().map(|e| e.pids_max).unwrap_or(0);
+        if state.watch.is_some() && refused > state.limit_events.pids_max {
+            self.report_limits(&mut state);
+        }
+    }
+
+    /// The limit counters now; zeros where they cannot be read.
+    fn limit_events(&self) -> LimitEvents {
+        self.cgroups
+            .controllers()
+            .limit_events()
+            .unwrap_or_default()
+    }
+
+    /// Notifies what the limit counters gained since last time.
+    fn report_limits(&self, state: &mut State) {
+        let now = self.limit_events();
+        let before = std::mem::replace(&mut state.limit_events, now);
+        let gained = |now: u64, before: u64| now.saturating_sub(before);
+        if gained(now.memory_max, before.memory_max) > 0 {
+            broadcast(&state.queues, Notification::JobMemoryLimit, 1);
+        }
+        let kills = gained(now.oom_kills, before.oom_kills);
+        broadcast(&state.queues, Notification::OutOfMemoryKill, kills);
+        if gained(now.pids_max, before.pids_max) > 0 {
+            broadcast(&state.queues, Notification::ActiveProcessLimit, 1);
         }
     }
 

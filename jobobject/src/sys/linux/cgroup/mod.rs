@@ -45,6 +45,23 @@ impl CgroupDir {
     }
 }
 
+/// Something the event thread watches for a job.
+pub(crate) enum EventSource<'a> {
+    /// A file whose changes inotify reports (`cgroup.events`, `memory.events`, `pids.events`).
+    File {
+        dir: BorrowedFd<'a>,
+        path: &'a Path,
+        file: &'static str,
+    },
+    /// A v1 memory cgroup's OOM notification, through an eventfd.
+    OomEventfd { dir: BorrowedFd<'a>, path: &'a Path },
+    /// Nothing signals membership changes: poll.
+    Poll,
+    /// Nothing signals the v1 process limit's refusals (v1 `pids.events` sends no inotify
+    /// event): poll that counter, less often.
+    PollProcessLimit,
+}
+
 /// A job's cgroups: one directory per hierarchy of the layout, in the layout's order (the v2
 /// one first where there is one).
 #[derive(Debug)]
@@ -217,6 +234,46 @@ impl JobCgroups {
                 pids: self.v1("pids").map(CgroupDir::fd),
             }),
         }
+    }
+
+    fn file_source<'a>(d: &'a CgroupDir, file: &'static str) -> EventSource<'a> {
+        EventSource::File {
+            dir: d.fd(),
+            path: &d.path,
+            file,
+        }
+    }
+
+    /// What the event thread watches for this job: membership, and the limit counters.
+    pub(crate) fn event_sources(&self) -> Vec<EventSource<'_>> {
+        let mut sources = Vec::new();
+        let v1_dirs = self.dirs.iter().any(|d| d.hierarchy.version == Version::V1);
+        match self.v2() {
+            Some(d) => {
+                sources.push(Self::file_source(d, "cgroup.events"));
+                if !v1_dirs {
+                    for name in ["memory.events", "pids.events"] {
+                        if dir::exists(d.fd(), name) {
+                            sources.push(Self::file_source(d, name));
+                        }
+                    }
+                }
+            }
+            None => sources.push(EventSource::Poll),
+        }
+        if self
+            .v1("pids")
+            .is_some_and(|d| dir::exists(d.fd(), "pids.events"))
+        {
+            sources.push(EventSource::PollProcessLimit);
+        }
+        if let Some(d) = self.v1("memory") {
+            sources.push(EventSource::OomEventfd {
+                dir: d.fd(),
+                path: &d.path,
+            });
+        }
+        sources
     }
 
     /// Where a controller's files of this job are, for messages.
