@@ -454,23 +454,21 @@ fn open_shared_parent(hierarchy: &Hierarchy) -> Result<(PathBuf, OwnedFd), Error
     let top_path = &hierarchy.mount_point;
     let top = dir::open_path(top_path).map_err(|e| os("(parent)", "open", top_path, e))?;
     let path = top_path.join(SHARED_PARENT);
-    match dir::make_child(top.as_fd(), SHARED_PARENT) {
-        Ok(()) => {
-            let fd = dir::open_child(top.as_fd(), SHARED_PARENT)
-                .map_err(|e| os("(parent)", "open", &path, e))?;
-            if hierarchy.has("cpuset") {
-                v1::init_cpuset(top.as_fd(), fd.as_fd())
-                    .map_err(|e| os("(parent)", "init cpuset", &path, e))?;
-            }
-            Ok((path, fd))
-        }
-        Err(err) if err.raw_os_error() == Some(libc::EEXIST) => {
-            let fd = dir::open_child(top.as_fd(), SHARED_PARENT)
-                .map_err(|e| os("(parent)", "open", &path, e))?;
-            Ok((path, fd))
-        }
-        Err(err) => Err(creation_error("(parent)", &path, err)),
+    let made = match dir::make_child(top.as_fd(), SHARED_PARENT) {
+        Ok(()) => true,
+        Err(err) if err.raw_os_error() == Some(libc::EEXIST) => false,
+        Err(err) => return Err(creation_error("(parent)", &path, err)),
+    };
+    let fd = dir::open_child(top.as_fd(), SHARED_PARENT)
+        .map_err(|e| os("(parent)", "open", &path, e))?;
+    if made && hierarchy.has("cpuset") {
+        v1::init_cpuset(top.as_fd(), fd.as_fd())
+            .map_err(|e| os("(parent)", "init cpuset", &path, e))?;
     }
+    if hierarchy.version == Version::V2 {
+        v2::enable_controllers(fd.as_fd());
+    }
+    Ok((path, fd))
 }
 
 fn own_cgroups() -> Result<Vec<parse::ProcCgroup>, Error> {

@@ -38,6 +38,29 @@ pub(crate) fn freeze(cgroup: BorrowedFd<'_>, frozen: bool) -> io::Result<bool> {
     Ok(true)
 }
 
+/// Enables in `cgroup.subtree_control` every controller the cgroup has, so that its children
+/// (jobs) can be limited. Best effort: a cgroup that holds processes itself refuses.
+pub(crate) fn enable_controllers(cgroup: BorrowedFd<'_>) {
+    let (Ok(available), Ok(enabled)) = (
+        dir::read(cgroup, "cgroup.controllers"),
+        dir::read(cgroup, "cgroup.subtree_control"),
+    ) else {
+        return;
+    };
+    let enabled: Vec<&str> = enabled.split_whitespace().collect();
+    for controller in available
+        .split_whitespace()
+        .filter(|c| !enabled.contains(c))
+    {
+        dir::write(
+            cgroup,
+            "cgroup.subtree_control",
+            format!("+{controller}").as_bytes(),
+        )
+        .ok();
+    }
+}
+
 /// A job's v2 cgroup, for limits and statistics.
 pub(crate) struct V2<'a> {
     pub(crate) dir: BorrowedFd<'a>,
