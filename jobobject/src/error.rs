@@ -57,6 +57,13 @@ pub enum Error {
         what: String,
     },
 
+    /// The job cannot be deleted while it holds processes or nested jobs.
+    #[error("{what}")]
+    Busy {
+        /// What it still holds.
+        what: String,
+    },
+
     /// [`JobObject::create`](crate::JobObject::create) with the name of a job that exists.
     #[error("job {job:?} already exists")]
     AlreadyExists {

@@ -47,7 +47,7 @@ use crate::{
 /// ```
 #[derive(Debug)]
 pub struct JobObject {
-    inner: sys::Job,
+    pub(crate) inner: sys::Job,
 }
 
 impl JobObject {

@@ -36,6 +36,7 @@ mod job;
 mod limits;
 mod notification;
 mod options;
+pub mod os;
 mod stats;
 mod sys;
 

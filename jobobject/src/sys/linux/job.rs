@@ -178,6 +178,23 @@ impl Job {
         self.shared()?.limits().private_working_set()
     }
 
+    pub(crate) fn cgroup_paths(&self) -> Result<Vec<std::path::PathBuf>, Error> {
+        Ok(self.shared()?.cgroups.paths())
+    }
+
+    pub(crate) fn set_persistent(&self) -> Result<(), Error> {
+        self.shared()?.set_persistent();
+        Ok(())
+    }
+
+    /// Removes the job, then closes this handle.
+    pub(crate) fn delete(&self) -> Result<(), Error> {
+        let shared = self.shared()?;
+        shared.delete()?;
+        shared.set_persistent();
+        self.close()
+    }
+
     pub(crate) fn close(&self) -> Result<(), Error> {
         let shared = self
             .open

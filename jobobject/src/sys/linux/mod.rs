@@ -8,4 +8,5 @@ mod shared;
 mod spawn;
 
 pub use cgroup::CgroupLayout;
+pub(crate) use cgroup::list as list_jobs;
 pub(crate) use job::Job;

@@ -45,6 +45,8 @@ struct State {
     generation: u64,
     /// Closed while processes remained: remove it when it empties.
     reap: bool,
+    /// Stays in place when closed, even empty (until deleted).
+    persistent: bool,
     /// I/O accounting was turned on (`storage_stats` fails until then).
     io_tracking: bool,
     /// Processes this process put in the job (spawned or assigned).
@@ -280,6 +282,29 @@ impl Shared {
         }
     }
 
+    pub(crate) fn set_persistent(&self) {
+        self.lock().persistent = true;
+    }
+
+    /// Removes the job now; it must hold no process and no nested job.
+    pub(crate) fn delete(&self) -> Result<(), Error> {
+        let processes = self.cgroups.pids()?.len();
+        if processes > 0 {
+            return Err(Error::Busy {
+                what: format!(
+                    "job {:?} still holds {processes} processes",
+                    self.cgroups.name()
+                ),
+            });
+        }
+        if self.cgroups.has_nested() {
+            return Err(Error::Busy {
+                what: format!("job {:?} holds nested jobs", self.cgroups.name()),
+            });
+        }
+        self.cgroups.remove()
+    }
+
     pub(crate) fn set_terminate_on_close(&self) {
         self.lock().terminate_on_close = true;
     }
@@ -300,7 +325,7 @@ impl Shared {
             return Ok(());
         }
         let terminate = state.terminate_on_close;
-        let owned = state.created || terminate;
+        let owned = (state.created || terminate) && !state.persistent;
         drop(state);
         registry.remove(&self.key);
         drop(registry);

@@ -276,6 +276,11 @@ impl JobCgroups {
         sources
     }
 
+    /// The job's directories, one per hierarchy.
+    pub(crate) fn paths(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.path.clone()).collect()
+    }
+
     /// Where a controller's files of this job are, for messages.
     pub(crate) fn path_for(&self, controller: &str) -> &Path {
         &self.v1(controller).unwrap_or_else(|| self.primary()).path
@@ -402,6 +407,23 @@ impl JobCgroups {
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+/// The names of the jobs below `parent`: the directories of its first hierarchy (the v2 one
+/// where there is one) that look like jobs.
+pub(crate) fn list(parent: &CgroupParent) -> Result<Vec<String>, Error> {
+    let layout = layout::get()?;
+    let parents = open_parents(layout, parent)?;
+    let Some((path, fd)) = parents.first() else {
+        return Ok(Vec::new());
+    };
+    let mut names: Vec<String> = dir::subdirectories(fd.as_fd())
+        .map_err(|e| os("(parent)", "list", path, e))?
+        .into_iter()
+        .filter(|name| check_name(name).is_ok())
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// The job's parent directory in every hierarchy, opened.

@@ -1,0 +1,4 @@
+//! Platform-specific extensions, as in `std::os`.
+
+#[cfg(target_os = "linux")]
+pub mod linux;
