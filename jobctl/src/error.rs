@@ -1,0 +1,123 @@
+//! Errors a person can act on: one line that names the problem and what to do, and the exit
+//! status that goes with it.
+
+use std::fmt;
+
+/// The exit statuses of jobctl itself (`run` also passes the command's own status through).
+pub mod status {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// The operation failed: unknown job, job busy, no permission, no cgroups, a system error.
+    pub const FAILURE: i32 = 1;
+    /// A bad command line: unknown option, bad value or unit. Nothing was started or changed.
+    pub const USAGE: i32 = 2;
+    /// `run`: the command ran out of its `--timeout` and the job was killed.
+    pub const TIMEOUT: i32 = 124;
+    /// `run`: jobctl itself failed (the job could not be made or limited), the command did
+    /// not run.
+    pub const RUN_FAILED: i32 = 125;
+    /// `run`: the command was found but could not be executed.
+    pub const CANNOT_EXECUTE: i32 = 126;
+    /// `run`: the command was not found.
+    pub const NOT_FOUND: i32 = 127;
+}
+
+/// An error of jobctl: the message (without the `jobctl: ` prefix) and the exit status.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub status: i32,
+}
+
+pub type CliResult<T> = Result<T, CliError>;
+
+impl CliError {
+    pub fn new(status: i32, message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            status,
+        }
+    }
+
+    pub fn failure(message: impl Into<String>) -> Self {
+        Self::new(status::FAILURE, message)
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(status::USAGE, message)
+    }
+
+    /// The same error with another exit status (`run` maps failures to 125).
+    pub fn with_status(mut self, status: i32) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Turns a library error about job `job` (if known) into a message with what to do.
+    pub fn from_job(job: Option<&str>, err: jobobject::Error) -> Self {
+        use jobobject::Error as E;
+        let name = job.unwrap_or("(anonymous)");
+        match err {
+            E::NotFound { what } if what.starts_with("job") => Self::failure(format!(
+                "no job named {name:?} here: see the jobs with `jobctl list`, or make it with \
+                 `jobctl create {name}`"
+            )),
+            E::NotFound { what } => Self::failure(format!("{what} does not exist")),
+            E::AlreadyExists { job } => Self::failure(format!(
+                "a job named {job:?} already exists: pick another name, or remove it with \
+                 `jobctl delete --force {job}`"
+            )),
+            E::InvalidArgument { message } => Self::usage(message),
+            E::Busy { what } => Self::failure(format!(
+                "{what}: kill them first with `jobctl kill {name}`, or use `jobctl delete \
+                 --force {name}`"
+            )),
+            E::Unavailable { message } => Self::failure(message),
+            E::Unsupported { what } => Self::failure(format!("not supported here: {what}")),
+            err if err.is_permission_denied() => Self::failure(format!(
+                "permission denied: {err}: run jobctl as root, or delegate a cgroup subtree \
+                 to this user (chown it) and point --parent or {} at it",
+                PARENT_ENV
+            )),
+            err => Self::failure(err.to_string()),
+        }
+    }
+}
+
+/// The environment variable that says where jobs live (Linux).
+pub const PARENT_ENV: &str = "JOBOBJECT_CGROUP_PARENT";
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One line: a message from the system may carry a newline.
+        write!(f, "jobctl: {}", self.message.replace('\n', " "))
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(err: std::io::Error) -> Self {
+        Self::failure(err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_job_says_what_to_do() {
+        let err = jobobject::Error::NotFound {
+            what: "job \"x\" (no /sys/fs/cgroup/x)".into(),
+        };
+        let cli = CliError::from_job(Some("x"), err);
+        assert_eq!(cli.status, status::FAILURE);
+        assert!(cli.to_string().starts_with("jobctl: no job named \"x\""));
+        assert!(cli.to_string().contains("jobctl list"));
+    }
+
+    #[test]
+    fn one_line() {
+        let err = CliError::failure("a\nb");
+        assert_eq!(err.to_string(), "jobctl: a b");
+    }
+}

@@ -1,0 +1,290 @@
+//! Named jobs: `create`, `list`, `ps`, `stats`, `limits`, `assign`, `kill`, `delete`.
+
+use clap::Args;
+use jobobject::JobObject;
+use serde_json::{Value, json};
+
+use crate::error::{CliError, CliResult};
+use crate::limits::{self, LimitArgs};
+use crate::output;
+use crate::platform::{self, Global};
+use crate::run::{self, KILL_WAIT};
+use crate::stats::Snapshot;
+use crate::supervise::wait_empty;
+use crate::units;
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// The job's name
+    pub name: String,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct NameArg {
+    /// The job's name
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LimitsArgs {
+    /// The job's name
+    pub name: String,
+    /// New limits to set (leave them all out to show the current ones)
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct AssignArgs {
+    /// The job's name
+    pub name: String,
+    /// The processes to move into it (with all their threads)
+    #[arg(required = true, value_name = "PID")]
+    pub pids: Vec<u32>,
+}
+
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// The job's name
+    pub name: String,
+    /// Kill the job's processes first, instead of refusing a job that still has some
+    #[arg(long, short)]
+    pub force: bool,
+}
+
+/// `create NAME [limits]`: a named job that stays after jobctl exits.
+pub fn create(global: &Global, args: &CreateArgs) -> CliResult<()> {
+    let options = platform::options(global, Some(&args.name))?;
+    let job = JobObject::create(&options).map_err(|e| CliError::from_job(Some(&args.name), e))?;
+    if let Err(err) = args.limits.apply(&job, &args.name) {
+        run::remove(&job, &args.name);
+        return Err(err);
+    }
+    if let Err(err) = platform::set_persistent(&job) {
+        run::remove(&job, &args.name);
+        return Err(err);
+    }
+    let current = limits::read(&job);
+    job.close().ok();
+    if global.json {
+        output::json(&json!({ "job": args.name, "created": true, "limits": current.json() }));
+    } else {
+        output::print(&format!(
+            "created job {} (limits: {})\n",
+            args.name,
+            current.short()
+        ));
+    }
+    Ok(())
+}
+
+/// `list`: every job, with what it uses.
+pub fn list(global: &Global) -> CliResult<()> {
+    let names = platform::list_jobs(global)?;
+    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    for name in names {
+        // A job removed meanwhile is simply not listed.
+        let Ok(job) = platform::open(global, &name, false) else {
+            continue;
+        };
+        let snapshot = Snapshot::read(&job);
+        let current = limits::read(&job);
+        job.close().ok();
+        rows.push(vec![
+            name.clone(),
+            snapshot.processes.to_string(),
+            snapshot.cpu().map_or("-".into(), units::duration),
+            snapshot.memory.map_or("-".into(), units::bytes),
+            current.short(),
+        ]);
+        values.push(json!({
+            "name": name,
+            "stats": snapshot.json(),
+            "limits": current.json(),
+        }));
+    }
+    if global.json {
+        output::json(&Value::Array(values));
+    } else if rows.is_empty() {
+        output::print(&format!(
+            "no jobs (in {}); make one with `jobctl create NAME` or `jobctl run --name NAME -- CMD`\n",
+            platform::describe_parent(global)
+        ));
+    } else {
+        output::print(&output::table(
+            &["NAME", "PROCS", "CPU", "MEMORY", "LIMITS"],
+            &rows,
+            &[1, 2, 3],
+        ));
+    }
+    Ok(())
+}
+
+/// `ps NAME`: the job's processes and their command lines.
+pub fn ps(global: &Global, args: &NameArg) -> CliResult<()> {
+    let job = platform::open(global, &args.name, false)?;
+    let pids = job
+        .pids()
+        .map_err(|e| CliError::from_job(Some(&args.name), e))?;
+    job.close().ok();
+    let processes: Vec<(u32, Option<Vec<String>>)> = pids
+        .into_iter()
+        .map(|pid| (pid, platform::command_line(pid)))
+        .collect();
+    if global.json {
+        let list = processes
+            .iter()
+            .map(|(pid, command)| json!({ "pid": pid, "command": command }))
+            .collect();
+        output::json(&Value::Array(list));
+    } else {
+        let rows: Vec<Vec<String>> = processes
+            .iter()
+            .map(|(pid, command)| {
+                let text = command.as_ref().map_or("?".to_owned(), |c| c.join(" "));
+                vec![pid.to_string(), text]
+            })
+            .collect();
+        output::print(&output::table(&["PID", "COMMAND"], &rows, &[0]));
+    }
+    Ok(())
+}
+
+/// `stats NAME`: what the job uses.
+pub fn stats(global: &Global, args: &NameArg) -> CliResult<()> {
+    let job = platform::open(global, &args.name, false)?;
+    let snapshot = Snapshot::read(&job);
+    job.close().ok();
+    if global.json {
+        let mut value = snapshot.json();
+        value["job"] = json!(args.name);
+        output::json(&value);
+    } else {
+        output::print(&output::pairs(&snapshot.rows()));
+    }
+    Ok(())
+}
+
+/// `limits NAME [new limits]`: shows the limits, after changing those given.
+pub fn limits(global: &Global, args: &LimitsArgs) -> CliResult<()> {
+    let job = platform::open(global, &args.name, false)?;
+    args.limits.apply(&job, &args.name)?;
+    let current = limits::read(&job);
+    job.close().ok();
+    if global.json {
+        let mut value = current.json();
+        value["job"] = json!(args.name);
+        output::json(&value);
+    } else {
+        output::print(&output::pairs(&current.rows()));
+    }
+    Ok(())
+}
+
+/// `assign NAME PID...`: moves running processes into the job.
+pub fn assign(global: &Global, args: &AssignArgs) -> CliResult<()> {
+    let job = platform::open(global, &args.name, false)?;
+    for &pid in &args.pids {
+        job.assign(pid).map_err(|e| match e {
+            jobobject::Error::NotFound { .. } => CliError::failure(format!(
+                "no process {pid}: check the pid (it may have exited already)"
+            )),
+            e => CliError::from_job(Some(&args.name), e),
+        })?;
+    }
+    job.close().ok();
+    if global.json {
+        output::json(&json!({ "job": args.name, "assigned": args.pids }));
+    } else {
+        let pids: Vec<String> = args.pids.iter().map(u32::to_string).collect();
+        output::print(&format!(
+            "moved process {} into job {}\n",
+            pids.join(", "),
+            args.name
+        ));
+    }
+    Ok(())
+}
+
+/// `kill NAME`: kills every process of the job, and waits until they are gone.
+pub fn kill(global: &Global, args: &NameArg) -> CliResult<()> {
+    let job = platform::open(global, &args.name, false)?;
+    let count = kill_all(&job, &args.name)?;
+    job.close().ok();
+    if global.json {
+        output::json(&json!({ "job": args.name, "killed": count }));
+    } else {
+        output::print(&format!(
+            "killed {count} process(es) in job {}\n",
+            args.name
+        ));
+    }
+    Ok(())
+}
+
+/// Kills the job's processes and waits for them to be gone; how many there were.
+fn kill_all(job: &JobObject, name: &str) -> CliResult<usize> {
+    let map = |e| CliError::from_job(Some(name), e);
+    let count = job.pids().map_err(map)?.len();
+    if count > 0 {
+        job.terminate(1).map_err(map)?;
+        if !wait_empty(job, KILL_WAIT) {
+            return Err(CliError::failure(format!(
+                "the processes of job {name} are still there {}s after they were killed: see \
+                 `jobctl ps {name}`",
+                KILL_WAIT.as_secs()
+            )));
+        }
+    }
+    Ok(count)
+}
+
+/// `delete NAME [--force]`: removes the job; one with processes only with `--force`.
+pub fn delete(global: &Global, args: &DeleteArgs) -> CliResult<()> {
+    let name = &args.name;
+    let job = platform::open(global, name, false)?;
+    let count = job
+        .pids()
+        .map_err(|e| CliError::from_job(Some(name), e))?
+        .len();
+    if count > 0 && !args.force {
+        return Err(CliError::failure(format!(
+            "job {name} still has {count} process(es): kill them first with `jobctl kill \
+             {name}`, or use `jobctl delete --force {name}`"
+        )));
+    }
+    let killed = if args.force { kill_all(&job, name)? } else { 0 };
+    delete_now(&job, name)?;
+    if global.json {
+        output::json(&json!({ "job": name, "deleted": true, "killed": killed }));
+    } else if killed > 0 {
+        output::print(&format!(
+            "deleted job {name} (killed {killed} process(es))\n"
+        ));
+    } else {
+        output::print(&format!("deleted job {name}\n"));
+    }
+    Ok(())
+}
+
+/// Deletes an empty job, retrying while the kernel still counts a process that just exited.
+fn delete_now(job: &JobObject, name: &str) -> CliResult<()> {
+    let mut attempt = 0;
+    loop {
+        match platform::delete(job) {
+            Ok(()) => return Ok(()),
+            Err(err) if attempt < 50 && !matches!(err, jobobject::Error::Busy { .. }) => {
+                // EBUSY from rmdir just after the last exit.
+                if err.raw_os_error().is_none() {
+                    return Err(CliError::from_job(Some(name), err));
+                }
+            }
+            Err(err) => return Err(CliError::from_job(Some(name), err)),
+        }
+        attempt += 1;
+        std::thread::sleep(std::time::Duration::from_millis(2 * attempt + 1));
+    }
+}

@@ -1,0 +1,305 @@
+//! `jobctl run`: a command tree in a new job, under limits, with signals passed on, a timeout,
+//! the processes it leaves behind killed (or kept, or waited for), and a summary at the end.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use jobobject::{JobObject, Notification};
+
+use crate::error::{CliError, CliResult, status};
+use crate::limits::LimitArgs;
+use crate::platform::{self, Global};
+use crate::signals;
+use crate::summary::{Io, Summary};
+use crate::supervise::{self, Event, Outcome};
+use crate::units;
+
+/// How long the processes of a killed job may take to be gone.
+pub const KILL_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Name the job (others can then see it with `jobctl stats NAME`); anonymous by default
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Kill the whole job when this runs out, and exit with status 124: 30s, 2m, 1h30m, 500ms
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Leave the processes the command leaves behind running (a named job then stays until
+    /// `jobctl delete NAME`)
+    #[arg(long, conflicts_with = "wait_all")]
+    pub keep: bool,
+    /// After the command exits, wait for every process it left behind to exit too
+    #[arg(long)]
+    pub wait_all: bool,
+    /// Print no summary
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Write the summary to FILE instead of stderr
+    #[arg(long, value_name = "FILE")]
+    pub summary_file: Option<PathBuf>,
+    /// The command and its arguments (after `--`)
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<OsString>,
+}
+
+/// Limit hits, counted from the job's notifications.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Hits {
+    pub oom_kills: u64,
+    pub memory_limit: u64,
+    pub process_limit: u64,
+}
+
+/// Runs the command; returns jobctl's exit status.
+pub fn run(global: &Global, args: &RunArgs) -> CliResult<i32> {
+    // Before any thread starts, so that every thread has them blocked.
+    let blocked = signals::block();
+    let for_run = |e: CliError| {
+        if e.status == status::FAILURE {
+            e.with_status(status::RUN_FAILED)
+        } else {
+            e
+        }
+    };
+    let options = platform::options(global, args.name.as_deref())?.notifications(true);
+    let job = JobObject::create(&options)
+        .map_err(|e| for_run(CliError::from_job(args.name.as_deref(), e)))?;
+    let job = Arc::new(job);
+    let name = job.name().unwrap_or_default();
+    // Where the I/O controller is missing the summary says so rather than failing the run.
+    let io_tracking = job.set_io_tracking().is_ok();
+    if let Err(err) = args.limits.apply(&job, &name) {
+        remove(&job, &name);
+        return Err(for_run(err));
+    }
+    let program = &args.command[0];
+    let mut command = Command::new(program);
+    command.args(&args.command[1..]);
+    let start = Instant::now();
+    let child = match job.spawn(&mut command) {
+        Ok(child) => child,
+        Err(err) => {
+            remove(&job, &name);
+            return Err(spawn_error(program, err));
+        }
+    };
+
+    let (tx, rx) = mpsc::channel();
+    let hits = Arc::new(Mutex::new(Hits::default()));
+    watch_notifications(Arc::clone(&job), Arc::clone(&hits), tx.clone());
+    supervise::watch_exit(&child, tx.clone());
+    let signal_tx = tx.clone();
+    blocked.start(move |received| {
+        signal_tx.send(Event::Signal(received)).ok();
+    });
+
+    let outcome = supervise::supervise(&job, child, rx, args, start);
+    Ok(finish(
+        global,
+        &job,
+        &name,
+        args,
+        outcome,
+        &hits,
+        io_tracking,
+    ))
+}
+
+/// After the command (and with `--wait-all` everything) has exited: deals with what is
+/// left, gathers the summary, removes the job, prints; returns the exit status.
+fn finish(
+    global: &Global,
+    job: &JobObject,
+    name: &str,
+    args: &RunArgs,
+    mut outcome: Outcome,
+    hits: &Mutex<Hits>,
+    io_tracking: bool,
+) -> i32 {
+    if outcome.killed_job {
+        supervise::wait_empty(job, KILL_WAIT);
+    }
+    let left = job.pids().unwrap_or_default().len();
+    let (mut killed, mut kept) = (0, 0);
+    if args.keep {
+        kept = left;
+    } else if left > 0 {
+        killed = left;
+        outcome.kill_estimate += left;
+        if let Err(err) = job.terminate(1) {
+            eprintln!("jobctl: cannot kill what the command left behind in job {name}: {err}");
+        }
+        supervise::wait_empty(job, KILL_WAIT);
+    }
+
+    let cpu = job.processor_stats().ok();
+    let memory = job.memory_stats().ok();
+    let io = io_tracking
+        .then(|| job.storage_stats().ok())
+        .flatten()
+        .map(|s| Io {
+            read_bytes: s.read_bytes,
+            read_operations: s.read_operations,
+            write_bytes: s.write_bytes,
+            write_operations: s.write_operations,
+        });
+    let hits = *hits.lock().unwrap_or_else(PoisonError::into_inner);
+    // The library counts OOM kills among the terminated processes: without a kill of ours
+    // that count is exact, and it does not depend on the notification having arrived yet.
+    let mut oom_kills = hits.oom_kills;
+    if outcome.kill_estimate == 0 {
+        if let Some(cpu) = cpu {
+            oom_kills = oom_kills.max(u64::from(cpu.terminated_processes));
+        }
+    }
+    let peak = platform::peak_processes(job).unwrap_or(0);
+
+    let (code, signal) = supervise::decode(outcome.status);
+    let exit_status = if outcome.timed_out {
+        status::TIMEOUT
+    } else {
+        match (code, signal) {
+            (_, Some(signal)) => 128 + signal,
+            (Some(code), None) => code,
+            (None, None) => status::FAILURE,
+        }
+    };
+    let summary = Summary {
+        command: args
+            .command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        job: name.to_owned(),
+        code,
+        signal,
+        status: exit_status,
+        timed_out: args.timeout.filter(|_| outcome.timed_out),
+        interrupted: outcome.interrupted,
+        wall: outcome.wall,
+        user: cpu.map(|c| c.user_time),
+        kernel: cpu.map(|c| c.kernel_time),
+        memory_peak: memory.map(|m| m.peak),
+        memory_limit: memory.and_then(|m| m.limit),
+        io,
+        processes_peak: peak.max(outcome.peak_processes as u64),
+        leftovers_killed: killed,
+        leftovers_kept: kept,
+        oom_kills,
+        memory_limit_hits: hits.memory_limit.max(u64::from(oom_kills > 0)),
+        process_limit_hits: hits.process_limit,
+    };
+
+    if args.keep && (args.name.is_some() || kept > 0) {
+        if args.name.is_some() {
+            if let Err(err) = platform::set_persistent(job) {
+                eprintln!("{err}");
+            }
+        } else {
+            eprintln!(
+                "jobctl: {kept} process(es) left running in job {name}; remove it when they are \
+                 done: jobctl delete {name}"
+            );
+        }
+        job.close().ok();
+    } else {
+        remove(job, name);
+    }
+    report(global, args, &summary);
+    exit_status
+}
+
+/// Prints the summary where it was asked for.
+fn report(global: &Global, args: &RunArgs, summary: &Summary) {
+    let text = if global.json {
+        format!("{}\n", summary.json())
+    } else {
+        summary.human()
+    };
+    if let Some(path) = &args.summary_file {
+        if let Err(err) = std::fs::write(path, &text) {
+            eprintln!(
+                "jobctl: cannot write the summary to {}: {err}",
+                path.display()
+            );
+        }
+    } else if !args.quiet {
+        eprint!("{text}");
+    }
+}
+
+/// Removes the job, retrying while the kernel still counts a process that just exited.
+pub fn remove(job: &JobObject, name: &str) {
+    let mut last = None;
+    for attempt in 0..50 {
+        match platform::delete(job) {
+            Ok(()) | Err(jobobject::Error::AlreadyClosed) => return,
+            Err(err) => last = Some(err),
+        }
+        thread::sleep(Duration::from_millis(2 * attempt + 1));
+    }
+    job.close().ok();
+    if let Some(err) = last {
+        eprintln!("jobctl: could not remove job {name}: {err}");
+    }
+}
+
+/// Counts limit hits, and tells the loop when the job has emptied.
+fn watch_notifications(job: Arc<JobObject>, hits: Arc<Mutex<Hits>>, tx: mpsc::Sender<Event>) {
+    let spawned = thread::Builder::new()
+        .name("jobctl-notifications".into())
+        .spawn(move || {
+            loop {
+                let notification = job.poll_notification();
+                let mut hits = hits.lock().unwrap_or_else(PoisonError::into_inner);
+                match notification {
+                    Ok(Notification::AllProcessesExited) => {
+                        tx.send(Event::AllExited).ok();
+                    }
+                    Ok(Notification::OutOfMemoryKill) => hits.oom_kills += 1,
+                    Ok(Notification::JobMemoryLimit) => hits.memory_limit += 1,
+                    Ok(Notification::ActiveProcessLimit) => hits.process_limit += 1,
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+    if let Err(err) = spawned {
+        eprintln!(
+            "jobctl: cannot watch the job's notifications ({err}): limit hits are not counted"
+        );
+    }
+}
+
+/// A failed spawn, with the shell's statuses: 127 not found, 126 not executable.
+fn spawn_error(program: &OsString, err: jobobject::Error) -> CliError {
+    let program = program.to_string_lossy();
+    let kind = err
+        .raw_os_error()
+        .map(|code| std::io::Error::from_raw_os_error(code).kind());
+    match kind {
+        Some(std::io::ErrorKind::NotFound) => CliError::new(
+            status::NOT_FOUND,
+            format!("command not found: {program}: check its name, or give its full path"),
+        ),
+        Some(std::io::ErrorKind::PermissionDenied) => CliError::new(
+            status::CANNOT_EXECUTE,
+            format!("cannot execute {program}: permission denied (is it an executable file?)"),
+        ),
+        _ => CliError::new(status::RUN_FAILED, format!("cannot start {program}: {err}")),
+    }
+}

@@ -1,0 +1,123 @@
+//! What a job uses now, read once: for `stats`, `list` and `top`.
+
+use std::time::Duration;
+
+use jobobject::JobObject;
+use serde_json::{Value, json};
+
+use crate::units;
+
+/// One reading of a job; `None` where the system cannot say.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub processes: usize,
+    pub user: Option<Duration>,
+    pub kernel: Option<Duration>,
+    pub page_faults: Option<u64>,
+    pub memory: Option<u64>,
+    pub memory_peak: Option<u64>,
+    pub memory_limit: Option<u64>,
+    pub private_memory: Option<u64>,
+    pub read_bytes: Option<u64>,
+    pub write_bytes: Option<u64>,
+    pub read_operations: Option<u64>,
+    pub write_operations: Option<u64>,
+}
+
+impl Snapshot {
+    /// Reads `job`; turns on I/O accounting for this handle where the system has it.
+    pub fn read(job: &JobObject) -> Snapshot {
+        let mut snapshot = Snapshot {
+            processes: job.pids().map(|p| p.len()).unwrap_or(0),
+            ..Snapshot::default()
+        };
+        if let Ok(cpu) = job.processor_stats() {
+            snapshot.user = Some(cpu.user_time);
+            snapshot.kernel = Some(cpu.kernel_time);
+            snapshot.page_faults = Some(cpu.page_faults);
+        }
+        if let Ok(memory) = job.memory_stats() {
+            snapshot.memory = Some(memory.current);
+            snapshot.memory_peak = Some(memory.peak);
+            snapshot.memory_limit = memory.limit;
+        }
+        snapshot.private_memory = job.private_working_set().ok();
+        if job.set_io_tracking().is_ok() {
+            if let Ok(io) = job.storage_stats() {
+                snapshot.read_bytes = Some(io.read_bytes);
+                snapshot.write_bytes = Some(io.write_bytes);
+                snapshot.read_operations = Some(io.read_operations);
+                snapshot.write_operations = Some(io.write_operations);
+            }
+        }
+        snapshot
+    }
+
+    /// User plus kernel CPU time.
+    pub fn cpu(&self) -> Option<Duration> {
+        Some(self.user? + self.kernel?)
+    }
+
+    /// Bytes read plus written.
+    pub fn io_bytes(&self) -> Option<u64> {
+        Some(self.read_bytes? + self.write_bytes?)
+    }
+
+    /// (what, value) rows for `jobctl stats`.
+    pub fn rows(&self) -> Vec<Vec<String>> {
+        let na = || "unavailable".to_owned();
+        let time = |t: Option<Duration>| t.map_or_else(na, units::duration);
+        let size = |b: Option<u64>| b.map_or_else(na, units::bytes);
+        let count = |n: Option<u64>| n.map_or_else(na, |n| n.to_string());
+        let row = |k: &str, v: String| vec![k.to_owned(), v];
+        vec![
+            row("processes", self.processes.to_string()),
+            row("cpu user", time(self.user)),
+            row("cpu kernel", time(self.kernel)),
+            row("page faults", count(self.page_faults)),
+            row("memory", size(self.memory)),
+            row("memory peak", size(self.memory_peak)),
+            row(
+                "memory limit",
+                self.memory.map_or_else(na, |_| {
+                    self.memory_limit.map_or("-".to_owned(), units::bytes)
+                }),
+            ),
+            row("private memory", size(self.private_memory)),
+            row(
+                "io read",
+                match (self.read_bytes, self.read_operations) {
+                    (Some(b), Some(n)) => format!("{} ({n} ops)", units::bytes(b)),
+                    _ => na(),
+                },
+            ),
+            row(
+                "io written",
+                match (self.write_bytes, self.write_operations) {
+                    (Some(b), Some(n)) => format!("{} ({n} ops)", units::bytes(b)),
+                    _ => na(),
+                },
+            ),
+        ]
+    }
+
+    pub fn json(&self) -> Value {
+        let seconds = |t: Option<Duration>| t.map(|t| t.as_secs_f64());
+        json!({
+            "processes": self.processes,
+            "user_seconds": seconds(self.user),
+            "kernel_seconds": seconds(self.kernel),
+            "page_faults": self.page_faults,
+            "memory_bytes": self.memory,
+            "memory_peak_bytes": self.memory_peak,
+            "memory_limit_bytes": self.memory_limit,
+            "private_memory_bytes": self.private_memory,
+            "io": {
+                "read_bytes": self.read_bytes,
+                "read_operations": self.read_operations,
+                "write_bytes": self.write_bytes,
+                "write_operations": self.write_operations,
+            },
+        })
+    }
+}

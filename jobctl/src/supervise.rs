@@ -1,0 +1,207 @@
+//! The loop of `jobctl run` while the command runs: it waits for the command's exit (and
+//! with `--wait-all` for the job to empty), passes signals on, and enforces the timeout.
+
+use std::process::{Child, ExitStatus};
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use jobobject::JobObject;
+
+use crate::run::RunArgs;
+use crate::signals::{self, Received};
+
+/// How often the loop looks at the job when nothing else happens.
+const TICK: Duration = Duration::from_millis(100);
+
+/// What wakes the loop.
+#[derive(Debug)]
+pub enum Event {
+    /// The command has exited (it is not reaped yet, so its pid is still its own).
+    Exited,
+    /// jobctl received a signal.
+    Signal(Received),
+    /// The job has no process left.
+    AllExited,
+}
+
+/// How the run went.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The command's status (`None` if it could not be read).
+    pub status: Option<ExitStatus>,
+    pub wall: Duration,
+    pub timed_out: bool,
+    /// A second Ctrl-C killed the job.
+    pub interrupted: bool,
+    /// jobctl killed the whole job (timeout or second Ctrl-C).
+    pub killed_job: bool,
+    /// The processes jobctl killed, as counted just before each kill.
+    pub kill_estimate: usize,
+    /// The most processes seen in the job at once.
+    pub peak_processes: usize,
+}
+
+/// Runs the loop until the command has exited, and with `--wait-all` until the job is empty.
+pub fn supervise(
+    job: &JobObject,
+    mut child: Child,
+    events: Receiver<Event>,
+    args: &RunArgs,
+    start: Instant,
+) -> Outcome {
+    let deadline = args.timeout.map(|t| start + t);
+    let mut outcome = Outcome::default();
+    let mut exited = false;
+    let mut interrupts = 0;
+    let kill = |outcome: &mut Outcome| {
+        outcome.kill_estimate += job.pids().map(|p| p.len()).unwrap_or(0);
+        outcome.killed_job = true;
+        if let Err(err) = job.terminate(1) {
+            eprintln!("jobctl: cannot kill the job: {err}");
+        }
+    };
+    loop {
+        let pids = job.pids().unwrap_or_default();
+        outcome.peak_processes = outcome.peak_processes.max(pids.len());
+        if exited && (!args.wait_all || pids.is_empty()) {
+            break;
+        }
+        let now = Instant::now();
+        let mut wait = TICK;
+        if let (Some(deadline), false) = (deadline, outcome.timed_out) {
+            if now >= deadline {
+                outcome.timed_out = true;
+                kill(&mut outcome);
+                continue;
+            }
+            wait = wait.min(deadline - now);
+        }
+        match events.recv_timeout(wait) {
+            Ok(Event::Exited) => {
+                exited = true;
+                outcome.status = child.wait().ok();
+                outcome.wall = start.elapsed();
+            }
+            Ok(Event::Signal(received)) => {
+                if received.signal == signals::INTERRUPT {
+                    interrupts += 1;
+                    if interrupts >= 2 {
+                        outcome.interrupted = true;
+                        kill(&mut outcome);
+                        continue;
+                    }
+                    if !args.quiet {
+                        eprintln!(
+                            "jobctl: interrupt passed on; press Ctrl-C again to kill the whole job"
+                        );
+                    }
+                }
+                if !received.from_terminal {
+                    forward(job, &child, exited, received.signal);
+                }
+            }
+            Ok(Event::AllExited) | Err(_) => {}
+        }
+        if !exited {
+            poll_exit(&mut child, &mut exited, &mut outcome, start);
+        }
+    }
+    if args.wait_all {
+        outcome.wall = start.elapsed();
+    }
+    outcome
+}
+
+/// Passes a signal to the command, or once it has exited to every process left in the job.
+fn forward(job: &JobObject, child: &Child, exited: bool, signal: i32) {
+    let targets = if exited {
+        job.pids().unwrap_or_default()
+    } else {
+        vec![child.id()]
+    };
+    for pid in targets {
+        // A process that is gone meanwhile needs nothing.
+        signals::send(pid, signal).ok();
+    }
+}
+
+/// Where no thread reports the exit (not Unix), the loop checks at each turn.
+#[cfg(not(unix))]
+fn poll_exit(child: &mut Child, exited: &mut bool, outcome: &mut Outcome, start: Instant) {
+    if let Ok(Some(status)) = child.try_wait() {
+        *exited = true;
+        outcome.status = Some(status);
+        outcome.wall = start.elapsed();
+    }
+}
+
+#[cfg(unix)]
+fn poll_exit(_child: &mut Child, _exited: &mut bool, _outcome: &mut Outcome, _start: Instant) {}
+
+/// Reports the command's exit without reaping it (`waitid` with `WNOWAIT`), so that a signal
+/// forwarded meanwhile cannot reach a recycled pid: the loop reaps it.
+#[cfg(unix)]
+pub fn watch_exit(child: &Child, tx: Sender<Event>) {
+    let pid = child.id();
+    let spawned = std::thread::Builder::new()
+        .name("jobctl-wait".into())
+        .spawn(move || {
+            loop {
+                // SAFETY: `info` is plain data that waitid fills in.
+                let result = unsafe {
+                    let mut info: libc::siginfo_t = std::mem::zeroed();
+                    libc::waitid(
+                        libc::P_PID,
+                        pid as libc::id_t,
+                        &mut info,
+                        libc::WEXITED | libc::WNOWAIT,
+                    )
+                };
+                let interrupted =
+                    std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted;
+                if result == 0 || !interrupted {
+                    break;
+                }
+            }
+            tx.send(Event::Exited).ok();
+        });
+    if let Err(err) = spawned {
+        eprintln!("jobctl: cannot start the wait thread: {err}");
+    }
+}
+
+#[cfg(not(unix))]
+pub fn watch_exit(_child: &Child, _tx: Sender<Event>) {}
+
+/// Waits until the job holds no process, at most `timeout`; whether it emptied.
+pub fn wait_empty(job: &JobObject, timeout: Duration) -> bool {
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(1);
+    loop {
+        match job.pids() {
+            Ok(pids) if pids.is_empty() => return true,
+            Err(_) => return true,
+            Ok(_) => {}
+        }
+        if start.elapsed() >= timeout {
+            return false;
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// The command's exit code, or the signal that ended it.
+pub fn decode(status: Option<ExitStatus>) -> (Option<i32>, Option<i32>) {
+    let Some(status) = status else {
+        return (None, None);
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return (None, Some(signal));
+        }
+    }
+    (status.code(), None)
+}
