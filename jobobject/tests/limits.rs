@@ -1,0 +1,477 @@
+//! Limits, proven by the kernel enforcing them: memory (OOM kill and its notification), CPU
+//! rate and weight, affinity, the process limit, and I/O bandwidth and IOPS; plus every invalid
+//! value and the getters' round trips.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+mod workload;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Reap, TIMEOUT, Watcher, create, create_arc, options, require_cgroups, wait_for};
+use jobobject::{CpuRateControlType, Error, JobLimits, JobObject, Notification};
+
+const MIB: u64 = 1 << 20;
+
+/// Not a test: the workload program (see `workload`).
+#[test]
+#[ignore = "workload program of the limit tests"]
+fn workload() {
+    workload::run_from_env();
+}
+
+fn host_cpus() -> u32 {
+    thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+/// Waits for the next notification that is `wanted`, skipping others.
+fn wait_notification(watcher: &Watcher, wanted: Notification) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (message, _) = watcher.next(left);
+        if message == wanted {
+            return;
+        }
+    }
+}
+
+/// CPU time the job used while `work` ran, over the wall time it took.
+fn cpu_share(job: &JobObject, wall: Duration) -> f64 {
+    let before = job.processor_stats().unwrap();
+    let start = Instant::now();
+    thread::sleep(wall);
+    let after = job.processor_stats().unwrap();
+    let used = (after.user_time + after.kernel_time) - (before.user_time + before.kernel_time);
+    used.as_secs_f64() / start.elapsed().as_secs_f64()
+}
+
+fn spin() -> Command {
+    let mut command = Command::new("sh");
+    command.args(["-c", "while :; do :; done"]);
+    command
+}
+
+#[test]
+fn memory_limit_kills_and_notifies_and_spares_a_small_process() {
+    if !require_cgroups("memory_limit_kills_and_notifies_and_spares_a_small_process") {
+        return;
+    }
+    let job = create_arc(&options("oom").notifications(true));
+    job.set_memory_limit(100 * MIB).unwrap();
+    let watcher = Watcher::start(&job);
+    let mut hogs: Vec<Reap> = (0..5)
+        .map(|_| {
+            let mut command = workload::command(&format!("hog {} 600000", 30 * MIB));
+            command.stdout(Stdio::null());
+            Reap::new(job.spawn(&mut command).unwrap())
+        })
+        .collect();
+    wait_notification(&watcher, Notification::OutOfMemoryKill);
+    wait_for("a hog killed by SIGKILL", TIMEOUT, || {
+        hogs.iter_mut().any(|hog| {
+            hog.child()
+                .try_wait()
+                .unwrap()
+                .is_some_and(|status| status.signal() == Some(9))
+        })
+    });
+    job.terminate(1).unwrap();
+    drop(watcher);
+
+    let small = create(&options("oom-small"));
+    small.set_memory_limit(100 * MIB).unwrap();
+    let mut command = workload::command(&format!("hog {} 200", 20 * MIB));
+    command.stdout(Stdio::piped());
+    let output = small
+        .spawn(&mut command)
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the 20 MiB process failed: {:?}",
+        output.status
+    );
+    assert!(workload::ready(&String::from_utf8_lossy(&output.stdout)));
+}
+
+#[test]
+fn cpu_rate_holds_two_busy_processes_to_the_rate() {
+    if !require_cgroups("cpu_rate_holds_two_busy_processes_to_the_rate") {
+        return;
+    }
+    let job = create(&options("cpu-rate"));
+    // A quarter of the machine's CPUs.
+    job.set_cpu_limit(CpuRateControlType::RateBased, 2500)
+        .unwrap();
+    let _a = Reap::new(job.spawn(&mut spin()).unwrap());
+    let _b = Reap::new(job.spawn(&mut spin()).unwrap());
+    let share = cpu_share(&job, Duration::from_secs(3));
+    let expected = 0.25 * f64::from(host_cpus());
+    assert!(
+        share > expected * 0.5 && share < expected * 1.5,
+        "two busy processes under rate 2500 used {share:.2} CPUs, expected about {expected:.2}"
+    );
+    job.terminate(1).unwrap();
+}
+
+#[test]
+fn cpu_weight_nine_beats_weight_one_on_one_cpu() {
+    if !require_cgroups("cpu_weight_nine_beats_weight_one_on_one_cpu") {
+        return;
+    }
+    let heavy = create(&options("weight-9"));
+    let light = create(&options("weight-1"));
+    for (job, weight) in [(&heavy, 9), (&light, 1)] {
+        job.set_cpu_affinity(0b1).unwrap();
+        job.set_cpu_limit(CpuRateControlType::WeightBased, weight)
+            .unwrap();
+    }
+    let _a = Reap::new(heavy.spawn(&mut spin()).unwrap());
+    let _b = Reap::new(light.spawn(&mut spin()).unwrap());
+    thread::sleep(Duration::from_millis(500));
+    let times = |job: &JobObject| {
+        let stats = job.processor_stats().unwrap();
+        stats.user_time + stats.kernel_time
+    };
+    let (heavy0, light0) = (times(&heavy), times(&light));
+    thread::sleep(Duration::from_secs(3));
+    let heavy_used = times(&heavy) - heavy0;
+    let light_used = times(&light) - light0;
+    assert!(
+        heavy_used > light_used * 3,
+        "weight 9 got {heavy_used:?} of CPU 0, weight 1 got {light_used:?}"
+    );
+    heavy.terminate(1).unwrap();
+    light.terminate(1).unwrap();
+}
+
+fn cpus_allowed_of_child(job: &JobObject) -> String {
+    let mut command = Command::new("grep");
+    command
+        .args(["Cpus_allowed_list", "/proc/self/status"])
+        .stdout(Stdio::piped());
+    let output = job.spawn(&mut command).unwrap().wait_with_output().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    text.split(':').nth(1).unwrap_or_default().trim().to_owned()
+}
+
+#[test]
+fn affinity_applies_to_a_spawned_child() {
+    if !require_cgroups("affinity_applies_to_a_spawned_child") {
+        return;
+    }
+    let job = create(&options("affinity"));
+    job.set_cpu_affinity(0b1).unwrap();
+    assert_eq!(job.cpu_affinity().unwrap(), 0b1);
+    assert_eq!(cpus_allowed_of_child(&job), "0");
+    if host_cpus() >= 2 {
+        // The Go package's round trip.
+        job.set_cpu_affinity(0x3).unwrap();
+        assert_eq!(job.cpu_affinity().unwrap(), 0x3);
+        assert_eq!(cpus_allowed_of_child(&job), "0-1");
+    }
+}
+
+#[test]
+fn process_limit_refuses_the_eleventh_and_notifies() {
+    if !require_cgroups("process_limit_refuses_the_eleventh_and_notifies") {
+        return;
+    }
+    let job = create_arc(&options("pids").notifications(true));
+    job.set_max_processes(10).unwrap();
+    assert_eq!(job.max_processes().unwrap(), 10);
+    let watcher = Watcher::start(&job);
+    // The shell and nine sleeps make ten; the tenth fork, the eleventh process, fails.
+    // The sleeps must not hold the stderr pipe open.
+    let script = "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 600 >/dev/null 2>&1 & done; wait";
+    let mut command = Command::new("sh");
+    command.args(["-c", script]).stderr(Stdio::piped());
+    let output = job.spawn(&mut command).unwrap().wait_with_output().unwrap();
+    assert!(!output.status.success(), "the shell's fork never failed");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("fork"),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    wait_notification(&watcher, Notification::ActiveProcessLimit);
+    assert_eq!(job.pids().unwrap().len(), 9, "the nine sleeps");
+    job.terminate(1).unwrap();
+}
+
+/// Where O_DIRECT writes hit a real, throttled disk: `JOBOBJECT_TEST_IO_PATH` (the guest's
+/// spare disk), else a file in the temporary directory when it is on a block device.
+fn io_target(test: &str) -> Option<String> {
+    if let Ok(path) = std::env::var("JOBOBJECT_TEST_IO_PATH") {
+        return Some(path);
+    }
+    let dir = std::env::temp_dir();
+    let on_disk = rustix::fs::stat(&dir).is_ok_and(|s| rustix::fs::major(s.st_dev) != 0);
+    if on_disk {
+        return Some(
+            dir.join(format!("jobobject-io-{test}-{}", std::process::id()))
+                .display()
+                .to_string(),
+        );
+    }
+    let reason = format!(
+        "{} is not on a block device; set JOBOBJECT_TEST_IO_PATH",
+        dir.display()
+    );
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "{test}: {reason}"
+    );
+    eprintln!("SKIP {test}: {reason}");
+    None
+}
+
+/// Writes `count` blocks of `block` bytes with O_DIRECT inside the job; returns the time.
+fn direct_write(job: &JobObject, target: &str, block: &str, count: u32) -> Duration {
+    let start = Instant::now();
+    let mut command = Command::new("dd");
+    command
+        .args([
+            "if=/dev/zero",
+            &format!("of={target}"),
+            &format!("bs={block}"),
+        ])
+        .args([&format!("count={count}"), "oflag=direct", "conv=notrunc"])
+        .stderr(Stdio::piped());
+    let output = job.spawn(&mut command).unwrap().wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "dd: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    start.elapsed()
+}
+
+fn remove_target(target: &str) {
+    if !target.starts_with("/dev/") {
+        std::fs::remove_file(target).ok();
+    }
+}
+
+#[test]
+fn io_bandwidth_and_iops_are_enforced() {
+    let test = "io_bandwidth_and_iops_are_enforced";
+    if !require_cgroups(test) {
+        return;
+    }
+    let Some(target) = io_target(test) else {
+        return;
+    };
+    let job = create(&options("io"));
+    job.set_io_limit(5 * MIB as i64, 0).unwrap();
+    assert_eq!(job.io_max_bandwidth_limit().unwrap(), 5 * MIB as i64);
+    assert_eq!(job.io_max_iops_limit().unwrap(), 0);
+    let took = direct_write(&job, &target, "1M", 20);
+    assert!(
+        took >= Duration::from_millis(2500) && took < TIMEOUT,
+        "20 MiB under 5 MiB/s took {took:?}, expected about 4 s"
+    );
+
+    job.set_io_limit(0, 50).unwrap();
+    assert_eq!(job.io_max_bandwidth_limit().unwrap(), 0);
+    assert_eq!(job.io_max_iops_limit().unwrap(), 50);
+    let took = direct_write(&job, &target, "4k", 200);
+    assert!(
+        took >= Duration::from_millis(2500) && took < TIMEOUT,
+        "200 writes under 50 IOPS took {took:?}, expected about 4 s"
+    );
+    job.set_io_limit(0, 0).unwrap();
+    assert_eq!(job.io_max_iops_limit().unwrap(), 0);
+    remove_target(&target);
+}
+
+#[test]
+fn every_getter_round_trips() {
+    if !require_cgroups("every_getter_round_trips") {
+        return;
+    }
+    let job = create(&options("round-trip"));
+    for weight in 1..=9 {
+        job.set_cpu_limit(CpuRateControlType::WeightBased, weight)
+            .unwrap();
+        assert_eq!(
+            job.cpu_limit(CpuRateControlType::WeightBased).unwrap(),
+            weight
+        );
+    }
+    assert!(matches!(
+        job.cpu_limit(CpuRateControlType::RateBased),
+        Err(Error::NotSet { .. })
+    ));
+    for rate in [100, 2500, 5000, 10_000] {
+        job.set_cpu_limit(CpuRateControlType::RateBased, rate)
+            .unwrap();
+        assert_eq!(job.cpu_limit(CpuRateControlType::RateBased).unwrap(), rate);
+    }
+    // Setting one kind cleared the other.
+    assert!(matches!(
+        job.cpu_limit(CpuRateControlType::WeightBased),
+        Err(Error::NotSet { .. })
+    ));
+    job.set_cpu_limit(CpuRateControlType::WeightBased, 3)
+        .unwrap();
+    assert!(matches!(
+        job.cpu_limit(CpuRateControlType::RateBased),
+        Err(Error::NotSet { .. })
+    ));
+
+    assert!(matches!(job.memory_limit(), Err(Error::NotSet { .. })));
+    job.set_memory_limit(64 * MIB).unwrap();
+    assert_eq!(job.memory_limit().unwrap(), 64 * MIB);
+    // The kernel enforces whole pages: the getter says what it enforces.
+    job.set_memory_limit(64 * MIB + 100).unwrap();
+    assert_eq!(job.memory_limit().unwrap(), 64 * MIB);
+    assert_eq!(job.memory_stats().unwrap().limit, Some(64 * MIB));
+
+    assert!(matches!(job.max_processes(), Err(Error::NotSet { .. })));
+    job.set_max_processes(50).unwrap();
+    assert_eq!(job.max_processes().unwrap(), 50);
+
+    job.set_io_limit(3 * MIB as i64, 70).unwrap();
+    assert_eq!(job.io_max_bandwidth_limit().unwrap(), 3 * MIB as i64);
+    assert_eq!(job.io_max_iops_limit().unwrap(), 70);
+
+    job.set_cpu_affinity(0b1).unwrap();
+    assert_eq!(job.cpu_affinity().unwrap(), 0b1);
+}
+
+#[test]
+fn two_extended_limits_set_in_a_row_are_both_kept() {
+    if !require_cgroups("two_extended_limits_set_in_a_row_are_both_kept") {
+        return;
+    }
+    let job = create(&options("two-limits"));
+    job.set_memory_limit(128 * MIB).unwrap();
+    job.set_max_processes(20).unwrap();
+    job.set_resource_limits(&JobLimits {
+        cpu_weight: 7,
+        ..JobLimits::default()
+    })
+    .unwrap();
+    assert_eq!(job.memory_limit().unwrap(), 128 * MIB);
+    assert_eq!(job.max_processes().unwrap(), 20);
+    assert_eq!(job.cpu_limit(CpuRateControlType::WeightBased).unwrap(), 7);
+
+    let all = JobLimits {
+        cpu_limit: 5000,
+        cpu_affinity: 0b1,
+        memory_limit_in_bytes: 96 * MIB,
+        max_bandwidth: 7 * MIB as i64,
+        max_iops: 0,
+        max_processes: 30,
+        ..JobLimits::default()
+    };
+    job.set_resource_limits(&all).unwrap();
+    assert_eq!(job.cpu_limit(CpuRateControlType::RateBased).unwrap(), 5000);
+    assert_eq!(job.cpu_affinity().unwrap(), 0b1);
+    assert_eq!(job.memory_limit().unwrap(), 96 * MIB);
+    assert_eq!(job.io_max_bandwidth_limit().unwrap(), 7 * MIB as i64);
+    assert_eq!(job.max_processes().unwrap(), 30);
+}
+
+#[test]
+fn invalid_values_are_refused_and_change_nothing() {
+    if !require_cgroups("invalid_values_are_refused_and_change_nothing") {
+        return;
+    }
+    let job = create(&options("invalid"));
+    job.set_memory_limit(80 * MIB).unwrap();
+    job.set_cpu_limit(CpuRateControlType::WeightBased, 4)
+        .unwrap();
+    let invalid = |result: Result<(), Error>, what: &str| {
+        assert!(
+            matches!(result, Err(Error::InvalidArgument { .. })),
+            "{what}: {result:?}"
+        );
+    };
+    invalid(
+        job.set_cpu_limit(CpuRateControlType::WeightBased, 0),
+        "weight 0",
+    );
+    invalid(
+        job.set_cpu_limit(CpuRateControlType::WeightBased, 10),
+        "weight 10",
+    );
+    invalid(
+        job.set_cpu_limit(CpuRateControlType::RateBased, 0),
+        "rate 0",
+    );
+    invalid(
+        job.set_cpu_limit(CpuRateControlType::RateBased, 10_001),
+        "rate 10001",
+    );
+    invalid(job.set_cpu_affinity(0), "affinity 0");
+    let missing_cpu = 1u64 << host_cpus().min(63);
+    invalid(
+        job.set_cpu_affinity(missing_cpu),
+        "affinity of a missing CPU",
+    );
+    invalid(job.set_io_limit(-1, 0), "negative bandwidth");
+    invalid(job.set_io_limit(0, -1), "negative IOPS");
+    invalid(job.set_memory_limit(0), "memory 0");
+    invalid(job.set_max_processes(0), "process limit 0");
+    for bad in [
+        JobLimits {
+            cpu_weight: 10,
+            memory_limit_in_bytes: 40 * MIB,
+            ..JobLimits::default()
+        },
+        JobLimits {
+            cpu_limit: 10_001,
+            memory_limit_in_bytes: 40 * MIB,
+            ..JobLimits::default()
+        },
+        JobLimits {
+            cpu_limit: 100,
+            cpu_weight: 2,
+            ..JobLimits::default()
+        },
+        JobLimits {
+            max_iops: -5,
+            memory_limit_in_bytes: 40 * MIB,
+            ..JobLimits::default()
+        },
+        JobLimits {
+            cpu_affinity: missing_cpu,
+            max_processes: 3,
+            ..JobLimits::default()
+        },
+    ] {
+        invalid(job.set_resource_limits(&bad), &format!("{bad:?}"));
+    }
+    // Nothing changed.
+    assert_eq!(job.memory_limit().unwrap(), 80 * MIB);
+    assert_eq!(job.cpu_limit(CpuRateControlType::WeightBased).unwrap(), 4);
+    assert!(matches!(job.max_processes(), Err(Error::NotSet { .. })));
+    assert_eq!(job.io_max_iops_limit().unwrap(), 0);
+}
+
+#[test]
+fn limits_after_close_are_already_closed() {
+    if !require_cgroups("limits_after_close_are_already_closed") {
+        return;
+    }
+    let job = Arc::new(create(&options("limits-closed")));
+    job.close().unwrap();
+    assert!(matches!(
+        job.set_memory_limit(MIB),
+        Err(Error::AlreadyClosed)
+    ));
+    assert!(matches!(job.memory_stats(), Err(Error::AlreadyClosed)));
+    assert!(matches!(
+        job.set_resource_limits(&JobLimits::default()),
+        Err(Error::AlreadyClosed)
+    ));
+    assert!(matches!(job.set_io_tracking(), Err(Error::AlreadyClosed)));
+}
