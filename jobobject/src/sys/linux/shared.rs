@@ -125,12 +125,19 @@ impl Shared {
         Ok(())
     }
 
-    /// Marks that a process is about to enter the job; returns what `settle` needs.
-    pub(crate) fn arm(&self) -> (bool, u64) {
+    /// Called before a process enters the job (spawn, assign); returns what `settle` needs.
+    ///
+    /// A job that emptied since the last `AllProcessesExited`, whose event the event thread
+    /// has not read yet, is reported here: once the new process is in, the event thread would
+    /// find the job populated and that emptying would be lost.
+    pub(crate) fn arm(&self) -> u64 {
         let mut state = self.lock();
-        let before = (state.armed, state.generation);
-        state.armed = true;
-        before
+        if state.watch.is_some() && state.armed && self.cgroups.populated().is_ok_and(|p| !p) {
+            state.armed = false;
+            state.generation += 1;
+            broadcast(&state.queues, Notification::AllProcessesExited, 1);
+        }
+        state.generation
     }
 
     /// The job's limits and statistics.
@@ -198,20 +205,32 @@ impl Shared {
             .saturating_add(u32::try_from(count).unwrap_or(u32::MAX));
     }
 
-    /// After a spawn or assign: on success, catch an exit the event thread may have read
-    /// before `arm` (inotify coalesces events); on failure, undo `arm` if nothing happened.
-    pub(crate) fn settle(self: &Arc<Self>, armed: (bool, u64), succeeded: bool) {
-        if succeeded {
-            {
-                let mut state = self.lock();
-                state.entered = state.entered.saturating_add(1);
-            }
-            self.changed();
+    /// After a spawn or assign that succeeded (the process is in, or has been and left): mark
+    /// the job populated, or report the emptying if the process has already left and the event
+    /// thread did not see it come (inotify coalesces events; `generation` tells whether the
+    /// event thread changed `armed` since `arm`).
+    pub(crate) fn settle(self: &Arc<Self>, generation: u64, succeeded: bool) {
+        if !succeeded {
             return;
         }
         let mut state = self.lock();
-        if state.generation == armed.1 {
-            state.armed = armed.0;
+        state.entered = state.entered.saturating_add(1);
+        if state.watch.is_none() {
+            return;
+        }
+        let Ok(populated) = self.cgroups.populated() else {
+            return;
+        };
+        self.report_limits(&mut state);
+        if populated {
+            if !state.armed {
+                state.armed = true;
+                state.generation += 1;
+            }
+        } else if state.armed || state.generation == generation {
+            state.armed = false;
+            state.generation += 1;
+            broadcast(&state.queues, Notification::AllProcessesExited, 1);
         }
     }
 
@@ -333,6 +352,10 @@ impl Shared {
         if terminate {
             self.cgroups.kill()?;
             self.cgroups.wait_empty(TERMINATE_WAIT)?;
+            if owned {
+                // Jobs nested in this one died with it; nobody else would remove them.
+                self.cgroups.remove_unheld_nested();
+            }
         }
         if !owned || self.cgroups.has_nested() {
             self.lock().watch = None;

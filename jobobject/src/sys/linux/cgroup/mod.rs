@@ -395,6 +395,40 @@ impl JobCgroups {
             .any(|d| dir::subdirectories(d.fd()).is_ok_and(|s| !s.is_empty()))
     }
 
+    /// After a kill: removes the cgroups nested in the job (jobs made inside it, whose
+    /// creators died with it), deepest first, unless a handle still holds one (its `flock`),
+    /// so that the job itself can be removed.
+    pub(crate) fn remove_unheld_nested(&self) {
+        for name in dir::subdirectories(self.primary().fd()).unwrap_or_default() {
+            self.remove_nested(&name);
+        }
+    }
+
+    /// Removes the nested cgroup at `relative` (below the job) and everything below it, in
+    /// every hierarchy; returns whether it is gone.
+    fn remove_nested(&self, relative: &str) -> bool {
+        let Ok(nested) = dir::open_child(self.primary().fd(), relative) else {
+            return false;
+        };
+        let exclusive = rustix::fs::FlockOperation::NonBlockingLockExclusive;
+        if dir::lock(nested.as_fd(), exclusive).is_err() {
+            return false;
+        }
+        let mut gone = true;
+        for name in dir::subdirectories(nested.as_fd()).unwrap_or_default() {
+            gone &= self.remove_nested(&format!("{relative}/{name}"));
+        }
+        if gone {
+            for d in self.dirs.iter().rev() {
+                match dir::remove_child(d.fd(), relative) {
+                    Err(err) if err.raw_os_error() != Some(libc::ENOENT) => gone = false,
+                    _ => {}
+                }
+            }
+        }
+        gone
+    }
+
     /// Removes the job's directories (it must be empty), v1 ones first.
     pub(crate) fn remove(&self) -> Result<(), Error> {
         let mut first_error = None;

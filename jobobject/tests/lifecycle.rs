@@ -1,0 +1,297 @@
+//! Creating, opening, closing and dropping jobs; terminate-on-last-handle-close; the pid
+//! count. The first tests port the Go package's tests (hcsshim `internal/jobobject`).
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use jobobject::{CgroupParent, Error, JobObject, Notification, Options};
+
+/// Go `TestJobNilOptions`: the default options make an anonymous job without notifications.
+#[test]
+fn job_nil_options() {
+    if !require_cgroups("job_nil_options") {
+        return;
+    }
+    let options = anonymous_options();
+    assert_eq!(options, Options::default().cgroup_parent(CgroupParent::Own));
+    assert_eq!(options.name, None);
+    assert!(!options.notifications);
+
+    let job = create(&options);
+    let other = create(&options);
+    let name = job.name().unwrap();
+    assert!(
+        name.starts_with(&format!("anon-{}-", std::process::id())),
+        "anonymous name {name:?}"
+    );
+    assert_ne!(
+        name,
+        other.name().unwrap(),
+        "two anonymous jobs share a name"
+    );
+    assert_job_exists(&name);
+    assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
+    assert!(matches!(job.poll_notification(), Err(Error::NotRegistered)));
+
+    job.close().unwrap();
+    assert_job_removed(&name);
+    let other_name = other.name().unwrap();
+    drop(other);
+    assert_job_removed(&other_name);
+}
+
+/// Go `TestJobCreateAndOpen`, plus: both handles see the same job.
+#[test]
+fn job_create_and_open() {
+    if !require_cgroups("job_create_and_open") {
+        return;
+    }
+    let options = options("create-open");
+    let name = options.name.clone().unwrap();
+    let created = create(&options);
+    let opened = JobObject::open(&options).expect("open");
+    assert_eq!(opened.name().unwrap(), name);
+    assert_eq!(created.name().unwrap(), name);
+
+    let mut first = Reap::new(created.spawn(Command::new("sleep").arg("100")).unwrap());
+    let mut second = Reap::new(opened.spawn(Command::new("sleep").arg("100")).unwrap());
+    let mut expected = vec![first.pid, second.pid];
+    expected.sort_unstable();
+    assert_eq!(created.pids().unwrap(), expected);
+    assert_eq!(opened.pids().unwrap(), expected);
+
+    // Closing the opened handle leaves the job and its processes alone.
+    opened.close().unwrap();
+    assert_job_exists(&name);
+    assert!(first.running() && second.running());
+    assert_eq!(created.pids().unwrap(), expected);
+
+    created.terminate(1).unwrap();
+    assert_eq!(first.wait().signal(), Some(libc::SIGKILL));
+    assert_eq!(second.wait().signal(), Some(libc::SIGKILL));
+    created.close().unwrap();
+    assert_job_removed(&name);
+}
+
+/// Go `TestSetTerminateOnLastHandleClose`: closing the only handle kills the process within
+/// 10 s, and the job is removed.
+#[test]
+fn set_terminate_on_last_handle_close() {
+    if !require_cgroups("set_terminate_on_last_handle_close") {
+        return;
+    }
+    let options = options("terminate-on-close");
+    let name = options.name.clone().unwrap();
+    let job = create(&options);
+    let mut child = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
+    let pidfd = pidfd(child.pid);
+    job.set_terminate_on_last_handle_close().unwrap();
+    job.close().unwrap();
+    assert!(
+        exited_within(&pidfd, Duration::from_secs(10)),
+        "the process outlived the close of the job's last handle by 10 s"
+    );
+    assert_eq!(child.wait().signal(), Some(libc::SIGKILL));
+    wait_job_removed(&name, TIMEOUT);
+}
+
+/// Terminate-on-close acts at the last handle: closing one of two handles kills nothing, and
+/// dropping the last one (without `close`) kills.
+#[test]
+fn terminate_on_close_waits_for_the_last_handle() {
+    if !require_cgroups("terminate_on_close_waits_for_the_last_handle") {
+        return;
+    }
+    let options = options("terminate-last");
+    let name = options.name.clone().unwrap();
+    let job = create(&options);
+    let second = JobObject::open(&options).expect("open");
+    let mut child = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
+    let pidfd = pidfd(child.pid);
+
+    job.close().unwrap();
+    assert!(child.running(), "closing one of two handles killed the job");
+    assert_eq!(second.pids().unwrap(), vec![child.pid]);
+
+    drop(second);
+    assert!(
+        exited_within(&pidfd, Duration::from_secs(10)),
+        "dropping the last handle did not kill the job"
+    );
+    assert_eq!(child.wait().signal(), Some(libc::SIGKILL));
+    wait_job_removed(&name, TIMEOUT);
+}
+
+/// Go `TestNoMoreProcessesMessageKill`: two processes killed one by one give one
+/// `AllProcessesExited`, after the second.
+#[test]
+fn no_more_processes_message_kill() {
+    if !require_cgroups("no_more_processes_message_kill") {
+        return;
+    }
+    let job = create_arc(&options("message-kill").notifications(true));
+    let watcher = Watcher::start(&job);
+    let mut first = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
+    let mut second = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
+    assert_eq!(job.pids().unwrap().len(), 2);
+
+    sigkill(first.pid);
+    assert_eq!(first.wait().signal(), Some(libc::SIGKILL));
+    assert_eq!(job.pids().unwrap(), vec![second.pid]);
+    watcher.assert_quiet(QUIET, "while one process is still in the job");
+
+    let killed = std::time::Instant::now();
+    sigkill(second.pid);
+    let (message, read) = watcher.next(TIMEOUT);
+    assert_eq!(message, Notification::AllProcessesExited);
+    assert!(read >= killed);
+    assert_eq!(second.wait().signal(), Some(libc::SIGKILL));
+    assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
+
+    watcher.assert_quiet(QUIET, "after the one AllProcessesExited");
+    let (rest, end) = watcher.finish();
+    assert_eq!(rest, vec![], "more than one AllProcessesExited");
+    assert!(matches!(end, Error::AlreadyClosed), "{end:?}");
+}
+
+/// Go `TestNoMoreProcessesMessageTerminate`: `terminate` gives one `AllProcessesExited`.
+#[test]
+fn no_more_processes_message_terminate() {
+    if !require_cgroups("no_more_processes_message_terminate") {
+        return;
+    }
+    let job = create_arc(&options("message-terminate").notifications(true));
+    let watcher = Watcher::start(&job);
+    let mut first = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
+    let mut second = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
+    assert_eq!(job.pids().unwrap().len(), 2);
+    watcher.assert_quiet(QUIET, "while both processes run");
+
+    job.terminate(1).unwrap();
+    let (message, _) = watcher.next(TIMEOUT);
+    assert_eq!(message, Notification::AllProcessesExited);
+    assert_eq!(first.wait().signal(), Some(libc::SIGKILL));
+    assert_eq!(second.wait().signal(), Some(libc::SIGKILL));
+
+    watcher.assert_quiet(QUIET, "after the one AllProcessesExited");
+    let (rest, _) = watcher.finish();
+    assert_eq!(rest, vec![], "more than one AllProcessesExited");
+}
+
+/// Go `TestVerifyPidCount`: two processes, spawned in the job, give a pid count of 2.
+#[test]
+fn verify_pid_count() {
+    if !require_cgroups("verify_pid_count") {
+        return;
+    }
+    let job = create(&options("pid-count"));
+    let mut first = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
+    let mut second = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
+    let pids = job.pids().unwrap();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    let mut expected = vec![first.pid, second.pid];
+    expected.sort_unstable();
+    assert_eq!(pids, expected);
+    job.terminate(1).unwrap();
+    assert_eq!(first.wait().signal(), Some(libc::SIGKILL));
+    assert_eq!(second.wait().signal(), Some(libc::SIGKILL));
+}
+
+/// Go `TestVerifyPidCount` the Go way (`createProcsAndAssign`): start, then assign.
+#[test]
+fn verify_pid_count_assigned() {
+    if !require_cgroups("verify_pid_count_assigned") {
+        return;
+    }
+    let job = create(&options("pid-count-assigned"));
+    let mut first = Reap::new(Command::new("sleep").arg("100").spawn().unwrap());
+    let mut second = Reap::new(Command::new("sleep").arg("100").spawn().unwrap());
+    job.assign(first.pid).unwrap();
+    job.assign(second.pid).unwrap();
+    let mut expected = vec![first.pid, second.pid];
+    expected.sort_unstable();
+    assert_eq!(job.pids().unwrap(), expected);
+    job.terminate(1).unwrap();
+    assert_eq!(first.wait().signal(), Some(libc::SIGKILL));
+    assert_eq!(second.wait().signal(), Some(libc::SIGKILL));
+}
+
+/// Dropping (without `close`) the handle of a job this process created, with no process in
+/// it, removes the job. Terminate-on-close stays off here: the default path is under test.
+#[test]
+fn drop_without_close_removes_an_empty_job() {
+    if !require_cgroups("drop_without_close_removes_an_empty_job") {
+        return;
+    }
+    let options = options("drop-empty");
+    let name = options.name.clone().unwrap();
+    let _cleanup = Cleanup::new(&name);
+    let job = JobObject::create(&options).unwrap();
+    assert_job_exists(&name);
+    // A process came and went: the job is empty again.
+    let status = job
+        .spawn(&mut Command::new("true"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(status.success());
+    drop(job);
+    assert_job_removed(&name);
+}
+
+/// A job closed while a process remains (terminate-on-close off) keeps running, and the
+/// creating process removes it once the process has exited.
+#[test]
+fn closed_job_is_removed_when_its_last_process_exits() {
+    if !require_cgroups("closed_job_is_removed_when_its_last_process_exits") {
+        return;
+    }
+    let options = options("close-busy");
+    let name = options.name.clone().unwrap();
+    let _cleanup = Cleanup::new(&name);
+    let job = JobObject::create(&options).unwrap();
+    // `cat` runs until its stdin is closed.
+    let mut command = Command::new("cat");
+    command.stdin(Stdio::piped()).stdout(Stdio::null());
+    let mut child = Reap::new(job.spawn(&mut command).unwrap());
+    let stdin = child.child().stdin.take().unwrap();
+
+    job.close().unwrap();
+    assert!(matches!(job.pids(), Err(Error::AlreadyClosed)));
+    assert!(child.running(), "closing the job killed its process");
+    assert_job_exists(&name);
+    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", child.pid)).unwrap();
+    assert!(cgroup.contains(&name), "the process left the job: {cgroup}");
+
+    drop(stdin);
+    assert!(child.wait().success());
+    wait_job_removed(&name, TIMEOUT);
+}
+
+/// A closed, busy job can still be opened by name and used until it empties; closing that
+/// handle with terminate-on-close kills what is left and removes the job.
+#[test]
+fn closed_busy_job_can_be_reopened() {
+    if !require_cgroups("closed_busy_job_can_be_reopened") {
+        return;
+    }
+    let options = options("reopen-busy");
+    let name = options.name.clone().unwrap();
+    let _cleanup = Cleanup::new(&name);
+    let job = JobObject::create(&options).unwrap();
+    let mut child = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
+    drop(job);
+    assert!(child.running());
+
+    let again = JobObject::open(&options).expect("open a closed job that still runs");
+    assert_eq!(again.pids().unwrap(), vec![child.pid]);
+    again.set_terminate_on_last_handle_close().unwrap();
+    again.close().unwrap();
+    assert_eq!(child.wait().signal(), Some(libc::SIGKILL));
+    wait_job_removed(&name, TIMEOUT);
+}

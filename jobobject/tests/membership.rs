@@ -1,0 +1,423 @@
+//! Who is in a job: spawned children and their descendants (also ones that leave their
+//! session), assigned processes, every hierarchy the job uses; and `terminate` killing all of
+//! them, also while they fork.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use jobobject::{CgroupLayout, Error};
+
+/// A shell's background child (a grandchild of the test) is in the job, and dies with it.
+#[test]
+fn grandchild_is_in_the_job_and_dies_on_terminate() {
+    if !require_cgroups("grandchild_is_in_the_job_and_dies_on_terminate") {
+        return;
+    }
+    let job = create(&options("grandchild"));
+    let mut shell = Reap::new(
+        job.spawn(Command::new("sh").args(["-c", "sleep 100 & wait"]))
+            .unwrap(),
+    );
+    let pids = wait_pid_count(&job, 2, TIMEOUT);
+    assert!(pids.contains(&shell.pid), "{pids:?}");
+    let grandchild = *pids.iter().find(|&&p| p != shell.pid).unwrap();
+    let grandchild_fd = pidfd(grandchild);
+    let cgroup = std::fs::read_to_string(format!("/proc/{grandchild}/cgroup")).unwrap();
+    assert!(cgroup.contains(&job.name().unwrap()), "{cgroup}");
+
+    job.terminate(1).unwrap();
+    assert_eq!(shell.wait().signal(), Some(libc::SIGKILL));
+    assert!(
+        exited_within(&grandchild_fd, TIMEOUT),
+        "the grandchild survived terminate"
+    );
+    wait_empty(&job, TIMEOUT);
+}
+
+/// A double-forked daemon that left its session and ignores SIGTERM is still in the job,
+/// and `terminate` kills it.
+#[test]
+fn daemon_is_in_the_job_and_dies_on_terminate() {
+    if !require_cgroups("daemon_is_in_the_job_and_dies_on_terminate") {
+        return;
+    }
+    let job = create(&options("daemon"));
+    // The shell starts `setsid sh` in the background and exits at once; the daemon shell,
+    // in a new session, runs `sleep` (and `wait`s for it, so it stays a separate process).
+    let script = r#"trap '' TERM; setsid sh -c 'trap "" TERM; sleep 100 & wait' & exit 0"#;
+    let mut launcher = Reap::new(job.spawn(Command::new("sh").args(["-c", script])).unwrap());
+    assert!(launcher.wait().success());
+    let daemon = wait_pid_count(&job, 2, TIMEOUT);
+    assert!(!daemon.contains(&launcher.pid));
+    let test_session = session_of(std::process::id());
+    let mut fds = Vec::new();
+    for &pid in &daemon {
+        fds.push(pidfd(pid));
+        assert_ne!(
+            session_of(pid),
+            test_session,
+            "process {pid} is not a daemon"
+        );
+        let sigterm = 1u64 << (libc::SIGTERM - 1);
+        assert_ne!(
+            ignored_signals(pid) & sigterm,
+            0,
+            "{pid} does not ignore SIGTERM"
+        );
+    }
+
+    job.terminate(1).unwrap();
+    for (fd, pid) in fds.iter().zip(&daemon) {
+        assert!(
+            exited_within(fd, TIMEOUT),
+            "daemon process {pid} survived terminate"
+        );
+    }
+    wait_empty(&job, TIMEOUT);
+}
+
+/// A spawned child is in the job in every hierarchy the job uses (on hybrid: the unified one
+/// and the v1 cpu, cpuacct, cpuset, memory, blkio, freezer and pids ones), right below this
+/// process's own cgroup there, and nowhere else (not in devices, not in name=systemd).
+#[test]
+fn spawned_child_sees_the_job_in_every_hierarchy() {
+    if !require_cgroups("spawned_child_sees_the_job_in_every_hierarchy") {
+        return;
+    }
+    let job = create(&options("proc-cgroup"));
+    let name = job.name().unwrap();
+    let output = job
+        .spawn(
+            Command::new("cat")
+                .arg("/proc/self/cgroup")
+                .stdout(Stdio::piped()),
+        )
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let child = parse_proc_cgroup(&text);
+    let mine = parse_proc_cgroup(&std::fs::read_to_string("/proc/self/cgroup").unwrap());
+    let layout = CgroupLayout::detect().unwrap();
+
+    let mut in_job = Vec::new();
+    for line in &child {
+        let own = mine
+            .iter()
+            .find(|l| l.id == line.id && l.controllers == line.controllers)
+            .unwrap_or_else(|| panic!("no line for hierarchy {} here", line.id));
+        let used = if line.id == 0 {
+            layout != CgroupLayout::Legacy
+        } else {
+            line.controllers
+                .iter()
+                .any(|c| USED_V1_CONTROLLERS.contains(&c.as_str()))
+        };
+        if used {
+            let expected = format!("{}/{name}", own.path.trim_end_matches('/'));
+            assert_eq!(line.path, expected, "hierarchy {line:?} in:\n{text}");
+            assert_eq!(line.path.rsplit('/').next(), Some(name.as_str()));
+            in_job.push(if line.id == 0 {
+                "unified".to_owned()
+            } else {
+                line.controllers.join(",")
+            });
+        } else {
+            assert_eq!(line.path, own.path, "the job entered hierarchy {line:?}");
+        }
+    }
+    if layout == CgroupLayout::Hybrid {
+        // This host: every used v1 controller has its own hierarchy.
+        for expected in [
+            "unified", "cpu", "cpuacct", "cpuset", "memory", "blkio", "freezer",
+        ] {
+            let mounted = expected == "unified"
+                || mine
+                    .iter()
+                    .any(|l| l.controllers.iter().any(|c| c == expected));
+            if mounted {
+                assert!(
+                    in_job.iter().any(|h| h.split(',').any(|c| c == expected)),
+                    "the child is not in the job's {expected} cgroup:\n{text}"
+                );
+            }
+        }
+        if mine
+            .iter()
+            .any(|l| l.controllers.iter().any(|c| c == "pids"))
+        {
+            assert!(in_job.iter().any(|h| h.split(',').any(|c| c == "pids")));
+        }
+    }
+    assert_eq!(in_job.len(), used_cgroups().len(), "{in_job:?} in:\n{text}");
+}
+
+/// `assign(0)` is `InvalidArgument`; a pid that no longer exists is `NotFound`; a live
+/// process started outside the job moves in.
+#[test]
+fn assign_checks_its_pid() {
+    if !require_cgroups("assign_checks_its_pid") {
+        return;
+    }
+    let job = create(&options("assign"));
+    assert!(
+        matches!(job.assign(0), Err(Error::InvalidArgument { .. })),
+        "{:?}",
+        job.assign(0)
+    );
+
+    let mut gone = Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    assert!(gone.wait().unwrap().success());
+    match job.assign(gone_pid) {
+        Err(Error::NotFound { what }) => assert!(what.contains(&gone_pid.to_string()), "{what}"),
+        other => panic!("assign of the exited process {gone_pid}: {other:?}"),
+    }
+    assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
+
+    let mut live = Reap::new(Command::new("sleep").arg("100").spawn().unwrap());
+    job.assign(live.pid).unwrap();
+    assert_eq!(job.pids().unwrap(), vec![live.pid]);
+    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", live.pid)).unwrap();
+    let name = job.name().unwrap();
+    let lines = parse_proc_cgroup(&cgroup);
+    let in_job = lines
+        .iter()
+        .filter(|l| l.path.rsplit('/').next() == Some(name.as_str()))
+        .count();
+    assert_eq!(in_job, used_cgroups().len(), "{cgroup}");
+
+    // Assigning a member again changes nothing.
+    job.assign(live.pid).unwrap();
+    assert_eq!(job.pids().unwrap(), vec![live.pid]);
+
+    job.terminate(1).unwrap();
+    assert_eq!(live.wait().signal(), Some(libc::SIGKILL));
+    wait_empty(&job, TIMEOUT);
+}
+
+/// An assigned process's later children are born in the job.
+#[test]
+fn children_of_an_assigned_process_are_in_the_job() {
+    if !require_cgroups("children_of_an_assigned_process_are_in_the_job") {
+        return;
+    }
+    let job = create(&options("assign-children"));
+    // `read` blocks until stdin has a line; then the shell starts a sleep and waits for it.
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "read line; sleep 100 & wait"])
+        .stdin(Stdio::piped());
+    let mut shell = Reap::new(command.spawn().unwrap());
+    job.assign(shell.pid).unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = shell.child().stdin.take().unwrap();
+        stdin.write_all(b"go\n").unwrap();
+    }
+    let pids = wait_pid_count(&job, 2, TIMEOUT);
+    assert!(pids.contains(&shell.pid));
+    job.terminate(1).unwrap();
+    assert_eq!(shell.wait().signal(), Some(libc::SIGKILL));
+    wait_empty(&job, TIMEOUT);
+}
+
+/// `terminate` kills 100 processes forked by a shell, and the shell.
+#[test]
+fn terminate_kills_a_hundred_forked_processes() {
+    if !require_cgroups("terminate_kills_a_hundred_forked_processes") {
+        return;
+    }
+    let job = create(&options("hundred"));
+    let script = "i=0; while [ $i -lt 100 ]; do sleep 100 & i=$((i+1)); done; wait";
+    let mut shell = Reap::new(job.spawn(Command::new("sh").args(["-c", script])).unwrap());
+    let pids = wait_pid_count(&job, 101, TIMEOUT);
+    let fds: Vec<_> = pids.iter().map(|&pid| (pid, pidfd(pid))).collect();
+
+    job.terminate(1).unwrap();
+    assert_eq!(shell.wait().signal(), Some(libc::SIGKILL));
+    for (pid, fd) in &fds {
+        assert!(
+            exited_within(fd, TIMEOUT),
+            "process {pid} survived terminate"
+        );
+    }
+    wait_empty(&job, TIMEOUT);
+}
+
+/// `terminate` while a process forks continuously leaves the job empty shortly after.
+#[test]
+fn terminate_wins_against_a_fork_loop() {
+    if !require_cgroups("terminate_wins_against_a_fork_loop") {
+        return;
+    }
+    let job = create(&options("fork-loop"));
+    let mut shell = Reap::new(
+        job.spawn(Command::new("sh").args(["-c", "while :; do sleep 10 & done"]))
+            .unwrap(),
+    );
+    wait_for("the fork loop to get going", TIMEOUT, || {
+        job.pids().unwrap().len() >= 20
+    });
+
+    job.terminate(1).unwrap();
+    assert_eq!(shell.wait().signal(), Some(libc::SIGKILL));
+    wait_empty(&job, Duration::from_secs(30));
+    // Nothing comes back: the job stays empty.
+    assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
+}
+
+/// `terminate` of an empty job succeeds, and the job still works afterwards.
+#[test]
+fn terminate_an_empty_job_then_reuse_it() {
+    if !require_cgroups("terminate_an_empty_job_then_reuse_it") {
+        return;
+    }
+    let job = create(&options("terminate-empty"));
+    job.terminate(1).unwrap();
+    assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
+    let mut child = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
+    assert_eq!(job.pids().unwrap(), vec![child.pid]);
+    job.terminate(1).unwrap();
+    assert_eq!(child.wait().signal(), Some(libc::SIGKILL));
+    wait_empty(&job, TIMEOUT);
+}
+
+/// The environment variable that turns this test binary into the nested-job child of
+/// `nested_jobs_are_part_of_the_job`: it holds the nested job's name.
+const NESTED_CHILD_ENV: &str = "JOBOBJECT_TEST_NESTED_JOB";
+
+/// Not a test of its own: the child of `nested_jobs_are_part_of_the_job`, started inside the
+/// outer job. It creates a job below its own cgroups (so nested in the outer job), starts a
+/// `sleep` in it, prints the sleep's pid, and closes the nested job when stdin closes.
+#[test]
+#[ignore = "child program of nested_jobs_are_part_of_the_job"]
+fn child_creates_a_nested_job() {
+    let Some(name) = std::env::var_os(NESTED_CHILD_ENV) else {
+        return;
+    };
+    let options = jobobject::Options::new()
+        .name(name.into_string().unwrap())
+        .cgroup_parent(jobobject::CgroupParent::Own);
+    let job = create(&options);
+    let mut sleep = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
+    println!("\nNESTED-PID: {}", sleep.pid);
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new()).unwrap();
+    job.close().unwrap();
+    assert_eq!(sleep.wait().signal(), Some(libc::SIGKILL));
+}
+
+/// Removes, when dropped, a nested job's directories and then the outer job's, wherever they
+/// are left (a nested job whose creator was killed is removed by nobody).
+struct NestedCleanup {
+    outer: String,
+    inner: String,
+}
+
+impl Drop for NestedCleanup {
+    fn drop(&mut self) {
+        for dir in job_dirs(&self.outer).iter().rev() {
+            std::fs::remove_dir(dir.join(&self.inner)).ok();
+        }
+        for dir in job_dirs(&self.outer).iter().rev() {
+            std::fs::remove_dir(dir).ok();
+        }
+    }
+}
+
+/// The nested-job child, started in `outer`, the nested sleep's pid, and the rest of the
+/// child's output (to be drained: the child fails if its stdout closes early).
+fn start_nested_child(
+    outer: &jobobject::JobObject,
+    inner: &str,
+) -> (Reap, u32, std::io::BufReader<std::process::ChildStdout>) {
+    use std::io::BufRead;
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "child_creates_a_nested_job",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(NESTED_CHILD_ENV, inner)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = Reap::new(outer.spawn(&mut command).unwrap());
+    let mut stdout = std::io::BufReader::new(child.child().stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert_ne!(
+            stdout.read_line(&mut line).unwrap(),
+            0,
+            "the child printed no pid"
+        );
+        if let Some(rest) = line.strip_prefix("NESTED-PID: ") {
+            return (child, rest.trim().parse().unwrap(), stdout);
+        }
+    }
+}
+
+/// A job created by a process inside another job is nested in it: its processes are among the
+/// outer job's `pids()`, and the outer `terminate` kills them too.
+#[test]
+fn nested_jobs_are_part_of_the_job() {
+    if !require_cgroups("nested_jobs_are_part_of_the_job") {
+        return;
+    }
+    let outer_options = options("nested-outer");
+    let outer_name = outer_options.name.clone().unwrap();
+    let inner = test_name("nested-inner");
+    let _cleanup = NestedCleanup {
+        outer: outer_name.clone(),
+        inner: inner.clone(),
+    };
+    let outer = create(&outer_options);
+
+    // The child closes its nested job itself: it goes away.
+    let (mut child, nested, mut output) = start_nested_child(&outer, &inner);
+    for dir in job_dirs(&outer_name) {
+        assert!(
+            dir.join(&inner).is_dir(),
+            "no nested job in {}",
+            dir.display()
+        );
+    }
+    let mut expected = vec![child.pid, nested];
+    expected.sort_unstable();
+    assert_eq!(outer.pids().unwrap(), expected);
+    drop(child.child().stdin.take());
+    std::io::Read::read_to_end(&mut output, &mut Vec::new()).unwrap();
+    assert!(child.wait().success());
+    wait_empty(&outer, TIMEOUT);
+    for dir in job_dirs(&outer_name) {
+        assert!(
+            !dir.join(&inner).exists(),
+            "nested job left in {}",
+            dir.display()
+        );
+    }
+
+    // The outer job's terminate kills the nested job's processes too.
+    let (mut child, nested, _output) = start_nested_child(&outer, &inner);
+    let nested_fd = pidfd(nested);
+    assert_eq!(outer.pids().unwrap().len(), 2);
+    outer.terminate(1).unwrap();
+    assert_eq!(child.wait().signal(), Some(libc::SIGKILL));
+    assert!(
+        exited_within(&nested_fd, TIMEOUT),
+        "the nested job's process survived"
+    );
+    wait_empty(&outer, TIMEOUT);
+    // The outer job's terminate-on-close removes the nested job its killed creator left,
+    // then the outer job.
+    drop(outer);
+    assert_job_removed(&outer_name);
+}
