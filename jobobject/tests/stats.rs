@@ -37,10 +37,13 @@ fn a_busy_second_shows_as_a_second_of_cpu() {
     assert!(status.success());
     let stats = job.processor_stats().unwrap();
     let cpu = stats.user_time + stats.kernel_time;
+    // The user time is the loop's; the kernel time is mostly the program's start (slow in
+    // an emulated guest).
     assert!(
         stats.user_time >= Duration::from_millis(800)
+            && stats.user_time <= Duration::from_millis(1300)
             && cpu >= Duration::from_millis(950)
-            && cpu <= Duration::from_millis(1500),
+            && cpu <= Duration::from_millis(2000),
         "one busy second: user {:?}, kernel {:?}",
         stats.user_time,
         stats.kernel_time
