@@ -146,6 +146,23 @@ impl JobObject {
     /// Sets a CPU limit of `kind`: a weight of 1-9, or a rate of 1-10000 (percent × 100 of
     /// all the host's CPUs). Setting one kind clears the other. Out of range is
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument), and changes nothing.
+    ///
+    /// On Linux a weight doubles the CPU share at each step, with 5 at the kernel's default
+    /// (v2 `cpu.weight` 100, v1 `cpu.shares` 1024); a rate `r` is the CFS quota
+    /// `r × CPUs × 10` µs per 100 ms (v2 `cpu.max`, v1 `cpu.cfs_quota_us`), with a longer
+    /// period where that quota would be under the kernel's 1 ms floor (so on a 2-CPU host the
+    /// smallest rate it can enforce is 5).
+    ///
+    /// ```
+    /// use jobobject::{CpuRateControlType, JobObject, Options};
+    ///
+    /// # fn main() -> Result<(), jobobject::Error> {
+    /// let job = JobObject::create(&Options::default())?;
+    /// job.set_cpu_limit(CpuRateControlType::RateBased, 2_500)?; // a quarter of the machine
+    /// assert_eq!(job.cpu_limit(CpuRateControlType::RateBased)?, 2_500);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_cpu_limit(&self, kind: CpuRateControlType, value: u32) -> Result<()> {
         self.inner.set_cpu_limit(kind, value)
     }
@@ -159,7 +176,8 @@ impl JobObject {
 
     /// Restricts the job to the logical CPUs whose bits are set (bit `i` = CPU `i`). Zero, or
     /// a bit of a CPU the host does not have, is
-    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument). Linux: `cpuset.cpus` (on v1
+    /// the job's `cpuset.mems` is copied from its parent when the job is made).
     pub fn set_cpu_affinity(&self, mask: u64) -> Result<()> {
         self.inner.set_cpu_affinity(mask)
     }
@@ -169,7 +187,10 @@ impl JobObject {
         self.inner.cpu_affinity()
     }
 
-    /// Limits the memory of the whole job to `bytes`.
+    /// Limits the memory of the whole job to `bytes`: when it is reached the kernel reclaims,
+    /// then kills a process of the job (Linux's OOM killer; Windows fails the allocation).
+    /// Linux v2: `memory.max`; v1: `memory.limit_in_bytes`. Both count the page cache the job
+    /// uses.
     pub fn set_memory_limit(&self, bytes: u64) -> Result<()> {
         self.inner.set_memory_limit(bytes)
     }
@@ -181,8 +202,14 @@ impl JobObject {
     }
 
     /// Limits disk I/O to `max_bandwidth` bytes/s and `max_iops` operations/s, each on every
-    /// disk; 0 leaves that one unlimited. Negative values are
+    /// disk and for reads and writes each; 0 leaves that one unlimited. Negative values are
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    ///
+    /// On Linux "every disk" is every whole disk in `/sys/block` when the call is made, but
+    /// loop, RAM and zram devices (`io.max` on v2, `blkio.throttle.*` on v1; partitions are
+    /// covered by their disk). A disk attached later is not limited until the limit is set
+    /// again. On v1 only direct I/O is throttled: buffered writes reach the disk later, from
+    /// the kernel's writeback, outside the job.
     pub fn set_io_limit(&self, max_bandwidth: i64, max_iops: i64) -> Result<()> {
         self.inner.set_io_limit(max_bandwidth, max_iops)
     }
@@ -198,7 +225,8 @@ impl JobObject {
     }
 
     /// Limits the number of processes alive in the job at once; a fork or spawn beyond it
-    /// fails. Zero is [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    /// fails. Zero is [`Error::InvalidArgument`](crate::Error::InvalidArgument). Linux:
+    /// `pids.max`, which counts threads too; Windows: the active process limit.
     pub fn set_max_processes(&self, count: u32) -> Result<()> {
         self.inner.set_max_processes(count)
     }
@@ -236,8 +264,9 @@ impl JobObject {
         self.inner.set_io_tracking()
     }
 
-    /// The memory that belongs to the job's processes alone, in bytes: anonymous memory that
-    /// no other process shares (Windows: the sum of each process's private working set).
+    /// The memory that belongs to the job's processes alone, in bytes: anonymous memory, not
+    /// file pages that others could share (Windows: the sum of each process's private
+    /// working set; Linux v2: `anon` of `memory.stat`; v1: `total_rss`).
     pub fn private_working_set(&self) -> Result<u64> {
         self.inner.private_working_set()
     }

@@ -31,15 +31,21 @@ pub enum Notification {
         exit_code: u32,
     },
     /// The job's memory limit was reached.
+    ///
+    /// Linux v2: the `max` count of `memory.events` grew; v1: `memory.failcnt` grew, seen when
+    /// an OOM event or a membership change wakes the event thread (v1 signals nothing else).
     JobMemoryLimit,
     /// A process reached its own memory limit (Windows).
     ProcessMemoryLimit {
         /// Its process id.
         pid: u32,
     },
-    /// A process inside the job was killed because the job ran out of memory (Linux).
+    /// A process inside the job was killed because the job ran out of memory (Linux: one per
+    /// kill counted by `oom_kill` in v2 `memory.events` or v1 `memory.oom_control`, whose
+    /// eventfd wakes the event thread).
     OutOfMemoryKill,
-    /// The job's process limit refused a new process.
+    /// The job's process limit refused a new process (Linux: the `max` count of
+    /// `pids.events` grew; v2 signals it at once, v1 is polled every 100 ms).
     ActiveProcessLimit,
     /// The job's CPU time limit ran out (Windows).
     EndOfJobTime,

@@ -22,24 +22,47 @@ pub struct MemoryStats {
 
 /// CPU time and process counts of a job, from
 /// [`JobObject::processor_stats`](crate::JobObject::processor_stats).
+///
+/// On Windows every field comes from JobObjectBasicAccountingInformation. On Linux the times
+/// and faults come from the job's cgroups and count every process that was ever in the job;
+/// Linux keeps no count of processes that passed through a cgroup, so the process totals are
+/// the library's own, as each field says.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ProcessorStats {
     /// CPU time spent in user mode by the job's processes, the exited ones included.
+    ///
+    /// Linux v2: `user_usec` of `cpu.stat`; v1: `cpuacct.usage_user`.
     pub user_time: Duration,
     /// CPU time spent in the kernel on behalf of the job's processes.
+    ///
+    /// Linux v2: `system_usec` of `cpu.stat`; v1: `cpuacct.usage_sys`.
     pub kernel_time: Duration,
     /// Page faults of the job's processes.
+    ///
+    /// Linux v2: `pgfault` of `memory.stat`; v1: `total_pgfault` of `memory.stat`; 0 where the
+    /// job has no memory controller.
     pub page_faults: u64,
     /// Processes that have been in the job, counting those that exited.
+    ///
+    /// Linux (approximate): the processes that handles in this process spawned or assigned,
+    /// or the active count if that is higher; descendants forked inside the job are counted
+    /// only while alive.
     pub total_processes: u32,
-    /// Processes in the job now.
+    /// Processes in the job now (Linux: the `cgroup.procs` of the job and its nested jobs).
     pub active_processes: u32,
-    /// Processes that were killed by a job limit or by terminate.
+    /// Processes killed by the job: by [`terminate`](crate::JobObject::terminate) (on Linux,
+    /// those this process terminated) or by the memory limit's OOM killer (Linux: `oom_kill`
+    /// of `memory.events`, or of `memory.oom_control` on v1).
     pub terminated_processes: u32,
 }
 
 /// Disk I/O of a job, from [`JobObject::storage_stats`](crate::JobObject::storage_stats).
+///
+/// Windows: JobObjectIoAttribution. Linux v2: `io.stat` (`rios`, `rbytes`, `wios`, `wbytes`)
+/// summed over devices, which includes the writeback of the job's buffered writes; v1:
+/// `blkio.throttle.io_serviced_recursive` and `io_service_bytes_recursive`, which count
+/// reads and direct writes but not the writeback of buffered writes (v1 cannot attribute it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct StorageStats {

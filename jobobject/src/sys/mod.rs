@@ -10,5 +10,10 @@ pub(crate) use linux::Job;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::list_jobs;
 
-#[cfg(not(target_os = "linux"))]
-compile_error!("jobobject supports Linux for now; the Windows backend is on its way");
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub(crate) use windows::Job;
+
+#[cfg(not(any(target_os = "linux", windows)))]
+compile_error!("jobobject supports Linux and Windows only");

@@ -322,6 +322,12 @@ impl JobCgroups {
                 _ => os(&self.name, "write cgroup.procs in", &d.path, err),
             })?;
         }
+        // The kernel skips an exiting process without an error: a zombie was not moved.
+        if !is_alive(pid) {
+            return Err(Error::NotFound {
+                what: format!("process {pid} (it has exited)"),
+            });
+        }
         Ok(())
     }
 
@@ -544,6 +550,21 @@ fn own_path(hierarchy: &Hierarchy, own: &[parse::ProcCgroup]) -> Result<PathBuf,
                 hierarchy.mount_point.display()
             ),
         })
+}
+
+/// Whether process `pid` has a thread that has not exited (a zombie has none; a process whose
+/// main thread exited before the others still has).
+fn is_alive(pid: u32) -> bool {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    threads.flatten().any(|thread| {
+        std::fs::read(thread.path().join("stat")).is_ok_and(|stat| {
+            // "TID (COMMAND) STATE ...": the command may contain any byte, `)` included.
+            let state = stat.iter().rposition(|&b| b == b')').and_then(|end| stat.get(end + 2));
+            !matches!(state, None | Some(b'Z' | b'X' | b'x'))
+        })
+    })
 }
 
 /// Writes a pid to `cgroup.procs`, retrying `EINVAL` briefly: the kernel refuses a task that is

@@ -1,0 +1,360 @@
+//! A handle to a job: what `JobObject` calls on Windows.
+
+use std::os::windows::io::OwnedHandle;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use windows_sys::Win32::Foundation::{ERROR_INVALID_PARAMETER, HANDLE};
+use windows_sys::Win32::System::JobObjects::{AssignProcessToJobObject, TerminateJobObject};
+use windows_sys::Win32::System::Threading::{PROCESS_SET_QUOTA, PROCESS_TERMINATE};
+
+use super::events::{self, Registration};
+use super::handle::raw;
+use super::limits::{self, Extended};
+use super::{errors, info, object, process, spawn, stats};
+use crate::events::Queue;
+use crate::{
+    CpuRateControlType, Error, JobLimits, MemoryStats, Notification, Options, ProcessorStats,
+    StorageStats,
+};
+
+/// One handle: the kernel handle while open, and this handle's notification queue.
+#[derive(Debug)]
+pub(crate) struct Job {
+    open: RwLock<Option<Arc<Inner>>>,
+    queue: Option<Arc<Queue>>,
+}
+
+/// An open handle. Calls in flight keep it alive; it is closed when the last one ends.
+#[derive(Debug)]
+struct Inner {
+    /// Dropped first: the notification thread's own handle goes before ours.
+    registration: Option<Registration>,
+    handle: OwnedHandle,
+    /// The name it was created or opened with.
+    name: Option<String>,
+    /// The name for [`Job::name`]: the real one, or one made up for an anonymous job.
+    display: String,
+    /// The job as errors name it: `"NAME"` or `(anonymous)`.
+    label: String,
+    /// This handle turned on I/O tracking.
+    io_tracking: AtomicBool,
+    /// This handle set kill-on-close (kept on later limit writes where the system does not
+    /// report the flag back).
+    kill_on_close: AtomicBool,
+}
+
+impl Inner {
+    fn job(&self) -> HANDLE {
+        raw(&self.handle)
+    }
+}
+
+impl Job {
+    pub(crate) fn create(options: &Options) -> Result<Self, Error> {
+        let name = options.name.as_deref();
+        if let Some(name) = name {
+            object::check_name(name)?;
+        }
+        let label = label(name);
+        let handle = object::create(name, options.use_nt_variant, &label)?;
+        Self::with(handle, options, label)
+    }
+
+    pub(crate) fn open(options: &Options) -> Result<Self, Error> {
+        let Some(name) = options.name.as_deref() else {
+            return Err(Error::invalid("opening a job needs Options::name"));
+        };
+        object::check_name(name)?;
+        let label = label(Some(name));
+        let handle = object::open(name, options.use_nt_variant, &label)?;
+        Self::with(handle, options, label)
+    }
+
+    fn with(handle: OwnedHandle, options: &Options, label: String) -> Result<Self, Error> {
+        static ANONYMOUS: AtomicU64 = AtomicU64::new(0);
+        let name = options.name.clone();
+        let (registration, queue) = if options.notifications {
+            let (registration, queue) = events::register(&handle, name.as_deref(), &label)?;
+            (Some(registration), Some(queue))
+        } else {
+            (None, None)
+        };
+        let display = name.clone().unwrap_or_else(|| {
+            let n = ANONYMOUS.fetch_add(1, Ordering::Relaxed);
+            format!("anonymous-{}-{n}", std::process::id())
+        });
+        let inner = Inner {
+            registration,
+            handle,
+            name,
+            display,
+            label,
+            io_tracking: AtomicBool::new(false),
+            kill_on_close: AtomicBool::new(false),
+        };
+        if options.enable_io_tracking {
+            stats::set_io_tracking(inner.job(), &inner.label)?;
+            inner.io_tracking.store(true, Ordering::Relaxed);
+        }
+        Ok(Job {
+            open: RwLock::new(Some(Arc::new(inner))),
+            queue,
+        })
+    }
+
+    /// The open handle, or `AlreadyClosed`.
+    fn inner(&self) -> Result<Arc<Inner>, Error> {
+        self.open
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(Error::AlreadyClosed)
+    }
+
+    pub(crate) fn name(&self) -> Result<String, Error> {
+        Ok(self.inner()?.display.clone())
+    }
+
+    pub(crate) fn assign(&self, pid: u32) -> Result<(), Error> {
+        let inner = self.inner()?;
+        if pid == 0 {
+            return Err(Error::invalid("process id 0"));
+        }
+        let process = process::open(pid, PROCESS_SET_QUOTA | PROCESS_TERMINATE).map_err(|err| {
+            if err.raw_os_error() == Some(ERROR_INVALID_PARAMETER as i32) {
+                Error::NotFound {
+                    what: format!("process {pid}"),
+                }
+            } else {
+                errors::os(&inner.label, format!("OpenProcess {pid}"), err)
+            }
+        })?;
+        // SAFETY: both handles are valid; the process handle has PROCESS_SET_QUOTA and
+        // PROCESS_TERMINATE, which the call needs.
+        if unsafe { AssignProcessToJobObject(inner.job(), raw(&process)) } == 0 {
+            let err = std::io::Error::last_os_error();
+            // The process exited between the open and the assignment.
+            if process::has_exited(&process) {
+                return Err(Error::NotFound {
+                    what: format!("process {pid} (it has exited)"),
+                });
+            }
+            return Err(errors::os(
+                &inner.label,
+                format!("AssignProcessToJobObject {pid}"),
+                err,
+            ));
+        }
+        events::started(inner.registration.as_ref(), inner.name.as_deref());
+        Ok(())
+    }
+
+    pub(crate) fn spawn(&self, command: &mut Command) -> Result<Child, Error> {
+        let inner = self.inner()?;
+        let child = spawn::spawn(inner.job(), &inner.label, command)?;
+        events::started(inner.registration.as_ref(), inner.name.as_deref());
+        Ok(child)
+    }
+
+    pub(crate) fn pids(&self) -> Result<Vec<u32>, Error> {
+        let inner = self.inner()?;
+        info::process_ids(inner.job())
+            .map_err(|err| errors::os(&inner.label, "query JobObjectBasicProcessIdList", err))
+    }
+
+    pub(crate) fn terminate(&self, exit_code: u32) -> Result<(), Error> {
+        let inner = self.inner()?;
+        // SAFETY: the job handle is valid (held by `inner`) and has JOB_OBJECT_TERMINATE.
+        if unsafe { TerminateJobObject(inner.job(), exit_code) } == 0 {
+            return Err(errors::last(&inner.label, "TerminateJobObject"));
+        }
+        // It returns before the processes are gone: the notification thread watches the
+        // count until they are.
+        events::terminated(inner.registration.as_ref(), inner.name.as_deref());
+        Ok(())
+    }
+
+    pub(crate) fn set_terminate_on_last_handle_close(&self) -> Result<(), Error> {
+        let inner = self.inner()?;
+        limits::set_extended(
+            inner.job(),
+            &inner.label,
+            Extended {
+                kill_on_close: true,
+                ..Extended::default()
+            },
+        )?;
+        inner.kill_on_close.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub(crate) fn poll_notification(&self) -> Result<Notification, Error> {
+        self.inner()?;
+        self.queue.as_ref().ok_or(Error::NotRegistered)?.pop()
+    }
+
+    pub(crate) fn set_cpu_limit(&self, kind: CpuRateControlType, value: u32) -> Result<(), Error> {
+        let inner = self.inner()?;
+        limits::set_cpu(inner.job(), &inner.label, kind, value)
+    }
+
+    pub(crate) fn cpu_limit(&self, kind: CpuRateControlType) -> Result<u32, Error> {
+        let inner = self.inner()?;
+        limits::cpu(inner.job(), &inner.label, kind)?.ok_or_else(|| Error::NotSet {
+            what: format!(
+                "the CPU {} of job {}",
+                match kind {
+                    CpuRateControlType::WeightBased => "weight",
+                    CpuRateControlType::RateBased => "rate",
+                },
+                inner.label
+            ),
+        })
+    }
+
+    pub(crate) fn set_cpu_affinity(&self, mask: u64) -> Result<(), Error> {
+        let inner = self.inner()?;
+        limits::check_cpu_affinity(mask)?;
+        self.extended(
+            &inner,
+            Extended {
+                affinity: Some(mask),
+                ..Extended::default()
+            },
+        )
+    }
+
+    pub(crate) fn cpu_affinity(&self) -> Result<u64, Error> {
+        let inner = self.inner()?;
+        limits::cpu_affinity(inner.job(), &inner.label)
+    }
+
+    pub(crate) fn set_memory_limit(&self, bytes: u64) -> Result<(), Error> {
+        let inner = self.inner()?;
+        if bytes == 0 {
+            return Err(Error::invalid("a memory limit of 0 bytes"));
+        }
+        self.extended(
+            &inner,
+            Extended {
+                memory: Some(bytes),
+                ..Extended::default()
+            },
+        )
+    }
+
+    pub(crate) fn memory_limit(&self) -> Result<u64, Error> {
+        let inner = self.inner()?;
+        limits::memory_limit(inner.job(), &inner.label)?.ok_or_else(|| Error::NotSet {
+            what: format!("the memory limit of job {}", inner.label),
+        })
+    }
+
+    pub(crate) fn set_io_limit(&self, max_bandwidth: i64, max_iops: i64) -> Result<(), Error> {
+        let inner = self.inner()?;
+        limits::set_io(inner.job(), &inner.label, max_bandwidth, max_iops)
+    }
+
+    pub(crate) fn io_max_bandwidth_limit(&self) -> Result<i64, Error> {
+        let inner = self.inner()?;
+        Ok(limits::io(inner.job(), &inner.label)?.0)
+    }
+
+    pub(crate) fn io_max_iops_limit(&self) -> Result<i64, Error> {
+        let inner = self.inner()?;
+        Ok(limits::io(inner.job(), &inner.label)?.1)
+    }
+
+    pub(crate) fn set_max_processes(&self, count: u32) -> Result<(), Error> {
+        let inner = self.inner()?;
+        if count == 0 {
+            return Err(Error::invalid("a process limit of 0"));
+        }
+        self.extended(
+            &inner,
+            Extended {
+                processes: Some(count),
+                ..Extended::default()
+            },
+        )
+    }
+
+    pub(crate) fn max_processes(&self) -> Result<u32, Error> {
+        let inner = self.inner()?;
+        limits::max_processes(inner.job(), &inner.label)?.ok_or_else(|| Error::NotSet {
+            what: format!("the process limit of job {}", inner.label),
+        })
+    }
+
+    pub(crate) fn set_resource_limits(&self, limits: &JobLimits) -> Result<(), Error> {
+        let inner = self.inner()?;
+        let kill_on_close = inner.kill_on_close.load(Ordering::Relaxed);
+        limits::set_resource_limits(inner.job(), &inner.label, limits, kill_on_close)
+    }
+
+    /// Writes extended limits, keeping the kill-on-close flag this handle set.
+    fn extended(&self, inner: &Inner, mut changes: Extended) -> Result<(), Error> {
+        changes.kill_on_close = inner.kill_on_close.load(Ordering::Relaxed);
+        limits::set_extended(inner.job(), &inner.label, changes)
+    }
+
+    pub(crate) fn memory_stats(&self) -> Result<MemoryStats, Error> {
+        let inner = self.inner()?;
+        stats::memory(inner.job(), &inner.label)
+    }
+
+    pub(crate) fn processor_stats(&self) -> Result<ProcessorStats, Error> {
+        let inner = self.inner()?;
+        stats::processor(inner.job(), &inner.label)
+    }
+
+    pub(crate) fn storage_stats(&self) -> Result<StorageStats, Error> {
+        let inner = self.inner()?;
+        let tracking = inner.io_tracking.load(Ordering::Relaxed);
+        stats::storage(inner.job(), &inner.label, tracking)
+    }
+
+    pub(crate) fn set_io_tracking(&self) -> Result<(), Error> {
+        let inner = self.inner()?;
+        stats::set_io_tracking(inner.job(), &inner.label)?;
+        inner.io_tracking.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub(crate) fn private_working_set(&self) -> Result<u64, Error> {
+        let inner = self.inner()?;
+        stats::private_working_set(inner.job(), &inner.label)
+    }
+
+    pub(crate) fn close(&self) -> Result<(), Error> {
+        let inner = self
+            .open
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .ok_or(Error::AlreadyClosed)?;
+        if let Some(queue) = &self.queue {
+            queue.close();
+        }
+        // The handle closes here, or when the last call in flight on it returns.
+        drop(inner);
+        Ok(())
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        // A second close is the only error, and it cannot happen here.
+        let _ = self.close();
+    }
+}
+
+/// How errors name a job.
+fn label(name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("{name:?}"),
+        None => "(anonymous)".to_owned(),
+    }
+}

@@ -1,0 +1,27 @@
+//! The Windows backend: jobs as Job Objects, through `windows-sys`.
+//!
+//! - [`object`]: create (`CreateJobObjectW`, or `NtCreateJobObject` for
+//!   [`Options::use_nt_variant`](crate::Options::use_nt_variant)) and open by name.
+//! - [`job`]: the handle that `JobObject` wraps: membership, terminate, limits, statistics.
+//! - [`spawn`]: children created suspended, assigned, then resumed.
+//! - [`events`]: the one completion port and thread for every job's notifications.
+//! - [`limits`], [`stats`]: the information classes behind limits and statistics.
+//! - [`info`], [`process`], [`handle`], [`errors`]: typed queries, single processes, handles
+//!   and run-time lookups, and error mapping.
+//!
+//! Calls that Wine (or an older Windows) lacks are resolved at run time or detected when they
+//! fail, and reported as [`Error::Unsupported`](crate::Error::Unsupported), never as a limit
+//! set that is not applied.
+
+mod errors;
+mod events;
+mod handle;
+mod info;
+mod job;
+mod limits;
+mod object;
+mod process;
+mod spawn;
+mod stats;
+
+pub(crate) use job::Job;

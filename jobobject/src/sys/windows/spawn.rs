@@ -1,0 +1,110 @@
+//! Starting a child inside the job before it runs any code of its own.
+//!
+//! `PROC_THREAD_ATTRIBUTE_JOB_LIST` would place the child in the job at creation, but std's
+//! `CommandExt::raw_attribute` is still unstable (`windows_process_extensions_raw_attribute`),
+//! so the child is created suspended, assigned to the job, then resumed. Its main thread has
+//! not run a single instruction of the program before it is in the job.
+//!
+//! std offers no way to read a `Command`'s creation flags, so `spawn` replaces them with
+//! `CREATE_SUSPENDED` for the spawn and resets them to 0 afterwards: flags set with
+//! `CommandExt::creation_flags` before are not kept.
+
+use std::io;
+use std::os::windows::io::AsRawHandle;
+use std::os::windows::process::CommandExt;
+use std::process::{Child, Command};
+
+use windows_sys::Win32::Foundation::HANDLE;
+use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+    CreateToolhelp32Snapshot, TH32CS_SNAPTHREAD, THREADENTRY32, Thread32First, Thread32Next,
+};
+use windows_sys::Win32::System::JobObjects::AssignProcessToJobObject;
+use windows_sys::Win32::System::Threading::{
+    CREATE_SUSPENDED, OpenThread, ResumeThread, THREAD_SUSPEND_RESUME,
+};
+
+use super::errors;
+use super::handle::{self, owned, raw};
+use crate::Error;
+
+/// Spawns `command` suspended, puts it in `job`, and resumes it.
+pub(super) fn spawn(job: HANDLE, label: &str, command: &mut Command) -> Result<Child, Error> {
+    command.creation_flags(CREATE_SUSPENDED);
+    let spawned = command.spawn();
+    command.creation_flags(0);
+    let mut child = spawned.map_err(|source| {
+        errors::os(label, format!("spawn {:?}", command.get_program()), source)
+    })?;
+    let process: HANDLE = child.as_raw_handle();
+    // SAFETY: `job` and `process` are valid handles; the child's handle has every right.
+    if unsafe { AssignProcessToJobObject(job, process) } == 0 {
+        let err = errors::last(
+            label,
+            format!("AssignProcessToJobObject (child {})", child.id()),
+        );
+        abandon(&mut child);
+        return Err(err);
+    }
+    if let Err(source) = resume(process, child.id()) {
+        abandon(&mut child);
+        return Err(errors::os(
+            label,
+            format!("resume child {}", child.id()),
+            source,
+        ));
+    }
+    Ok(child)
+}
+
+/// Kills and reaps a child that never ran.
+fn abandon(child: &mut Child) {
+    // It is suspended and ours alone: killing it cannot fail in a way worth reporting over
+    // the error that got us here.
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Resumes the suspended child: NtResumeProcess where ntdll has it, else each of its threads
+/// found in a toolhelp snapshot (only the main thread exists yet).
+fn resume(process: HANDLE, pid: u32) -> io::Result<()> {
+    if let Some(nt_resume) = handle::nt_resume_process() {
+        // SAFETY: `process` is a valid handle with PROCESS_SUSPEND_RESUME (it has all rights).
+        let status = unsafe { nt_resume(process) };
+        if handle::nt_success(status) {
+            return Ok(());
+        }
+    }
+    resume_threads(pid)
+}
+
+fn resume_threads(pid: u32) -> io::Result<()> {
+    // SAFETY: a thread snapshot of the whole system; the result is checked by `owned`.
+    let snapshot = owned(unsafe { CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0) })?;
+    let mut entry = THREADENTRY32 {
+        dwSize: size_of::<THREADENTRY32>() as u32,
+        ..THREADENTRY32::default()
+    };
+    let mut resumed = 0;
+    // SAFETY: `snapshot` is valid and `entry` is writable with its dwSize set.
+    let mut more = unsafe { Thread32First(raw(&snapshot), &mut entry) } != 0;
+    while more {
+        if entry.th32OwnerProcessID == pid {
+            // SAFETY: OpenThread takes plain values and returns a new handle or null.
+            let thread =
+                owned(unsafe { OpenThread(THREAD_SUSPEND_RESUME, 0, entry.th32ThreadID) })?;
+            // SAFETY: `thread` is valid with THREAD_SUSPEND_RESUME.
+            if unsafe { ResumeThread(raw(&thread)) } == u32::MAX {
+                return Err(io::Error::last_os_error());
+            }
+            resumed += 1;
+        }
+        // SAFETY: as for Thread32First.
+        more = unsafe { Thread32Next(raw(&snapshot), &mut entry) } != 0;
+    }
+    if resumed == 0 {
+        return Err(io::Error::other(
+            "the suspended child has no thread to resume",
+        ));
+    }
+    Ok(())
+}
