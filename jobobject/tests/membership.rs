@@ -158,8 +158,9 @@ fn spawned_child_sees_the_job_in_every_hierarchy() {
     assert_eq!(in_job.len(), used_cgroups().len(), "{in_job:?} in:\n{text}");
 }
 
-/// `assign(0)` is `InvalidArgument`; a pid that no longer exists is `NotFound`; a live
-/// process started outside the job moves in.
+/// `assign(0)` is `InvalidArgument`; a pid that no longer exists, or whose process has
+/// exited but is not reaped yet, is `NotFound`; a live process started outside the job moves
+/// in.
 #[test]
 fn assign_checks_its_pid() {
     if !require_cgroups("assign_checks_its_pid") {
@@ -179,6 +180,21 @@ fn assign_checks_its_pid() {
         Err(Error::NotFound { what }) => assert!(what.contains(&gone_pid.to_string()), "{what}"),
         other => panic!("assign of the exited process {gone_pid}: {other:?}"),
     }
+    assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
+
+    // A process that has exited but is not yet reaped (a zombie) is dead too: the kernel
+    // would skip it without an error, and it must not be reported as assigned.
+    let mut zombie = Command::new("true").spawn().unwrap();
+    let zombie_pid = zombie.id();
+    wait_for("the process to exit (unreaped)", TIMEOUT, || {
+        std::fs::read(format!("/proc/{zombie_pid}/stat"))
+            .is_ok_and(|stat| stat.windows(3).any(|w| w == b") Z"))
+    });
+    match job.assign(zombie_pid) {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!("assign of the zombie {zombie_pid}: {other:?}"),
+    }
+    assert!(zombie.wait().unwrap().success());
     assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
 
     let mut live = Reap::new(Command::new("sleep").arg("100").spawn().unwrap());
@@ -420,4 +436,72 @@ fn nested_jobs_are_part_of_the_job() {
     // then the outer job.
     drop(outer);
     assert_job_removed(&outer_name);
+}
+
+/// The environment variable that turns this test binary into the multi-threaded child of
+/// `assign_moves_every_thread`.
+const THREADS_CHILD_ENV: &str = "JOBOBJECT_TEST_THREADS_CHILD";
+
+/// Not a test of its own: the child of `assign_moves_every_thread`. It starts three threads
+/// that block, then waits for its stdin to close.
+#[test]
+#[ignore = "child program of assign_moves_every_thread"]
+fn child_with_threads_waits_for_stdin() {
+    if std::env::var_os(THREADS_CHILD_ENV).is_none() {
+        return;
+    }
+    let (_keep, blocked) = std::sync::mpsc::channel::<()>();
+    let blocked = std::sync::Arc::new(std::sync::Mutex::new(blocked));
+    for _ in 0..3 {
+        let blocked = std::sync::Arc::clone(&blocked);
+        std::thread::spawn(move || {
+            let _ = blocked.lock().map(|r| r.recv());
+        });
+    }
+    println!("\nTHREADS-READY");
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new()).unwrap();
+}
+
+/// `assign` moves every thread of a process, not just its main one.
+#[test]
+fn assign_moves_every_thread() {
+    if !require_cgroups("assign_moves_every_thread") {
+        return;
+    }
+    let job = create(&options("threads"));
+    let name = job.name().unwrap();
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", "child_with_threads_waits_for_stdin", "--ignored"])
+        .args(["--nocapture", "--test-threads=1"])
+        .env(THREADS_CHILD_ENV, "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null());
+    // Started outside the job, then moved in.
+    let mut child = Reap::new(command.spawn().unwrap());
+    let tasks = format!("/proc/{}/task", child.pid);
+    // The main thread and the three blocked ones (and the harness's test thread, if any).
+    wait_for("the child's threads", TIMEOUT, || {
+        std::fs::read_dir(&tasks).unwrap().count() >= 4
+    });
+    job.assign(child.pid).unwrap();
+    assert_eq!(job.pids().unwrap(), vec![child.pid]);
+    let used = used_cgroups().len();
+    for thread in std::fs::read_dir(&tasks).unwrap() {
+        let path = thread.unwrap().path().join("cgroup");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let in_job = parse_proc_cgroup(&text)
+            .iter()
+            .filter(|l| l.path.rsplit('/').next() == Some(name.as_str()))
+            .count();
+        assert_eq!(
+            in_job,
+            used,
+            "{} is not in the job:\n{text}",
+            path.display()
+        );
+    }
+    drop(child.child().stdin.take());
+    assert!(child.wait().success());
+    wait_empty(&job, TIMEOUT);
 }

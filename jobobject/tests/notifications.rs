@@ -170,3 +170,29 @@ fn poll_without_notifications_is_not_registered() {
     child.wait();
     assert!(matches!(job.poll_notification(), Err(Error::NotRegistered)));
 }
+
+/// A spawn that fails (its child joined the job, then could not exec) started no process:
+/// it reports no `AllProcessesExited`, and the next real emptying is reported once.
+#[test]
+fn failed_spawns_report_nothing() {
+    if !require_cgroups("failed_spawns_report_nothing") {
+        return;
+    }
+    let job = create_arc(&options("failed-spawn").notifications(true));
+    let watcher = Watcher::start(&job);
+    for _ in 0..50 {
+        let result = job.spawn(&mut Command::new("/nonexistent/jobobject-test-program"));
+        assert!(result.is_err(), "{result:?}");
+    }
+    watcher.assert_quiet(QUIET, "after spawns that failed");
+    assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
+
+    let status = job
+        .spawn(&mut Command::new("true"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(watcher.next(TIMEOUT).0, Notification::AllProcessesExited);
+    watcher.assert_quiet(QUIET, "after the one real emptying");
+}

@@ -43,6 +43,10 @@ struct State {
     armed: bool,
     /// Bumped whenever the event thread changes `armed`.
     generation: u64,
+    /// Spawns and assigns in flight. Until they settle, the event thread does not count the
+    /// job populated on their account: a spawn that fails after its child joined (exec
+    /// failed) must not report `AllProcessesExited`.
+    entering: usize,
     /// Closed while processes remained: remove it when it empties.
     reap: bool,
     /// Stays in place when closed, even empty (until deleted).
@@ -132,6 +136,7 @@ impl Shared {
     /// find the job populated and that emptying would be lost.
     pub(crate) fn arm(&self) -> u64 {
         let mut state = self.lock();
+        state.entering += 1;
         if state.watch.is_some() && state.armed && self.cgroups.populated().is_ok_and(|p| !p) {
             state.armed = false;
             state.generation += 1;
@@ -210,10 +215,11 @@ impl Shared {
     /// thread did not see it come (inotify coalesces events; `generation` tells whether the
     /// event thread changed `armed` since `arm`).
     pub(crate) fn settle(self: &Arc<Self>, generation: u64, succeeded: bool) {
+        let mut state = self.lock();
+        state.entering -= 1;
         if !succeeded {
             return;
         }
-        let mut state = self.lock();
         state.entered = state.entered.saturating_add(1);
         if state.watch.is_none() {
             return;
@@ -246,7 +252,8 @@ impl Shared {
         };
         self.report_limits(&mut state);
         if populated {
-            if !state.armed {
+            // While a process is entering, `settle` decides (see `entering`).
+            if !state.armed && state.entering == 0 {
                 state.armed = true;
                 state.generation += 1;
             }

@@ -561,7 +561,10 @@ fn is_alive(pid: u32) -> bool {
     threads.flatten().any(|thread| {
         std::fs::read(thread.path().join("stat")).is_ok_and(|stat| {
             // "TID (COMMAND) STATE ...": the command may contain any byte, `)` included.
-            let state = stat.iter().rposition(|&b| b == b')').and_then(|end| stat.get(end + 2));
+            let state = stat
+                .iter()
+                .rposition(|&b| b == b')')
+                .and_then(|end| stat.get(end + 2));
             !matches!(state, None | Some(b'Z' | b'X' | b'x'))
         })
     })
