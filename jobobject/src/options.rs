@@ -20,7 +20,7 @@ pub struct Options {
     /// The job's name. `None` makes an anonymous job, which no other handle can open.
     ///
     /// A name is one path component of at most 255 bytes: not empty, without `/` or NUL,
-    /// and not starting with `.`.
+    /// and not starting with `.` (on Linux also without a newline, which cgroupfs refuses).
     pub name: Option<String>,
     /// Deliver [`Notification`](crate::Notification)s to
     /// [`poll_notification`](crate::JobObject::poll_notification).

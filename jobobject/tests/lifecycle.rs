@@ -295,3 +295,34 @@ fn closed_busy_job_can_be_reopened() {
     assert_eq!(child.wait().signal(), Some(libc::SIGKILL));
     wait_job_removed(&name, TIMEOUT);
 }
+
+/// The join hook stays on the `Command`: spawning it again (with plain std) starts the new
+/// child in the job too, and once the job is removed such a spawn fails instead of starting a
+/// process outside it.
+#[test]
+fn a_command_spawned_in_a_job_stays_bound_to_it() {
+    if !require_cgroups("a_command_spawned_in_a_job_stays_bound_to_it") {
+        return;
+    }
+    let options = options("bound-command");
+    let name = options.name.clone().unwrap();
+    let job = create(&options);
+    let mut command = Command::new("sleep");
+    command.arg("100");
+    let mut first = Reap::new(job.spawn(&mut command).unwrap());
+    let mut second = Reap::new(command.spawn().unwrap());
+    let mut expected = vec![first.pid, second.pid];
+    expected.sort_unstable();
+    assert_eq!(job.pids().unwrap(), expected);
+
+    job.terminate(1).unwrap();
+    first.wait();
+    second.wait();
+    job.close().unwrap();
+    assert_job_removed(&name);
+    if let Ok(child) = command.spawn() {
+        let pid = child.id();
+        drop(Reap::new(child));
+        panic!("spawned {pid} outside the removed job");
+    }
+}

@@ -228,6 +228,7 @@ fn malformed_names_are_refused_and_create_nothing() {
         "..",
         ".",
         ".hidden",
+        "a\nb",
     ];
     // What a careless implementation could have made of them.
     let suspects: BTreeSet<String> = [
@@ -235,6 +236,7 @@ fn malformed_names_are_refused_and_create_nothing() {
         "a",
         "b",
         "a\0b",
+        "a\nb",
         "n".repeat(255).as_str(),
         long.as_str(),
         ".hidden",

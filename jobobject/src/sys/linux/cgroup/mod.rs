@@ -72,7 +72,8 @@ pub(crate) struct JobCgroups {
     join_files: OnceLock<Arc<[OwnedFd]>>,
 }
 
-/// Checks a job name: one path component, 1 to 255 bytes, no NUL, not starting with `.`.
+/// Checks a job name: one path component, 1 to 255 bytes, no NUL or newline, not starting
+/// with `.`.
 pub(crate) fn check_name(name: &str) -> Result<(), Error> {
     let problem = if name.is_empty() {
         "a job name may not be empty"
@@ -82,6 +83,8 @@ pub(crate) fn check_name(name: &str) -> Result<(), Error> {
         "a job name may not contain `/`"
     } else if name.contains('\0') {
         "a job name may not contain NUL"
+    } else if name.contains('\n') {
+        "a job name may not contain a newline (cgroupfs refuses it)"
     } else if name.starts_with('.') {
         "a job name may not start with `.`"
     } else {
@@ -680,6 +683,7 @@ mod tests {
             ".",
             ".hidden",
             "nul\0",
+            "new\nline",
             &"n".repeat(256),
             &"n".repeat(300),
         ] {
