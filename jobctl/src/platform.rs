@@ -115,6 +115,28 @@ pub fn peak_processes(job: &JobObject) -> Option<u64> {
     }
 }
 
+/// How many times the job's process limit refused a fork, where the system counts it (Linux:
+/// the `max` line of `pids.events`). The notification for it can arrive after the command
+/// has exited; this count cannot be late.
+pub fn process_limit_refusals(job: &JobObject) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        use jobobject::os::linux::JobObjectExt;
+        job.cgroup_paths().ok()?.iter().find_map(|dir| {
+            let events = std::fs::read_to_string(dir.join("pids.events")).ok()?;
+            events
+                .lines()
+                .find_map(|line| line.strip_prefix("max "))
+                .and_then(|n| n.trim().parse().ok())
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = job;
+        None
+    }
+}
+
 /// Where jobs live, for messages.
 pub fn describe_parent(global: &Global) -> String {
     match global.parent.as_deref() {

@@ -89,6 +89,7 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult<i32> {
     let program = &args.command[0];
     let mut command = Command::new(program);
     command.args(&args.command[1..]);
+    signals::unblock_in_child(&mut command);
     let start = Instant::now();
     let child = match job.spawn(&mut command) {
         Ok(child) => child,
@@ -201,7 +202,9 @@ fn finish(
         leftovers_kept: kept,
         oom_kills,
         memory_limit_hits: hits.memory_limit.max(u64::from(oom_kills > 0)),
-        process_limit_hits: hits.process_limit,
+        process_limit_hits: hits
+            .process_limit
+            .max(platform::process_limit_refusals(job).unwrap_or(0)),
     };
 
     if args.keep && (args.name.is_some() || kept > 0) {

@@ -4,7 +4,8 @@
 //! library's event thread included) and one thread takes them with `sigwaitinfo`, which also
 //! tells who sent each: a signal the terminal generated (Ctrl-C, Ctrl-\, hangup) has already
 //! reached the command, which shares jobctl's process group, so it is not sent twice.
-//! Children start with an empty signal mask (std resets it between fork and exec).
+//! The command must not inherit that mask (std leaves it as it is across fork and exec):
+//! [`unblock_in_child`] restores it between fork and exec.
 //!
 //! Elsewhere (Windows) nothing is forwarded: the console delivers Ctrl-C to every process
 //! attached to it, the command included.
@@ -95,6 +96,26 @@ mod unix {
         false
     }
 
+    /// Makes the child of `command` start with the forwarded signals unblocked again.
+    pub fn unblock_in_child(command: &mut std::process::Command) {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the hook runs between fork and exec, where only async-signal-safe calls are
+        // allowed: sigemptyset, sigaddset and pthread_sigmask are, and nothing is allocated.
+        unsafe {
+            command.pre_exec(|| {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                for signal in FORWARDED {
+                    libc::sigaddset(&mut set, signal);
+                }
+                match libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) {
+                    0 => Ok(()),
+                    code => Err(io::Error::from_raw_os_error(code)),
+                }
+            });
+        }
+    }
+
     /// Sends `signal` to process `pid`.
     pub fn send(pid: u32, signal: i32) -> io::Result<()> {
         let pid =
@@ -155,6 +176,8 @@ mod other {
     impl Blocked {
         pub fn start(self, _handler: impl FnMut(Received) + Send + 'static) {}
     }
+
+    pub fn unblock_in_child(_command: &mut std::process::Command) {}
 
     pub fn send(_pid: u32, _signal: i32) -> io::Result<()> {
         Err(io::Error::from(io::ErrorKind::Unsupported))

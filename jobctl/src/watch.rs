@@ -42,9 +42,8 @@ pub fn watch(global: &Global, args: &WatchArgs) -> CliResult<()> {
             }
         })
         .map_err(|e| CliError::failure(format!("cannot start the watch thread: {e}")))?;
-    if !global.json {
-        eprintln!("jobctl: watching job {} (Ctrl-C to stop)", args.name);
-    }
+    // On stderr, also with --json: it tells a script that the watch has begun.
+    eprintln!("jobctl: watching job {} (Ctrl-C to stop)", args.name);
     let mut seen = 0u32;
     loop {
         if args.count.is_some_and(|n| seen >= n) {

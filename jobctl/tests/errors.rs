@@ -1,0 +1,117 @@
+//! Bad input gets one line that names the problem and the fix, and a non-zero status; every
+//! subcommand's help has an example.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use common::{Guard, require_cgroups, run};
+
+/// Asserts a one-line `jobctl: ...` message containing every one of `words`.
+fn assert_one_line(out: &common::Outcome, status: i32, words: &[&str]) {
+    assert_eq!(out.code(), status, "{out:?}");
+    assert_eq!(out.stdout, "", "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "not one line: {out:?}");
+    assert!(out.stderr.starts_with("jobctl: "), "{out:?}");
+    for word in words {
+        assert!(out.stderr.contains(word), "{word:?} missing: {out:?}");
+    }
+}
+
+#[test]
+fn a_bad_size_is_a_usage_error() {
+    let out = run(&["run", "--memory", "12Q", "--", "true"]);
+    assert_one_line(&out, 2, &["--memory", "\"Q\"", "512M"]);
+    let out = run(&["create", "x", "--io-bandwidth", "lots"]);
+    assert_one_line(&out, 2, &["--io-bandwidth", "lots"]);
+}
+
+#[test]
+fn a_bad_percentage_is_a_usage_error() {
+    let out = run(&["run", "--cpu-rate", "0%", "--", "true"]);
+    assert_one_line(&out, 2, &["--cpu-rate", "0%", "0.01% to 100%"]);
+    let out = run(&["run", "--cpu-rate", "12.345%", "--", "true"]);
+    assert_one_line(&out, 2, &["--cpu-rate", "0.01%"]);
+}
+
+#[test]
+fn other_bad_values_are_usage_errors() {
+    for (option, value, hint) in [
+        ("--timeout", "10x", "30s"),
+        ("--cpu-weight", "10", "1 (least) to 9"),
+        ("--cpus", "3-1", "0,2-3"),
+        ("--max-processes", "0", "at least 1"),
+        ("--io-iops", "many", "whole number"),
+    ] {
+        let out = run(&["run", option, value, "--", "true"]);
+        assert_one_line(&out, 2, &[option, hint]);
+    }
+}
+
+#[test]
+fn rate_and_weight_exclude_each_other() {
+    let out = run(&["run", "--cpu-rate", "5%", "--cpu-weight", "3", "--", "true"]);
+    assert_eq!(out.code(), 2, "{out:?}");
+}
+
+#[test]
+fn an_unknown_job_says_how_to_find_one() {
+    if !require_cgroups("an_unknown_job_says_how_to_find_one") {
+        return;
+    }
+    let name = common::name("unknown");
+    for command in ["ps", "stats", "limits", "kill", "delete", "watch"] {
+        let out = run(&[command, &name]);
+        assert_one_line(&out, 1, &["no job named", &name, "jobctl list"]);
+    }
+    let out = run(&["assign", &name, "1"]);
+    assert_one_line(&out, 1, &["no job named"]);
+}
+
+#[test]
+fn a_bad_job_name_is_refused() {
+    if !require_cgroups("a_bad_job_name_is_refused") {
+        return;
+    }
+    let out = run(&["create", "a/b"]);
+    assert_one_line(&out, 2, &["/"]);
+}
+
+#[test]
+fn limits_the_host_cannot_have_fail_the_run_before_it_starts() {
+    if !require_cgroups("limits_the_host_cannot_have_fail_the_run_before_it_starts") {
+        return;
+    }
+    let guard = Guard::new("no-such-cpu");
+    // CPU 63 is beyond this machine's CPUs.
+    let out = run(&["run", "--name", guard.name(), "--cpus", "63", "--", "true"]);
+    assert_eq!(out.code(), 2, "{out:?}");
+    assert!(out.stderr.starts_with("jobctl: "), "{out:?}");
+    // The job was removed again.
+    assert_eq!(run(&["stats", guard.name()]).code(), 1);
+}
+
+#[test]
+fn every_subcommand_has_an_example_in_its_help() {
+    for command in [
+        "run", "create", "list", "ps", "stats", "limits", "assign", "kill", "watch", "delete",
+        "top",
+    ] {
+        let out = run(&[command, "--help"]);
+        assert_eq!(out.code(), 0, "{out:?}");
+        assert!(
+            out.stdout.contains(&format!("jobctl {command}")),
+            "no example in `{command} --help`: {}",
+            out.stdout
+        );
+    }
+    let out = run(&["--help"]);
+    assert!(out.stdout.contains("Exit status"), "{}", out.stdout);
+    let out = run(&["--version"]);
+    assert!(out.stdout.starts_with("jobctl "), "{out:?}");
+}
+
+#[test]
+fn run_needs_a_command() {
+    let out = run(&["run", "--memory", "1G"]);
+    assert_eq!(out.code(), 2, "{out:?}");
+}

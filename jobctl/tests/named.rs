@@ -1,0 +1,222 @@
+//! Named jobs end to end: create, list, ps, stats, limits, assign, kill, watch, delete, top.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use common::{Guard, jobctl, require_cgroups, run};
+
+/// A `sleep 100` child of the test, reaped and killed when dropped.
+struct Sleeper(Child);
+
+impl Sleeper {
+    fn start() -> Self {
+        let child = Command::new("sleep")
+            .arg("100")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start sleep");
+        Sleeper(child)
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+#[test]
+fn a_named_job_from_create_to_delete() {
+    if !require_cgroups("a_named_job_from_create_to_delete") {
+        return;
+    }
+    let guard = Guard::new("lifecycle");
+    let name = guard.name();
+
+    let out = run(&["create", name, "--memory", "256M", "--cpu-weight", "7"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.contains("created job"), "{out:?}");
+    let again = run(&["create", name]);
+    assert_eq!(again.code(), 1, "{again:?}");
+    assert!(again.stderr.contains("already exists"), "{again:?}");
+
+    // It stays after jobctl has exited, and shows in the list.
+    let list = run(&["list"]);
+    assert_eq!(list.code(), 0, "{list:?}");
+    assert!(list.stdout.starts_with("NAME"), "{list:?}");
+    assert!(list.stdout.contains(name), "{list:?}");
+    let list = run(&["list", "--json"]);
+    let jobs = list.json();
+    let entry = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not listed: {list:?}"));
+    assert_eq!(entry["limits"]["memory_bytes"], 256 << 20);
+    assert_eq!(entry["limits"]["cpu_weight"], 7);
+
+    // A process moved in shows in ps and stats.
+    let mut sleeper = Sleeper::start();
+    let pid = sleeper.pid().to_string();
+    let out = run(&["assign", name, &pid]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let ps = run(&["ps", name]);
+    assert_eq!(ps.code(), 0, "{ps:?}");
+    assert!(ps.stdout.trim_start().starts_with("PID"), "{ps:?}");
+    assert!(ps.stdout.contains(&format!("{pid}  sleep 100")), "{ps:?}");
+    let ps = run(&["ps", "--json", name]);
+    assert_eq!(ps.json()[0]["command"][0], "sleep", "{ps:?}");
+    let stats = run(&["stats", name]);
+    assert_eq!(stats.code(), 0, "{stats:?}");
+    assert!(stats.stdout.contains("processes"), "{stats:?}");
+    let stats = run(&["stats", "--json", name]).json();
+    assert_eq!(stats["processes"], 1, "{stats}");
+    assert_eq!(stats["memory_limit_bytes"], 256 << 20, "{stats}");
+
+    // Limits: shown, then changed.
+    let limits = run(&["limits", name]);
+    assert_eq!(limits.code(), 0, "{limits:?}");
+    assert!(limits.stdout.contains("256 MiB"), "{limits:?}");
+    let limits = run(&[
+        "limits",
+        name,
+        "--memory",
+        "64M",
+        "--cpu-rate",
+        "12.5%",
+        "--json",
+    ]);
+    assert_eq!(limits.code(), 0, "{limits:?}");
+    let value = limits.json();
+    assert_eq!(value["memory_bytes"], 64 << 20, "{value}");
+    assert_eq!(value["cpu_rate"], 1250, "{value}");
+    assert_eq!(value["cpu_weight"], serde_json::Value::Null, "{value}");
+
+    // A job with processes is not deleted without --force.
+    let refused = run(&["delete", name]);
+    assert_eq!(refused.code(), 1, "{refused:?}");
+    assert!(refused.stderr.contains("--force"), "{refused:?}");
+
+    let killed = run(&["kill", "--json", name]);
+    assert_eq!(killed.code(), 0, "{killed:?}");
+    assert_eq!(killed.json()["killed"], 1);
+    let status = sleeper.0.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+
+    let deleted = run(&["delete", name]);
+    assert_eq!(deleted.code(), 0, "{deleted:?}");
+    let list = run(&["list"]);
+    assert!(!list.stdout.contains(name), "{list:?}");
+    let stats = run(&["stats", name]);
+    assert_eq!(stats.code(), 1, "{stats:?}");
+}
+
+#[test]
+fn delete_force_kills_first() {
+    if !require_cgroups("delete_force_kills_first") {
+        return;
+    }
+    let guard = Guard::new("force");
+    assert_eq!(run(&["create", guard.name()]).code(), 0);
+    let mut sleeper = Sleeper::start();
+    let out = run(&["assign", guard.name(), &sleeper.pid().to_string()]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let out = run(&["delete", "--force", "--json", guard.name()]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(out.json()["killed"], 1);
+    assert_eq!(sleeper.0.wait().unwrap().signal(), Some(libc::SIGKILL));
+    assert_eq!(run(&["ps", guard.name()]).code(), 1);
+}
+
+#[test]
+fn assign_of_a_missing_process_fails() {
+    if !require_cgroups("assign_of_a_missing_process_fails") {
+        return;
+    }
+    let guard = Guard::new("assign-missing");
+    assert_eq!(run(&["create", guard.name()]).code(), 0);
+    // Pids above the kernel's maximum (4194304) never exist.
+    let out = run(&["assign", guard.name(), "4194305"]);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(out.stderr.starts_with("jobctl: "), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+}
+
+#[test]
+fn watch_prints_each_notification() {
+    if !require_cgroups("watch_prints_each_notification") {
+        return;
+    }
+    for json in [false, true] {
+        let guard = Guard::new(if json { "watch-json" } else { "watch" });
+        assert_eq!(run(&["create", guard.name()]).code(), 0);
+        let mut sleeper = Sleeper::start();
+        let pid = sleeper.pid().to_string();
+        assert_eq!(run(&["assign", guard.name(), &pid]).code(), 0);
+
+        let mut command = jobctl();
+        command.args(["watch", guard.name(), "--count", "1"]);
+        if json {
+            command.arg("--json");
+        }
+        let start = Instant::now();
+        let mut watcher = common::spawn(&mut command);
+        // The watch has begun once it says so on stderr.
+        let mut stderr = BufReader::new(watcher.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        assert!(line.contains("watching job"), "{line:?}");
+
+        assert_eq!(run(&["kill", guard.name()]).code(), 0);
+        sleeper.0.wait().ok();
+        let out = common::finish(watcher, start);
+        assert_eq!(out.code(), 0, "{out:?}");
+        if json {
+            let value = out.json();
+            assert_eq!(value["event"], "all_processes_exited", "{out:?}");
+            assert_eq!(value["job"], guard.name());
+            assert!(value["time"].as_str().unwrap().ends_with('Z'));
+        } else {
+            assert!(out.stdout.contains("all processes exited"), "{out:?}");
+        }
+    }
+}
+
+#[test]
+fn top_shows_the_jobs() {
+    if !require_cgroups("top_shows_the_jobs") {
+        return;
+    }
+    let guard = Guard::new("top");
+    assert_eq!(run(&["create", guard.name(), "--memory", "100M"]).code(), 0);
+
+    let out = run(&["top", "--once", "--delay", "100ms", "--json"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let value = out.json();
+    let job = value["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == guard.name())
+        .unwrap_or_else(|| panic!("not in top: {out:?}"));
+    assert_eq!(job["processes"], 0);
+    assert_eq!(job["memory_limit_bytes"], 100 << 20);
+    assert!(job["cpu_percent"].is_number(), "{job}");
+
+    let out = run(&["top", "--iterations", "2", "--delay", "100ms"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(out.stdout.matches("JOB").count(), 2, "{out:?}");
+    assert!(out.stdout.contains(guard.name()), "{out:?}");
+    assert!(out.stdout.contains("CPU%"), "{out:?}");
+}

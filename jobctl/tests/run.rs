@@ -1,0 +1,318 @@
+//! `jobctl run`, end to end: statuses, leftovers, limits, timeout, signals, the summary.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::io::BufReader;
+use std::time::{Duration, Instant};
+
+use common::{Guard, eventually, gone, jobctl, require_cgroups};
+
+/// `jobctl run --name NAME ARGS... -- sh -c SCRIPT`.
+fn run_sh(guard: &Guard, options: &[&str], script: &str) -> common::Outcome {
+    let mut args = vec!["run", "--name", guard.name()];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&["--", "sh", "-c", script]);
+    common::run(&args)
+}
+
+#[test]
+fn exit_status_passes_through() {
+    if !require_cgroups("exit_status_passes_through") {
+        return;
+    }
+    let guard = Guard::new("status");
+    let out = run_sh(&guard, &[], "echo hello; exit 3");
+    assert_eq!(out.code(), 3, "{out:?}");
+    assert_eq!(out.stdout, "hello\n");
+    assert!(
+        out.stderr.contains("sh exited with status 3"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("cpu"), "{}", out.stderr);
+    assert!(out.stderr.contains("memory"), "{}", out.stderr);
+}
+
+#[test]
+fn a_signal_gives_128_plus_its_number() {
+    if !require_cgroups("a_signal_gives_128_plus_its_number") {
+        return;
+    }
+    let guard = Guard::new("segv");
+    let out = run_sh(&guard, &["--json"], "kill -SEGV $$");
+    assert_eq!(out.code(), 139, "{out:?}");
+    let summary = out.summary();
+    assert_eq!(summary["signal"], 11);
+    assert_eq!(summary["signal_name"], "SIGSEGV");
+    assert_eq!(summary["status"], 139);
+}
+
+#[test]
+fn quiet_prints_no_summary() {
+    if !require_cgroups("quiet_prints_no_summary") {
+        return;
+    }
+    let guard = Guard::new("quiet");
+    let out = run_sh(&guard, &["--quiet"], "exit 0");
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(out.stderr, "");
+}
+
+#[test]
+fn a_process_left_behind_is_killed() {
+    if !require_cgroups("a_process_left_behind_is_killed") {
+        return;
+    }
+    let guard = Guard::new("leftover");
+    let out = run_sh(&guard, &["--json"], "sleep 100 & echo $!");
+    assert_eq!(out.code(), 0, "{out:?}");
+    let pid: u32 = out.stdout.trim().parse().expect("the pid of the sleep");
+    assert!(eventually(|| gone(pid)), "sleep {pid} is still there");
+    let summary = out.summary();
+    assert_eq!(summary["processes"]["left_behind_killed"], 1, "{summary}");
+    assert!(out.elapsed < Duration::from_secs(60));
+}
+
+#[test]
+fn wait_all_waits_for_what_is_left_behind() {
+    if !require_cgroups("wait_all_waits_for_what_is_left_behind") {
+        return;
+    }
+    let guard = Guard::new("wait-all");
+    let out = run_sh(&guard, &["--wait-all", "--json"], "sleep 1 & echo $!");
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.elapsed >= Duration::from_millis(900), "{out:?}");
+    let pid: u32 = out.stdout.trim().parse().expect("the pid of the sleep");
+    assert!(eventually(|| gone(pid)));
+    let summary = out.summary();
+    assert_eq!(summary["processes"]["left_behind_killed"], 0, "{summary}");
+    assert!(
+        summary["wall_seconds"].as_f64().unwrap() >= 0.9,
+        "{summary}"
+    );
+}
+
+#[test]
+fn keep_leaves_them_running_in_the_named_job() {
+    if !require_cgroups("keep_leaves_them_running_in_the_named_job") {
+        return;
+    }
+    let guard = Guard::new("keep");
+    let out = run_sh(&guard, &["--keep"], "sleep 100 >/dev/null 2>&1 & echo $!");
+    assert_eq!(out.code(), 0, "{out:?}");
+    let pid: u32 = out.stdout.trim().parse().expect("the pid of the sleep");
+    assert!(!gone(pid), "--keep killed the sleep");
+    let ps = common::run(&["ps", "--json", guard.name()]);
+    assert_eq!(ps.code(), 0, "{ps:?}");
+    assert_eq!(ps.json()[0]["pid"], pid, "{ps:?}");
+    let deleted = common::run(&["delete", "--force", guard.name()]);
+    assert_eq!(deleted.code(), 0, "{deleted:?}");
+    assert!(eventually(|| gone(pid)));
+}
+
+#[test]
+fn an_oom_kill_shows_in_the_summary() {
+    if !require_cgroups("an_oom_kill_shows_in_the_summary") {
+        return;
+    }
+    // `tail` keeps its last line, 200 MiB without a newline, in memory.
+    let hog = "head -c 200M /dev/zero | tail";
+    let guard = Guard::new("oom-json");
+    let out = run_sh(&guard, &["--memory", "32M", "--json"], hog);
+    assert_eq!(out.code(), 137, "{out:?}");
+    let summary = out.summary();
+    assert!(
+        summary["limit_hits"]["oom_kills"].as_u64().unwrap() >= 1,
+        "{summary}"
+    );
+    assert_eq!(summary["memory_limit_bytes"], 32 << 20, "{summary}");
+
+    let guard = Guard::new("oom-text");
+    let out = run_sh(&guard, &["--memory", "32M"], hog);
+    assert_eq!(out.code(), 137, "{out:?}");
+    assert!(out.stderr.contains("OOM kill"), "{}", out.stderr);
+    assert!(out.stderr.contains("limit 32 MiB"), "{}", out.stderr);
+}
+
+#[test]
+fn the_process_limit_shows_in_the_summary() {
+    if !require_cgroups("the_process_limit_shows_in_the_summary") {
+        return;
+    }
+    let guard = Guard::new("pids");
+    let script = "for i in 1 2 3 4 5; do sleep 1 & done 2>/dev/null; wait";
+    let out = run_sh(&guard, &["--max-processes", "3", "--json"], script);
+    let summary = out.summary();
+    assert!(
+        summary["limit_hits"]["process_limit"].as_u64().unwrap() >= 1,
+        "{out:?}"
+    );
+    assert!(
+        summary["processes"]["peak"].as_u64().unwrap() <= 3,
+        "{summary}"
+    );
+}
+
+#[test]
+fn timeout_ends_the_job_with_status_124() {
+    if !require_cgroups("timeout_ends_the_job_with_status_124") {
+        return;
+    }
+    let guard = Guard::new("timeout");
+    let out = common::run(&[
+        "run",
+        "--name",
+        guard.name(),
+        "--timeout",
+        "1s",
+        "--json",
+        "--",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(out.code(), 124, "{out:?}");
+    assert!(out.elapsed < Duration::from_secs(30), "{out:?}");
+    let summary = out.summary();
+    assert_eq!(summary["timed_out"], true);
+    assert_eq!(summary["limit_hits"]["timeout"], true);
+
+    let guard = Guard::new("timeout-text");
+    let out = run_sh(&guard, &["--timeout", "500ms"], "sleep 100");
+    assert_eq!(out.code(), 124, "{out:?}");
+    assert!(
+        out.stderr.contains("timed out after 500ms"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn sigterm_reaches_the_command() {
+    if !require_cgroups("sigterm_reaches_the_command") {
+        return;
+    }
+    let guard = Guard::new("sigterm");
+    let script = "trap 'echo got-term; exit 42' TERM; echo ready; sleep 100 & wait";
+    let mut command = jobctl();
+    command.args(["run", "--name", guard.name(), "--", "sh", "-c", script]);
+    let start = Instant::now();
+    let mut child = common::spawn(&mut command);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    common::read_until(&mut stdout, "ready");
+    common::signal(child.id(), libc::SIGTERM);
+    let rest = common::read_until(&mut stdout, "got-term");
+    assert_eq!(rest, ["got-term"]);
+    let out = common::finish(child, start);
+    assert_eq!(out.code(), 42, "{out:?}");
+    assert!(out.elapsed < Duration::from_secs(60), "{out:?}");
+    assert!(
+        out.stderr.contains("1 left behind and killed"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_second_interrupt_kills_the_job() {
+    if !require_cgroups("a_second_interrupt_kills_the_job") {
+        return;
+    }
+    let guard = Guard::new("sigint");
+    // The shell survives the first SIGINT (it traps it), not the kill of the whole job.
+    let script = "trap 'echo got-int' INT; echo ready; while :; do sleep 0.1; done";
+    let mut command = jobctl();
+    command.args([
+        "run",
+        "--json",
+        "--name",
+        guard.name(),
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let start = Instant::now();
+    let mut child = common::spawn(&mut command);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    common::read_until(&mut stdout, "ready");
+    common::signal(child.id(), libc::SIGINT);
+    common::read_until(&mut stdout, "got-int");
+    common::signal(child.id(), libc::SIGINT);
+    let out = common::finish(child, start);
+    assert_eq!(out.code(), 137, "{out:?}");
+    let summary = out.summary();
+    assert_eq!(summary["interrupted"], true, "{summary}");
+}
+
+#[test]
+fn limits_are_in_force_while_it_runs() {
+    if !require_cgroups("limits_are_in_force_while_it_runs") {
+        return;
+    }
+    let guard = Guard::new("limits");
+    let mut command = jobctl();
+    command.args([
+        "run",
+        "--quiet",
+        "--name",
+        guard.name(),
+        "--memory",
+        "64M",
+        "--cpu-rate",
+        "25%",
+        "--cpus",
+        "0",
+        "--max-processes",
+        "20",
+        "--io-bandwidth",
+        "10M",
+        "--io-iops",
+        "500",
+        "--",
+        "sh",
+        "-c",
+        "echo ready; sleep 100",
+    ]);
+    let start = Instant::now();
+    let mut child = common::spawn(&mut command);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    common::read_until(&mut stdout, "ready");
+    let limits = common::run(&["limits", "--json", guard.name()]);
+    let kill = common::run(&["kill", guard.name()]);
+    let out = common::finish(child, start);
+    assert_eq!(limits.code(), 0, "{limits:?}");
+    let value = limits.json();
+    assert_eq!(value["memory_bytes"], 64 << 20, "{value}");
+    assert_eq!(value["cpu_rate"], 2500, "{value}");
+    assert_eq!(value["cpus"], "0", "{value}");
+    assert_eq!(value["max_processes"], 20, "{value}");
+    assert_eq!(value["io_bandwidth_bytes_per_second"], 10 << 20, "{value}");
+    assert_eq!(value["io_iops"], 500, "{value}");
+    assert_eq!(kill.code(), 0, "{kill:?}");
+    assert_eq!(out.code(), 137, "{out:?}");
+}
+
+#[test]
+fn a_missing_command_is_127() {
+    if !require_cgroups("a_missing_command_is_127") {
+        return;
+    }
+    let guard = Guard::new("missing");
+    let out = common::run(&[
+        "run",
+        "--name",
+        guard.name(),
+        "--",
+        "/nonexistent/jobobject-test-command",
+    ]);
+    assert_eq!(out.code(), 127, "{out:?}");
+    assert!(
+        out.stderr.starts_with("jobctl: command not found"),
+        "{}",
+        out.stderr
+    );
+    // Nothing is left: the job was removed.
+    let stats = common::run(&["stats", guard.name()]);
+    assert_eq!(stats.code(), 1, "{stats:?}");
+}
