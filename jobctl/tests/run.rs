@@ -193,7 +193,7 @@ fn sigterm_reaches_the_command() {
         return;
     }
     let guard = Guard::new("sigterm");
-    let script = "trap 'echo got-term; exit 42' TERM; echo ready; sleep 100 & wait";
+    let script = "trap 'echo got-term; exit 42' TERM; sleep 100 & echo ready; wait";
     let mut command = jobctl();
     command.args(["run", "--name", guard.name(), "--", "sh", "-c", script]);
     let start = Instant::now();
