@@ -22,11 +22,12 @@
 //! in the (deliberately short) target time, which only means that.
 //!
 //! After criterion's own report, a plain summary follows, from samples taken in this process:
-//! the spawn ratios come from interleaved timed loops (300 spawns of each variant per round,
-//! the order rotating between rounds), one ratio of medians per round, and the median of the
-//! rounds; the spawn loops run once more with 256 MiB of extra memory touched in this process,
-//! since the fork path copies the parent's page tables and posix_spawn does not. Every other
-//! line is the median and spread of individually timed operations.
+//! the spawn ratios come from rounds of 300 spawns of each variant, interleaved one by one so
+//! that load from elsewhere falls on every variant alike, one ratio of medians per round, and
+//! the median of the rounds. The spawn rounds run once more with 256 MiB of extra memory
+//! touched in this process, since the fork path copies the parent's page tables and
+//! posix_spawn does not. Every other line is the median and spread of individually timed
+//! operations.
 //!
 //! Every job lives below this process's own cgroups (`CgroupParent::Own`), and every cgroup
 //! made here is removed, also on a panic (the guards kill what is left and remove it). Run
@@ -677,18 +678,26 @@ mod linux {
     // ---------------------------------------------------------------------------------------
     // The summary's own interleaved loops.
 
-    /// Times `n` runs of `f`, recording each under `key`; returns their median, which a
-    /// burst of load from elsewhere on the machine moves less than it moves the total.
-    fn timed_loop(key: &'static str, n: usize, mut f: impl FnMut()) -> Duration {
-        let mut loop_samples = Vec::with_capacity(n);
-        for _ in 0..n {
-            let t0 = Instant::now();
-            f();
-            let elapsed = t0.elapsed();
-            record(key, elapsed);
-            loop_samples.push(elapsed);
+    /// One round: `n` timed runs of each of `ops`, interleaved one by one (the order rotating
+    /// every time), so that a burst of load from elsewhere on the machine falls on all of them
+    /// alike; records each run under its key and returns each op's median in seconds (a
+    /// median moves less than a total under such bursts).
+    fn interleaved_round<const K: usize>(
+        n: usize,
+        ops: [(&'static str, &mut dyn FnMut()); K],
+    ) -> [f64; K] {
+        let mut runs: [Vec<Duration>; K] = std::array::from_fn(|_| Vec::with_capacity(n));
+        for i in 0..n {
+            for k in 0..K {
+                let op = (i + k) % K;
+                let t0 = Instant::now();
+                (ops[op].1)();
+                let elapsed = t0.elapsed();
+                record(ops[op].0, elapsed);
+                runs[op].push(elapsed);
+            }
         }
-        Stats::of(loop_samples).map_or(Duration::ZERO, |s| s.median)
+        runs.map(|r| Stats::of(r).map_or(0.0, |s| s.median.as_secs_f64()))
     }
 
     #[derive(Default)]
@@ -710,8 +719,8 @@ mod linux {
         job: &'static str,
     }
 
-    /// Interleaved rounds of `n` spawns of each variant, the order rotating between rounds;
-    /// returns each round's medians in seconds: plain, empty hook, join floor, job.
+    /// Rounds of `n` spawns of each variant, interleaved; each round's medians in seconds:
+    /// plain, empty hook, join floor, job.
     fn spawn_rounds(
         keys: &SpawnKeys,
         rounds: usize,
@@ -720,18 +729,16 @@ mod linux {
         raw_join: &RawJoin,
     ) -> Vec<[f64; 4]> {
         (0..rounds)
-            .map(|round| {
-                let mut medians = [Duration::ZERO; 4];
-                for k in 0..4 {
-                    let variant = (k + round) % 4;
-                    medians[variant] = match variant {
-                        0 => timed_loop(keys.plain, n, plain_spawn),
-                        1 => timed_loop(keys.hook, n, hooked_spawn),
-                        2 => timed_loop(keys.join_floor, n, || raw_join_spawn(raw_join)),
-                        _ => timed_loop(keys.job, n, || job_spawn(job)),
-                    };
-                }
-                medians.map(|t| t.as_secs_f64())
+            .map(|_| {
+                interleaved_round(
+                    n,
+                    [
+                        (keys.plain, &mut plain_spawn),
+                        (keys.hook, &mut hooked_spawn),
+                        (keys.join_floor, &mut || raw_join_spawn(raw_join)),
+                        (keys.job, &mut || job_spawn(job)),
+                    ],
+                )
             })
             .collect()
     }
@@ -781,22 +788,15 @@ mod linux {
         job.close().unwrap();
 
         let anonymous = options();
-        for round in 0..sizes.create_rounds {
-            let mut medians = [Duration::ZERO; 2];
-            for k in 0..2 {
-                let variant = (k + round) % 2;
-                medians[variant] = match variant {
-                    0 => timed_loop("create_close/job", sizes.create_n, || {
-                        create_close(&anonymous)
-                    }),
-                    _ => timed_loop("create_close/floor", sizes.create_n, || {
-                        floor_create_remove(parents)
-                    }),
-                };
-            }
-            ratios
-                .create_vs_floor
-                .push(medians[0].as_secs_f64() / medians[1].as_secs_f64());
+        for _ in 0..sizes.create_rounds {
+            let [job, floor] = interleaved_round(
+                sizes.create_n,
+                [
+                    ("create_close/job", &mut || create_close(&anonymous)),
+                    ("create_close/floor", &mut || floor_create_remove(parents)),
+                ],
+            );
+            ratios.create_vs_floor.push(job / floor);
         }
 
         let notified = guarded_job(
@@ -820,7 +820,7 @@ mod linux {
         ratios
     }
 
-    fn print_summary(ratios: Ratios) {
+    fn print_summary(ratios: Ratios, sizes: &Sizes) {
         let mut out = String::new();
         let mut push = |s: String| {
             out.push_str(&s);
@@ -828,7 +828,7 @@ mod linux {
         };
         push("\n==== jobobject lifecycle summary (this process, same run) ====".into());
         push(format!(
-            "spawn + wait of {TRUE} (per op; interleaved loops, ratio of medians per round):"
+            "spawn + wait of {TRUE} (per op; interleaved, one ratio of medians per round):"
         ));
         push(line("plain Command::spawn", "spawn/plain"));
         push(line(
@@ -852,7 +852,7 @@ mod linux {
         push(ratio_line("ratio job / pre_exec-only", ratios.job_vs_hook));
         push(format!(
             "the same with {} MiB more resident in this process:",
-            BALLAST_BYTES >> 20
+            sizes.ballast_bytes >> 20
         ));
         push(line("plain Command::spawn", "spawn_big/plain"));
         push(line(
@@ -926,7 +926,8 @@ mod linux {
         if mode == Mode::Other {
             return;
         }
-        let ratios = summary_loops(&Sizes::for_mode(mode), &parents);
-        print_summary(ratios);
+        let sizes = Sizes::for_mode(mode);
+        let ratios = summary_loops(&sizes, &parents);
+        print_summary(ratios, &sizes);
     }
 }
