@@ -21,14 +21,20 @@ use crate::{
 /// every method after [`close`](Self::close) returns [`Error::AlreadyClosed`](crate::Error).
 ///
 /// # Lifetime
-/// A job this process created is removed when its last handle in this process is closed
-/// (or dropped) and no process is left in it. If processes remain, it stays until they have
-/// all exited, and the process that created it removes it then, as long as that process is
-/// still running; otherwise it stays in place, and anyone can [`open`](Self::open) it by name
-/// and close it once empty. A job that a handle in another process still holds is never
-/// removed under it (every handle holds a shared `flock` on the job's directory).
+/// A job is removed when the last handle to it, in any process, is closed (or dropped) and
+/// no process is left in it, as a Windows job object is. If processes remain, the process
+/// that closed the last handle removes the job once they have all exited, as long as it is
+/// still running; otherwise the job stays in place, still running its processes, and anyone
+/// can [`open`](Self::open) it by name, and closing that handle once it is empty removes it.
 /// [`set_terminate_on_last_handle_close`](Self::set_terminate_on_last_handle_close) kills the
 /// processes at that last close instead, then removes the job.
+///
+/// On Linux every handle holds a shared `flock` on the job's directory, which tells the last
+/// one; a job is marked as the library's own with an extended attribute (`user.jobobject.job`),
+/// so a cgroup that another tool made and this crate opened by name is never removed. Where
+/// the kernel keeps no extended attributes on cgroups, only the process that created a job
+/// removes it. [`JobObjectExt::set_persistent`](crate::os::linux::JobObjectExt) keeps a job
+/// when it is closed.
 ///
 /// # Example
 /// ```

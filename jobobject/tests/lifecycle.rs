@@ -326,3 +326,106 @@ fn a_command_spawned_in_a_job_stays_bound_to_it() {
         panic!("spawned {pid} outside the removed job");
     }
 }
+
+/// The variable that turns this test binary into the child of
+/// `the_last_handle_in_any_process_removes_the_job`: it holds the job's name.
+const HOLDER_JOB_ENV: &str = "JOBOBJECT_TEST_HOLD_JOB";
+
+/// Not a test of its own: opens the job named in the environment, says so, and holds the
+/// handle until its stdin closes.
+#[test]
+#[ignore = "child program of the_last_handle_in_any_process_removes_the_job"]
+fn child_holds_job_until_stdin_closes() {
+    let Ok(name) = std::env::var(HOLDER_JOB_ENV) else {
+        return;
+    };
+    let options = Options::new().name(name).cgroup_parent(CgroupParent::Own);
+    let job = JobObject::open(&options).expect("child: open");
+    println!("HOLDER opened");
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new()).ok();
+    job.close().expect("child: close");
+    println!("HOLDER closed");
+}
+
+/// A job closed by its creator while another process holds it stays; the other process's
+/// close, the last one anywhere, removes it (as a Windows job object goes with its last
+/// handle).
+#[test]
+fn the_last_handle_in_any_process_removes_the_job() {
+    if !require_cgroups("the_last_handle_in_any_process_removes_the_job") {
+        return;
+    }
+    let options = options("last-handle-anywhere");
+    let name = options.name.clone().unwrap();
+    let _cleanup = Cleanup::new(&name);
+    let job = JobObject::create(&options).unwrap();
+    let mut holder = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_holds_job_until_stdin_closes",
+            "--ignored",
+            "--nocapture",
+        ])
+        .args(["--test-threads=1", "--quiet"])
+        .env(HOLDER_JOB_ENV, &name)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(holder.stdout.take().unwrap()));
+    let opened = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l == "HOLDER opened");
+    assert!(opened, "the holder never opened the job");
+
+    job.close().unwrap();
+    assert_job_exists(&name);
+
+    drop(holder.stdin.take());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l == "HOLDER closed"),
+        "the holder never closed the job"
+    );
+    assert!(holder.wait().unwrap().success());
+    wait_job_removed(&name, TIMEOUT);
+}
+
+/// A persistent job outlives its handles, in every process, until it is deleted; delete
+/// refuses a job that holds processes.
+#[test]
+fn a_persistent_job_stays_until_deleted() {
+    use jobobject::os::linux::JobObjectExt;
+    if !require_cgroups("a_persistent_job_stays_until_deleted") {
+        return;
+    }
+    let options = options("persistent");
+    let name = options.name.clone().unwrap();
+    let _cleanup = Cleanup::new(&name);
+    let job = JobObject::create(&options).unwrap();
+    job.set_persistent().unwrap();
+    let mut paths = job.cgroup_paths().unwrap();
+    let mut expected = job_dirs(&name);
+    paths.sort();
+    expected.sort();
+    assert_eq!(paths, expected);
+    job.close().unwrap();
+    assert_job_exists(&name);
+
+    // Another handle, not the creator's, closes it: it stays.
+    JobObject::open(&options).unwrap().close().unwrap();
+    assert_job_exists(&name);
+    let listed = jobobject::os::linux::list_jobs(&CgroupParent::Own).unwrap();
+    assert!(listed.contains(&name), "{listed:?}");
+
+    let job = JobObject::open(&options).unwrap();
+    let mut child = Reap::new(job.spawn(Command::new("sleep").arg("600")).unwrap());
+    assert!(matches!(job.delete(), Err(Error::Busy { .. })));
+    job.terminate(1).unwrap();
+    assert_eq!(child.wait().signal(), Some(9));
+    wait_empty(&job, TIMEOUT);
+    job.delete().unwrap();
+    assert_job_removed(&name);
+    assert!(matches!(job.pids(), Err(Error::AlreadyClosed)));
+}

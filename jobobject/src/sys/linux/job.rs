@@ -25,10 +25,8 @@ impl Job {
             cgroup::check_name(name)?;
         }
         let cgroups = JobCgroups::create(&options.cgroup_parent, options.name.as_deref())?;
-        match Shared::register(cgroups, true) {
-            Ok(shared) => Self::with(shared, options),
-            Err(err) => Err(err),
-        }
+        cgroups.mark_made();
+        Self::with(Shared::register(cgroups, true)?, options)
     }
 
     pub(crate) fn open(options: &Options) -> Result<Self, Error> {

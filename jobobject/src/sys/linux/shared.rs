@@ -310,6 +310,7 @@ impl Shared {
 
     pub(crate) fn set_persistent(&self) {
         self.lock().persistent = true;
+        self.cgroups.mark_persistent();
     }
 
     /// Removes the job now; it must hold no process and no nested job.
@@ -335,8 +336,9 @@ impl Shared {
         self.lock().terminate_on_close = true;
     }
 
-    /// Drops a handle; the last one here kills the job if asked to, and removes the job
-    /// once it is empty, if this process made it (or killed it) and no other process holds it.
+    /// Drops a handle; the last one here kills the job if asked to, and removes the job once
+    /// it is empty if no other process holds it, unless it is persistent or this library did
+    /// not make it (a cgroup opened by name that some other tool made).
     pub(crate) fn release(self: &Arc<Self>, queue: Option<&Arc<Queue>>) -> Result<(), Error> {
         let mut registry = registry();
         let mut state = self.lock();
@@ -351,7 +353,8 @@ impl Shared {
             return Ok(());
         }
         let terminate = state.terminate_on_close;
-        let owned = (state.created || terminate) && !state.persistent;
+        let made = state.created || self.cgroups.made_by_library();
+        let owned = (made || terminate) && !state.persistent && !self.cgroups.is_persistent();
         drop(state);
         registry.remove(&self.key);
         drop(registry);

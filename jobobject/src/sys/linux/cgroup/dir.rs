@@ -130,6 +130,21 @@ pub(crate) fn identity(dir: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
     Ok((stat.st_dev, stat.st_ino))
 }
 
+/// Marks a directory with the extended attribute `name` (cgroupfs keeps `user.*` ones).
+pub(crate) fn set_mark(dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    Ok(rustix::fs::fsetxattr(
+        dir,
+        name,
+        b"1",
+        rustix::fs::XattrFlags::empty(),
+    )?)
+}
+
+/// Whether a directory carries the extended attribute `name`.
+pub(crate) fn has_mark(dir: BorrowedFd<'_>, name: &str) -> bool {
+    rustix::fs::fgetxattr_query(dir, name).is_ok()
+}
+
 /// Takes an advisory lock on a directory; every open handle holds a shared one, so that the
 /// last handle in any process can tell it is the last.
 pub(crate) fn lock(dir: BorrowedFd<'_>, operation: FlockOperation) -> io::Result<()> {

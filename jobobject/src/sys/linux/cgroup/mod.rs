@@ -26,6 +26,10 @@ use crate::{CgroupParent, Error, options::CGROUP_PARENT_ENV};
 
 /// The directory made at the top of each hierarchy for [`CgroupParent::Shared`].
 const SHARED_PARENT: &str = "jobobject";
+/// The extended attribute that marks a cgroup as a job this library made (so that whoever
+/// closes its last handle may remove it), and the one that keeps it when closed.
+const JOB_MARK: &str = "user.jobobject.job";
+const PERSISTENT_MARK: &str = "user.jobobject.persistent";
 /// Linux's NAME_MAX.
 const MAX_NAME_BYTES: usize = 255;
 
@@ -175,6 +179,27 @@ impl JobCgroups {
             }
         }
         Ok(job)
+    }
+
+    /// Marks the job as made by this library; where the kernel keeps no extended attributes
+    /// on cgroups, only its creator will remove it.
+    pub(crate) fn mark_made(&self) {
+        dir::set_mark(self.primary().fd(), JOB_MARK).ok();
+    }
+
+    /// Whether this library made the job (in any process).
+    pub(crate) fn made_by_library(&self) -> bool {
+        dir::has_mark(self.primary().fd(), JOB_MARK)
+    }
+
+    /// Marks the job to stay when closed, for every process.
+    pub(crate) fn mark_persistent(&self) {
+        dir::set_mark(self.primary().fd(), PERSISTENT_MARK).ok();
+    }
+
+    /// Whether the job stays when closed.
+    pub(crate) fn is_persistent(&self) -> bool {
+        dir::has_mark(self.primary().fd(), PERSISTENT_MARK)
     }
 
     /// Opens the existing job `name` below `parent`.
