@@ -67,6 +67,12 @@ impl CliError {
                 "a job named {job:?} already exists: pick another name, or remove it with \
                  `jobctl delete --force {job}`"
             )),
+            E::InvalidArgument { message } if message.starts_with("cgroup parent") => {
+                Self::usage(format!(
+                    "{message}: create it, or choose another --parent (self, shared or an \
+                     existing cgroup path)"
+                ))
+            }
             E::InvalidArgument { message } => Self::usage(message),
             E::Busy { what } => Self::failure(format!(
                 "{what}: kill them first with `jobctl kill {name}`, or use `jobctl delete \

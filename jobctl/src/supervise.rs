@@ -16,7 +16,9 @@ const TICK: Duration = Duration::from_millis(100);
 /// What wakes the loop.
 #[derive(Debug)]
 pub enum Event {
-    /// The command has exited (it is not reaped yet, so its pid is still its own).
+    /// The command has exited (it is not reaped yet, so its pid is still its own). Not used
+    /// where the loop polls for the exit instead (not Unix).
+    #[cfg_attr(not(unix), allow(dead_code))]
     Exited,
     /// jobctl received a signal.
     Signal(Received),
