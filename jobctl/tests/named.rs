@@ -220,3 +220,27 @@ fn top_shows_the_jobs() {
     assert!(out.stdout.contains(guard.name()), "{out:?}");
     assert!(out.stdout.contains("CPU%"), "{out:?}");
 }
+
+#[test]
+fn parent_self_on_the_command_line_works_without_the_environment() {
+    if !require_cgroups("parent_self_on_the_command_line_works_without_the_environment") {
+        return;
+    }
+    let guard = Guard::new("parent");
+    let with_parent = |args: &[&str]| {
+        let mut command = jobctl();
+        command
+            .env_remove("JOBOBJECT_CGROUP_PARENT")
+            .arg("--parent")
+            .arg("self");
+        command.args(args);
+        common::finish(common::spawn(&mut command), Instant::now())
+    };
+    let out = with_parent(&["create", guard.name()]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    // The same place as JOBOBJECT_CGROUP_PARENT=self.
+    let list = run(&["list"]);
+    assert!(list.stdout.contains(guard.name()), "{list:?}");
+    let out = with_parent(&["delete", guard.name()]);
+    assert_eq!(out.code(), 0, "{out:?}");
+}

@@ -316,3 +316,21 @@ fn a_missing_command_is_127() {
     let stats = common::run(&["stats", guard.name()]);
     assert_eq!(stats.code(), 1, "{stats:?}");
 }
+
+#[test]
+fn the_summary_can_go_to_a_file() {
+    if !require_cgroups("the_summary_can_go_to_a_file") {
+        return;
+    }
+    let guard = Guard::new("summary-file");
+    let path = std::env::temp_dir().join(format!("{}.json", guard.name()));
+    let file = path.to_str().unwrap();
+    let out = run_sh(&guard, &["--json", "--summary-file", file], "exit 5");
+    let text = std::fs::read_to_string(&path).expect("the summary file");
+    std::fs::remove_file(&path).ok();
+    assert_eq!(out.code(), 5, "{out:?}");
+    assert_eq!(out.stderr, "", "{out:?}");
+    let summary: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(summary["exit_code"], 5);
+    assert_eq!(summary["job"], guard.name());
+}
