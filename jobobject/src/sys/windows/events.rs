@@ -211,16 +211,7 @@ pub(super) fn register(
     let populated = info::active_processes(raw(&own)).is_ok_and(|count| count > 0);
     let entry = Arc::new(Entry {
         name: name.map(str::to_owned),
-        state: Mutex::new(State {
-            job: Some(own),
-            listeners: vec![(listener, Arc::clone(&queue))],
-            populated,
-            expect_zero: 0,
-            zero_seen: None,
-            next_check: populated.then(|| Instant::now() + SLOW_CHECK),
-            interval: SLOW_CHECK,
-            processes: HashMap::new(),
-        }),
+        state: Mutex::new(State::new(own, (listener, Arc::clone(&queue)), populated)),
     });
     jobs.by_key.insert(key, entry);
     if let Some(name) = name {
@@ -389,21 +380,40 @@ impl Port {
         if state.job.is_none() {
             return;
         }
-        let now = Instant::now();
+        state.on_message(message, pid, Instant::now());
+    }
+}
+
+impl State {
+    fn new(job: OwnedHandle, listener: (u64, Arc<Queue>), populated: bool) -> Self {
+        State {
+            job: Some(job),
+            listeners: vec![listener],
+            populated,
+            expect_zero: 0,
+            zero_seen: None,
+            next_check: populated.then(|| Instant::now() + SLOW_CHECK),
+            interval: SLOW_CHECK,
+            processes: HashMap::new(),
+        }
+    }
+
+    /// One packet of the job: its notification for every listener, and what it tells of the
+    /// job's processes.
+    fn on_message(&mut self, message: u32, pid: u32, now: Instant) {
         let notification = match message {
             JOB_OBJECT_MSG_NEW_PROCESS => {
-                state.populated = true;
-                state.zero_seen = None;
-                state.track(pid);
-                let interval = state.interval;
-                state.schedule(now + interval);
+                self.populated = true;
+                self.zero_seen = None;
+                self.track(pid);
+                self.schedule(now + self.interval);
                 Some(Notification::NewProcess { pid })
             }
             JOB_OBJECT_MSG_EXIT_PROCESS | JOB_OBJECT_MSG_ABNORMAL_EXIT_PROCESS => {
-                let exit_code = state.exit_code(pid);
+                let exit_code = self.exit_code(pid);
                 // Should this exit have emptied the job and its ZERO be lost, the count
                 // tells soon.
-                state.schedule(now + ZERO_GRACE);
+                self.schedule(now + ZERO_GRACE);
                 Some(if message == JOB_OBJECT_MSG_EXIT_PROCESS {
                     Notification::ProcessExited { pid, exit_code }
                 } else {
@@ -411,21 +421,21 @@ impl Port {
                 })
             }
             JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO => {
-                if state.expect_zero > 0 {
+                if self.expect_zero > 0 {
                     // The ZERO of an emptying already reported; should it be a later one
                     // (the earlier ZERO was lost), the count tells.
-                    state.expect_zero -= 1;
-                    if state.populated {
-                        state.schedule(now);
+                    self.expect_zero -= 1;
+                    if self.populated {
+                        self.schedule(now);
                     }
-                } else if state.populated {
-                    state.report_empty();
+                } else if self.populated {
+                    self.report_empty();
                 }
                 None
             }
             // A silo's end: its processes are gone; the count confirms it.
             JOB_OBJECT_MSG_SILO_TERMINATED => {
-                state.schedule(now);
+                self.schedule(now);
                 None
             }
             JOB_OBJECT_MSG_END_OF_JOB_TIME | JOB_OBJECT_MSG_JOB_CYCLE_TIME_LIMIT => {
@@ -435,16 +445,14 @@ impl Port {
             JOB_OBJECT_MSG_ACTIVE_PROCESS_LIMIT => Some(Notification::ActiveProcessLimit),
             JOB_OBJECT_MSG_PROCESS_MEMORY_LIMIT => Some(Notification::ProcessMemoryLimit { pid }),
             JOB_OBJECT_MSG_JOB_MEMORY_LIMIT => Some(Notification::JobMemoryLimit),
-            JOB_OBJECT_MSG_NOTIFICATION_LIMIT => Some(state.violated_limit()),
+            JOB_OBJECT_MSG_NOTIFICATION_LIMIT => Some(self.violated_limit()),
             _ => Some(Notification::Unimplemented),
         };
         if let Some(notification) = notification {
-            state.push(notification);
+            self.push(notification);
         }
     }
-}
 
-impl State {
     fn push(&self, notification: Notification) {
         for (_, queue) in &self.listeners {
             queue.push(notification);
@@ -543,5 +551,128 @@ impl State {
             }
             _ => Notification::Unimplemented,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use windows_sys::Win32::System::JobObjects::CreateJobObjectW;
+
+    /// An empty anonymous job, and a state that believes it holds processes: as if every
+    /// process exited and the ACTIVE_PROCESS_ZERO was lost.
+    fn lost_zero() -> (State, Arc<Queue>) {
+        // SAFETY: an anonymous job with default security.
+        let job = owned(unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) }).unwrap();
+        let queue = Arc::new(Queue::new());
+        (State::new(job, (1, Arc::clone(&queue)), true), queue)
+    }
+
+    /// The messages queued so far (a marker ends them: `pop` blocks on an empty queue).
+    fn drain(queue: &Queue) -> Vec<Notification> {
+        queue.push(Notification::Unimplemented);
+        let mut seen = Vec::new();
+        loop {
+            match queue.pop().unwrap() {
+                Notification::Unimplemented => return seen,
+                other => seen.push(other),
+            }
+        }
+    }
+
+    #[test]
+    fn a_lost_zero_is_reported_once_after_the_grace_period() {
+        let (mut state, queue) = lost_zero();
+        let start = Instant::now();
+        state.check(start, true);
+        assert_eq!(drain(&queue), [], "reported before the grace period");
+        // The port is still busy: a pending message could be the ZERO.
+        state.check(start + ZERO_GRACE, false);
+        assert_eq!(drain(&queue), []);
+        state.check(start + ZERO_GRACE, true);
+        assert_eq!(drain(&queue), [Notification::AllProcessesExited]);
+        assert_eq!(state.next_check, None);
+        // The late ZERO of that emptying is swallowed, not reported again.
+        state.on_message(
+            JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO,
+            0,
+            start + ZERO_GRACE * 2,
+        );
+        assert_eq!(drain(&queue), []);
+        assert_eq!(state.expect_zero, 0);
+    }
+
+    #[test]
+    fn a_zero_that_comes_is_reported_at_once_and_once() {
+        let (mut state, queue) = lost_zero();
+        let now = Instant::now();
+        state.on_message(JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO, 0, now);
+        assert_eq!(drain(&queue), [Notification::AllProcessesExited]);
+        state.check(now + ZERO_GRACE * 2, true);
+        state.on_message(JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO, 0, now);
+        assert_eq!(drain(&queue), [], "a second report of one emptying");
+    }
+
+    #[test]
+    fn a_stale_expected_zero_does_not_hide_the_next_emptying() {
+        let (mut state, queue) = lost_zero();
+        let start = Instant::now();
+        state.check(start, true);
+        state.check(start + ZERO_GRACE, true);
+        assert_eq!(drain(&queue), [Notification::AllProcessesExited]);
+        // The ZERO of the first emptying never comes; a new process joins and exits, and its
+        // ZERO is taken for the expected one: the count still reports the emptying.
+        state.on_message(JOB_OBJECT_MSG_NEW_PROCESS, 0, start);
+        state.on_message(JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO, 0, start);
+        assert_eq!(drain(&queue), [Notification::NewProcess { pid: 0 }]);
+        let at = state.next_check.unwrap();
+        state.check(at, true);
+        state.check(at + ZERO_GRACE, true);
+        assert_eq!(drain(&queue), [Notification::AllProcessesExited]);
+    }
+
+    #[test]
+    fn every_message_has_a_notification() {
+        let (mut state, queue) = lost_zero();
+        let now = Instant::now();
+        let pid = 4;
+        for (message, expected) in [
+            (JOB_OBJECT_MSG_END_OF_JOB_TIME, Notification::EndOfJobTime),
+            (
+                JOB_OBJECT_MSG_END_OF_PROCESS_TIME,
+                Notification::EndOfProcessTime { pid },
+            ),
+            (
+                JOB_OBJECT_MSG_ACTIVE_PROCESS_LIMIT,
+                Notification::ActiveProcessLimit,
+            ),
+            (
+                JOB_OBJECT_MSG_PROCESS_MEMORY_LIMIT,
+                Notification::ProcessMemoryLimit { pid },
+            ),
+            (
+                JOB_OBJECT_MSG_JOB_MEMORY_LIMIT,
+                Notification::JobMemoryLimit,
+            ),
+            (
+                JOB_OBJECT_MSG_JOB_CYCLE_TIME_LIMIT,
+                Notification::EndOfJobTime,
+            ),
+            (JOB_OBJECT_MSG_NEW_PROCESS, Notification::NewProcess { pid }),
+            (
+                JOB_OBJECT_MSG_EXIT_PROCESS,
+                Notification::ProcessExited {
+                    pid,
+                    exit_code: process::UNKNOWN_EXIT_CODE,
+                },
+            ),
+        ] {
+            state.on_message(message, pid, now);
+            assert_eq!(drain(&queue), [expected], "message {message}");
+        }
+        state.on_message(99, pid, now);
+        state.push(Notification::JobMemoryLimit);
+        // An unknown message is Unimplemented (which `drain` uses as its marker).
+        assert_eq!(drain(&queue), []);
     }
 }

@@ -108,7 +108,8 @@ pub(super) fn set_extended(job: HANDLE, label: &str, changes: Extended) -> Resul
         }
     }
     if let Some(mask) = changes.affinity {
-        if !has(JOB_OBJECT_LIMIT_AFFINITY) || read.BasicLimitInformation.Affinity as u64 != mask {
+        if !has(JOB_OBJECT_LIMIT_AFFINITY) || read.BasicLimitInformation.Affinity as u64 & mask == 0
+        {
             return Err(errors::not_applied(label, "the CPU affinity"));
         }
     }
@@ -168,7 +169,8 @@ pub(super) fn set_cpu(
     info::set(job, JobObjectCpuRateControlInformation, &info)
         .map_err(|err| errors::maybe_unsupported(label, "set the CPU rate control", err))?;
     match cpu(job, label, kind)? {
-        Some(read) if read == value => Ok(()),
+        // The system may round a value; only one that reads back unset is not applied.
+        Some(read) if read != 0 => Ok(()),
         _ => Err(errors::not_applied(label, "the CPU rate control")),
     }
 }
@@ -226,7 +228,8 @@ pub(super) fn set_io(
         ));
     }
     let (bandwidth, iops) = io(job, label)?;
-    if bandwidth != max_bandwidth || iops != max_iops {
+    // The system may round a value; only one that reads back unset is not applied.
+    if (max_bandwidth != 0 && bandwidth == 0) || (max_iops != 0 && iops == 0) {
         return Err(errors::not_applied(label, "the I/O rate control"));
     }
     Ok(())

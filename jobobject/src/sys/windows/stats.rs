@@ -25,14 +25,14 @@ pub(super) fn processor(job: HANDLE, label: &str) -> Result<ProcessorStats, Erro
     let info = info::accounting(job).map_err(|err| {
         errors::maybe_unsupported(label, "query JobObjectBasicAccountingInformation", err)
     })?;
-    let mut stats = ProcessorStats::default();
-    stats.user_time = hundred_ns(info.TotalUserTime);
-    stats.kernel_time = hundred_ns(info.TotalKernelTime);
-    stats.page_faults = u64::from(info.TotalPageFaultCount);
-    stats.total_processes = info.TotalProcesses;
-    stats.active_processes = info.ActiveProcesses;
-    stats.terminated_processes = info.TotalTerminatedProcesses;
-    Ok(stats)
+    Ok(ProcessorStats {
+        user_time: hundred_ns(info.TotalUserTime),
+        kernel_time: hundred_ns(info.TotalKernelTime),
+        page_faults: u64::from(info.TotalPageFaultCount),
+        total_processes: info.TotalProcesses,
+        active_processes: info.ActiveProcesses,
+        terminated_processes: info.TotalTerminatedProcesses,
+    })
 }
 
 /// JobObjectMemoryUsageInformation (class 28), with the limit from the extended limits.
@@ -41,11 +41,11 @@ pub(super) fn memory(job: HANDLE, label: &str) -> Result<MemoryStats, Error> {
         .map_err(|err| {
             errors::maybe_unsupported(label, "query JobObjectMemoryUsageInformation", err)
         })?;
-    let mut stats = MemoryStats::default();
-    stats.current = usage.job_memory;
-    stats.peak = usage.peak_job_memory_used;
-    stats.limit = limits::memory_limit(job, label)?;
-    Ok(stats)
+    Ok(MemoryStats {
+        current: usage.job_memory,
+        peak: usage.peak_job_memory_used,
+        limit: limits::memory_limit(job, label)?,
+    })
 }
 
 /// Turns on JobObjectIoAttribution (class 42).
@@ -76,12 +76,12 @@ pub(super) fn storage(job: HANDLE, label: &str, tracking: bool) -> Result<Storag
     if info.ControlFlags & JOBOBJECT_IO_ATTRIBUTION_CONTROL_ENABLE as u32 == 0 {
         return Err(Error::IoTrackingDisabled);
     }
-    let mut stats = StorageStats::default();
-    stats.read_operations = info.ReadStats.IoCount as u64;
-    stats.read_bytes = info.ReadStats.TotalSize;
-    stats.write_operations = info.WriteStats.IoCount as u64;
-    stats.write_bytes = info.WriteStats.TotalSize;
-    Ok(stats)
+    Ok(StorageStats {
+        read_operations: info.ReadStats.IoCount as u64,
+        read_bytes: info.ReadStats.TotalSize,
+        write_operations: info.WriteStats.IoCount as u64,
+        write_bytes: info.WriteStats.TotalSize,
+    })
 }
 
 /// The sum of the private working sets of the job's processes. A process that exits between

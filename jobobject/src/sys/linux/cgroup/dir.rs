@@ -55,7 +55,7 @@ pub(crate) fn remove_child(parent: BorrowedFd<'_>, name: &str) -> io::Result<()>
     }
 }
 
-/// Reads a whole (small) file of `dir`.
+/// Reads a whole (small) file of `dir`, with plain `read`s into a stack buffer.
 pub(crate) fn read(dir: BorrowedFd<'_>, file: &str) -> io::Result<String> {
     let fd = rustix::fs::openat(
         dir,
@@ -63,9 +63,18 @@ pub(crate) fn read(dir: BorrowedFd<'_>, file: &str) -> io::Result<String> {
         OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
         Mode::empty(),
     )?;
-    let mut text = String::new();
-    io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text)?;
-    Ok(text)
+    let mut buffer = [0u8; 4096];
+    let mut text = Vec::new();
+    loop {
+        match rustix::io::read(&fd, &mut buffer) {
+            Ok(0) => break,
+            Ok(n) => text.extend_from_slice(&buffer[..n]),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    String::from_utf8(text)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("{file} is not UTF-8")))
 }
 
 /// Opens a file of `dir` for writing.

@@ -107,12 +107,11 @@ impl JobCgroups {
     /// Makes the job `name` (or an anonymous one) below `parent` in every hierarchy.
     pub(crate) fn create(parent: &CgroupParent, name: Option<&str>) -> Result<Self, Error> {
         let layout = layout::get()?;
-        let parents = open_parents(layout, parent)?;
         match name {
-            Some(name) => Self::make(layout, &parents, name, name),
+            Some(name) => Self::make(layout, open_parents(layout, parent)?, name, name),
             None => loop {
                 let name = anonymous_name();
-                match Self::make(layout, &parents, &name, &name) {
+                match Self::make(layout, open_parents(layout, parent)?, &name, &name) {
                     // A directory left by an earlier process with the same pid.
                     Err(Error::AlreadyExists { .. }) => continue,
                     other => break other,
@@ -123,7 +122,7 @@ impl JobCgroups {
 
     fn make(
         layout: &'static Layout,
-        parents: &[(PathBuf, OwnedFd)],
+        parents: Vec<(PathBuf, OwnedFd)>,
         name: &str,
         label: &str,
     ) -> Result<Self, Error> {
@@ -132,7 +131,7 @@ impl JobCgroups {
             dirs: Vec::with_capacity(parents.len()),
             join_files: OnceLock::new(),
         };
-        for ((parent_path, parent), hierarchy) in parents.iter().zip(&layout.hierarchies) {
+        for ((parent_path, parent), hierarchy) in parents.into_iter().zip(&layout.hierarchies) {
             let path = parent_path.join(name);
             if let Err(err) = dir::make_child(parent.as_fd(), name) {
                 job.remove().ok();
@@ -143,39 +142,34 @@ impl JobCgroups {
                     _ => creation_error(label, &path, err),
                 });
             }
-            let opened = dir::open_child(parent.as_fd(), name)
-                .map_err(|e| os(label, "open", &path, e))
-                .and_then(|fd| {
-                    Ok((
-                        fd,
-                        parent
-                            .try_clone()
-                            .map_err(|e| os(label, "dup", parent_path, e))?,
-                    ))
-                });
-            let (fd, parent_fd) = match opened {
-                Ok(pair) => pair,
+            let fd = match dir::open_child(parent.as_fd(), name) {
+                Ok(fd) => fd,
                 Err(err) => {
                     dir::remove_child(parent.as_fd(), name).ok();
                     job.remove().ok();
-                    return Err(err);
+                    return Err(os(label, "open", &path, err));
                 }
+            };
+            let init = if hierarchy.has("cpuset") {
+                v1::init_cpuset(parent.as_fd(), fd.as_fd())
+            } else {
+                Ok(())
             };
             job.dirs.push(CgroupDir {
                 hierarchy,
                 path,
                 fd,
-                parent: parent_fd,
+                parent,
             });
-            if hierarchy.has("cpuset") {
-                let made = job.dirs.last().map(|d| (d.fd(), &d.path));
-                if let Some((fd, path)) = made {
-                    if let Err(err) = v1::init_cpuset(parent.as_fd(), fd) {
-                        let err = os(label, "copy cpuset.cpus/mems into", path, err);
-                        job.remove().ok();
-                        return Err(err);
-                    }
-                }
+            if let Err(err) = init {
+                let err = os(
+                    label,
+                    "copy cpuset.cpus/mems into",
+                    &job.dirs[job.dirs.len() - 1].path,
+                    err,
+                );
+                job.remove().ok();
+                return Err(err);
             }
         }
         Ok(job)
@@ -424,9 +418,8 @@ impl JobCgroups {
 
     /// Whether a nested cgroup (another job) lives inside this one.
     pub(crate) fn has_nested(&self) -> bool {
-        self.dirs
-            .iter()
-            .any(|d| dir::subdirectories(d.fd()).is_ok_and(|s| !s.is_empty()))
+        // Jobs are made in every hierarchy at once: the primary one tells.
+        dir::subdirectories(self.primary().fd()).is_ok_and(|s| !s.is_empty())
     }
 
     /// After a kill: removes the cgroups nested in the job (jobs made inside it, whose
