@@ -1,11 +1,15 @@
-//! The one event thread of the process. It serves every job through a single inotify
-//! descriptor (`cgroup.events`, and the v2 `memory.events` and `pids.events`), the eventfds
-//! of v1 OOM notifications, and, for jobs without any of those, polling; and it tells the job's
-//! [`Shared`] state when something changed.
+//! The one event thread of the process. One epoll set serves every job:
+//! - a single inotify descriptor for `cgroup.events` and the v2 `memory.events` and
+//!   `pids.events` files;
+//! - the eventfds of v1 OOM notifications;
+//! - pidfds of the processes the job's handles spawned or assigned: the kernel sends
+//!   `cgroup.events` notifications at most every 10 ms and through a workqueue, while a
+//!   pidfd is readable the moment its process has left the cgroup, so the common case of a
+//!   job whose last process is one we started is reported at once;
+//! - polling, for what nothing signals: membership on a legacy v1-only host (every
+//!   [`POLL_INTERVAL`]) and the v1 process limit's refusals (every 100 ms).
 //!
-//! Where there is no cgroup v2 (legacy v1 without a unified mount) nothing signals that a
-//! cgroup emptied, so the same thread polls those jobs' `cgroup.procs` every
-//! [`POLL_INTERVAL`] instead.
+//! It tells the job's [`Shared`] state when something changed.
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
@@ -14,8 +18,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
-use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec};
+use rustix::event::epoll::{self, EventData, EventFlags};
+use rustix::event::{EventfdFlags, Timespec};
 use rustix::fs::inotify;
+use rustix::process::{Pid, PidfdFlags};
 
 use super::cgroup::{EventSource, dir};
 use super::shared::Shared;
@@ -26,17 +32,33 @@ pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// How often (in poll intervals) the v1 process limit counter is polled: every 100 ms.
 const PROCESS_LIMIT_TICKS: u32 = 5;
 
+/// The epoll tokens of the two fixed descriptors; others get tokens from `NEXT_TOKEN`.
+const INOTIFY: u64 = 0;
+const WAKE: u64 = 1;
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(2);
+
 type Subscriber = (u64, Weak<Shared>);
 
+/// A descriptor in the epoll set that stands for one job: an OOM eventfd, or a pidfd.
+struct Source {
+    fd: OwnedFd,
+    job: Weak<Shared>,
+    /// The token of the job's [`Watch`], which removes the source when it drops.
+    owner: u64,
+    /// A pidfd is read once: its process has exited.
+    once: bool,
+}
+
 struct EventLoop {
+    epoll: OwnedFd,
     inotify: OwnedFd,
-    /// Wakes the thread when the set of polled jobs or eventfds changes.
+    /// Wakes the thread when the set of polled jobs changes.
     wake: OwnedFd,
     /// inotify watch descriptor -> the jobs it serves (inotify gives the same descriptor for
     /// the same file, so one per registration).
     watched: Mutex<HashMap<i32, Vec<Subscriber>>>,
-    /// v1 OOM eventfds.
-    eventfds: Mutex<Vec<(Arc<OwnedFd>, Subscriber)>>,
+    /// epoll token -> eventfd or pidfd.
+    sources: Mutex<HashMap<u64, Source>>,
     polled: Mutex<Vec<Subscriber>>,
     /// Jobs whose v1 process limit counter is polled.
     limit_polled: Mutex<Vec<Subscriber>>,
@@ -47,7 +69,6 @@ struct EventLoop {
 pub(crate) struct Watch {
     token: u64,
     wds: Vec<i32>,
-    eventfd: bool,
     polled: bool,
     limit_polled: bool,
 }
@@ -66,9 +87,15 @@ fn event_loop() -> Result<&'static EventLoop, Error> {
 }
 
 fn start() -> Result<EventLoop, String> {
+    let epoll =
+        epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| format!("epoll_create1: {e}"))?;
     let flags = inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK;
     let inotify = inotify::init(flags).map_err(|e| format!("inotify_init1: {e}"))?;
     let wake = eventfd().map_err(|e| format!("eventfd: {e}"))?;
+    for (fd, token) in [(&inotify, INOTIFY), (&wake, WAKE)] {
+        epoll::add(&epoll, fd, EventData::new_u64(token), EventFlags::IN)
+            .map_err(|e| format!("epoll_ctl: {e}"))?;
+    }
     std::thread::Builder::new()
         .name("jobobject-events".into())
         .spawn(|| {
@@ -79,10 +106,11 @@ fn start() -> Result<EventLoop, String> {
         })
         .map_err(|e| format!("cannot start the event thread: {e}"))?;
     Ok(EventLoop {
+        epoll,
         inotify,
         wake,
         watched: Mutex::default(),
-        eventfds: Mutex::default(),
+        sources: Mutex::default(),
         polled: Mutex::default(),
         limit_polled: Mutex::default(),
     })
@@ -94,12 +122,10 @@ fn eventfd() -> rustix::io::Result<OwnedFd> {
 
 /// Starts delivering changes of `job` to [`Shared::changed`].
 pub(crate) fn watch(job: &Arc<Shared>) -> Result<Watch, Error> {
-    static NEXT_TOKEN: AtomicU64 = AtomicU64::new(0);
     let event_loop = event_loop()?;
     let mut watch = Watch {
         token: NEXT_TOKEN.fetch_add(1, Ordering::Relaxed),
         wds: Vec::new(),
-        eventfd: false,
         polled: false,
         limit_polled: false,
     };
@@ -112,7 +138,6 @@ pub(crate) fn watch(job: &Arc<Shared>) -> Result<Watch, Error> {
                 .map_err(|e| (e, path.join(file))),
             EventSource::OomEventfd { dir, path } => event_loop
                 .add_oom_eventfd(dir, &subscriber)
-                .map(|()| watch.eventfd = true)
                 .map_err(|e| (e, path.join("cgroup.event_control"))),
             EventSource::Poll => {
                 event_loop.add_polled(&event_loop.polled, &subscriber);
@@ -131,6 +156,27 @@ pub(crate) fn watch(job: &Arc<Shared>) -> Result<Watch, Error> {
     Ok(watch)
 }
 
+/// Tells `job`, watched by `watch`, the moment process `pid` exits. Best effort: a process
+/// that is already gone, or a kernel without pidfds, leaves it to the job's other sources.
+pub(crate) fn watch_exit(job: &Arc<Shared>, watch: &Watch, pid: u32) {
+    let (Ok(event_loop), Some(pid)) = (event_loop(), Pid::from_raw(pid as i32)) else {
+        return;
+    };
+    let Ok(fd) = rustix::process::pidfd_open(pid, PidfdFlags::empty()) else {
+        return;
+    };
+    let source = Source {
+        fd,
+        job: Arc::downgrade(job),
+        owner: watch.token,
+        once: true,
+    };
+    // Best effort, as above.
+    event_loop
+        .add_source(NEXT_TOKEN.fetch_add(1, Ordering::Relaxed), source)
+        .ok();
+}
+
 impl EventLoop {
     fn wake(&self) {
         // A full counter already wakes the thread.
@@ -140,6 +186,19 @@ impl EventLoop {
     fn add_polled(&self, list: &Mutex<Vec<Subscriber>>, subscriber: &Subscriber) {
         lock(list).push(subscriber.clone());
         self.wake();
+    }
+
+    /// Adds a descriptor to the epoll set under `token`.
+    fn add_source(&self, token: u64, source: Source) -> std::io::Result<()> {
+        let mut sources = lock(&self.sources);
+        epoll::add(
+            &self.epoll,
+            &source.fd,
+            EventData::new_u64(token),
+            EventFlags::IN,
+        )?;
+        sources.insert(token, source);
+        Ok(())
     }
 
     fn add_inotify(
@@ -171,13 +230,29 @@ impl EventLoop {
         )?;
         let line = format!("{} {}", efd.as_raw_fd(), control.as_raw_fd());
         dir::write(memory, "cgroup.event_control", line.as_bytes())?;
-        lock(&self.eventfds).push((Arc::new(efd), subscriber.clone()));
-        self.wake();
-        Ok(())
+        let source = Source {
+            fd: efd,
+            job: subscriber.1.clone(),
+            owner: subscriber.0,
+            once: false,
+        };
+        self.add_source(NEXT_TOKEN.fetch_add(1, Ordering::Relaxed), source)
+    }
+
+    /// Removes the sources of a watch; closing an eventfd also ends the kernel's OOM
+    /// registration.
+    fn remove_sources(&self, owner: u64) {
+        lock(&self.sources).retain(|_, source| {
+            if source.owner == owner {
+                epoll::delete(&self.epoll, &source.fd).ok();
+            }
+            source.owner != owner
+        });
     }
 
     fn run(&self) -> ! {
         let mut buffer = [MaybeUninit::<u8>::uninit(); 4096];
+        let mut ready = Vec::with_capacity(64);
         let interval = Timespec {
             tv_sec: 0,
             tv_nsec: POLL_INTERVAL.as_nanos() as _,
@@ -185,29 +260,21 @@ impl EventLoop {
         let mut tick = 0u32;
         loop {
             let polling = !lock(&self.polled).is_empty() || !lock(&self.limit_polled).is_empty();
-            let eventfds: Vec<(Arc<OwnedFd>, Subscriber)> = lock(&self.eventfds).clone();
-            let mut fds = vec![
-                PollFd::new(&self.inotify, PollFlags::IN),
-                PollFd::new(&self.wake, PollFlags::IN),
-            ];
-            fds.extend(
-                eventfds
-                    .iter()
-                    .map(|(fd, _)| PollFd::new(&**fd, PollFlags::IN)),
-            );
+            ready.clear();
+            let timeout = polling.then_some(&interval);
             // EINTR and the like: go round again.
-            rustix::event::poll(&mut fds, polling.then_some(&interval)).ok();
-            let ready: Vec<bool> = fds.iter().map(|fd| !fd.revents().is_empty()).collect();
-            drop(fds);
-            if ready[1] {
-                drain(self.wake.as_fd());
-            }
-            if ready[0] {
-                self.dispatch_inotify(&mut buffer);
-            }
-            for ((fd, subscriber), _) in eventfds.iter().zip(&ready[2..]).filter(|(_, r)| **r) {
-                drain(fd.as_fd());
-                notify(std::slice::from_ref(subscriber));
+            epoll::wait(
+                &self.epoll,
+                rustix::buffer::spare_capacity(&mut ready),
+                timeout,
+            )
+            .ok();
+            for event in ready.drain(..) {
+                match event.data.u64() {
+                    INOTIFY => self.dispatch_inotify(&mut buffer),
+                    WAKE => drain(self.wake.as_fd()),
+                    token => self.dispatch_source(token),
+                }
             }
             if polling {
                 let subscribers = lock(&self.polled).clone();
@@ -220,6 +287,27 @@ impl EventLoop {
                     }
                 }
             }
+        }
+    }
+
+    fn dispatch_source(&self, token: u64) {
+        let job = {
+            let mut sources = lock(&self.sources);
+            let Some(source) = sources.get(&token) else {
+                return;
+            };
+            let job = source.job.clone();
+            if source.once {
+                if let Some(source) = sources.remove(&token) {
+                    epoll::delete(&self.epoll, &source.fd).ok();
+                }
+            } else {
+                drain(source.fd.as_fd());
+            }
+            job
+        };
+        if let Some(job) = job.upgrade() {
+            job.changed();
         }
     }
 
@@ -263,11 +351,7 @@ impl Drop for Watch {
         if self.limit_polled {
             lock(&event_loop.limit_polled).retain(|(t, _)| *t != token);
         }
-        if self.eventfd {
-            // Closing the eventfd also ends the kernel's registration.
-            lock(&event_loop.eventfds).retain(|(_, (t, _))| *t != token);
-            event_loop.wake();
-        }
+        event_loop.remove_sources(token);
         let mut watched = lock(&event_loop.watched);
         for wd in &self.wds {
             if let Some(subscribers) = watched.get_mut(wd) {

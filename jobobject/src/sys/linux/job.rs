@@ -74,7 +74,7 @@ impl Job {
         }
         let armed = shared.arm();
         let result = shared.cgroups.assign(pid);
-        shared.settle(armed, result.is_ok());
+        shared.settle(armed, result.as_ref().ok().map(|()| pid));
         result
     }
 
@@ -82,7 +82,7 @@ impl Job {
         let shared = self.shared()?;
         let armed = shared.arm();
         let result = spawn::spawn(&shared.cgroups, command);
-        shared.settle(armed, result.is_ok());
+        shared.settle(armed, result.as_ref().ok().map(Child::id));
         result
     }
 

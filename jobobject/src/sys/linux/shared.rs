@@ -214,16 +214,19 @@ impl Shared {
     /// the job populated, or report the emptying if the process has already left and the event
     /// thread did not see it come (inotify coalesces events; `generation` tells whether the
     /// event thread changed `armed` since `arm`).
-    pub(crate) fn settle(self: &Arc<Self>, generation: u64, succeeded: bool) {
+    /// `entered` is the process that went in, or `None` when the spawn or assign failed.
+    pub(crate) fn settle(self: &Arc<Self>, generation: u64, entered: Option<u32>) {
         let mut state = self.lock();
         state.entering -= 1;
-        if !succeeded {
+        let Some(pid) = entered else {
             return;
-        }
+        };
         state.entered = state.entered.saturating_add(1);
-        if state.watch.is_none() {
+        let Some(watch) = &state.watch else {
             return;
-        }
+        };
+        // Its exit is then seen at once, not when the kernel's rate-limited inotify event comes.
+        events::watch_exit(self, watch, pid);
         let Ok(populated) = self.cgroups.populated() else {
             return;
         };
