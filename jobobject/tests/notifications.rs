@@ -196,3 +196,31 @@ fn failed_spawns_report_nothing() {
     assert_eq!(watcher.next(TIMEOUT).0, Notification::AllProcessesExited);
     watcher.assert_quiet(QUIET, "after the one real emptying");
 }
+
+/// A job deleted under a handle (another process's `jobctl delete`, here another handle's
+/// `delete`) ends that handle's notifications with `NotFound`, after what was queued: no
+/// `poll_notification` waits forever for a job that is gone.
+#[test]
+fn deleting_the_job_ends_a_blocked_poll() {
+    use jobobject::os::linux::JobObjectExt;
+    if !require_cgroups("deleting_the_job_ends_a_blocked_poll") {
+        return;
+    }
+    let options = options("deleted-under-poll").notifications(true);
+    let name = options.name.clone().unwrap();
+    let job = create_arc(&options);
+    let status = job
+        .spawn(&mut Command::new("true"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(status.success());
+    JobObject::open(&options).unwrap().delete().unwrap();
+    assert_job_removed(&name);
+    assert_eq!(
+        poll_within(&job, TIMEOUT).unwrap(),
+        Notification::AllProcessesExited
+    );
+    let err = poll_within(&job, TIMEOUT).unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+}

@@ -79,9 +79,9 @@ fn child_mode() {
             std::hint::black_box(x);
         }
         "grandchild" => {
-            let grandchild = child(&format!("sleep:{arg}")).spawn().unwrap();
+            let mut grandchild = child(&format!("sleep:{arg}")).spawn().unwrap();
             println!("GRANDCHILD {}", grandchild.id());
-            std::thread::sleep(Duration::from_millis(arg));
+            grandchild.wait().unwrap();
         }
         other => panic!("unknown child mode {other}"),
     }

@@ -17,6 +17,9 @@ pub(crate) struct Queue {
 struct State {
     messages: VecDeque<Notification>,
     closed: bool,
+    /// The job itself is gone (deleted by someone else): what to say once the messages
+    /// before that are read.
+    ended: Option<String>,
 }
 
 impl Queue {
@@ -49,11 +52,21 @@ impl Queue {
             if let Some(message) = state.messages.pop_front() {
                 return Ok(message);
             }
+            if let Some(what) = &state.ended {
+                return Err(Error::NotFound { what: what.clone() });
+            }
             state = self
                 .ready
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+    }
+
+    /// Ends the queue because the job is gone: `pop` returns what was queued, then
+    /// [`Error::NotFound`] about `what`.
+    pub(crate) fn end(&self, what: String) {
+        self.lock().ended = Some(what);
+        self.ready.notify_all();
     }
 
     /// Closes the queue and wakes every blocked `pop`.
@@ -80,6 +93,17 @@ mod tests {
             assert_eq!(queue.pop().unwrap(), Notification::AllProcessesExited);
         }
         assert_eq!(queue.pop().unwrap(), Notification::JobMemoryLimit);
+    }
+
+    #[test]
+    fn an_ended_queue_gives_its_messages_then_not_found() {
+        let queue = Queue::new();
+        queue.push(Notification::AllProcessesExited);
+        queue.end("job \"x\" (deleted)".into());
+        assert_eq!(queue.pop().unwrap(), Notification::AllProcessesExited);
+        assert!(matches!(queue.pop(), Err(Error::NotFound { .. })));
+        queue.close();
+        assert!(matches!(queue.pop(), Err(Error::AlreadyClosed)));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   pidfd is readable the moment its process has left the cgroup, so the common case of a
 //!   job whose last process is one we started is reported at once;
 //! - polling, for what nothing signals: membership on a legacy v1-only host (every
-//!   [`POLL_INTERVAL`]) and the v1 process limit's refusals (every 100 ms).
+//!   [`POLL_INTERVAL`]), the v1 process limit's refusals (every 100 ms), and a job deleted by
+//!   someone else (every second).
 //!
 //! It tells the job's [`Shared`] state when something changed.
 
@@ -16,7 +17,7 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::event::{EventfdFlags, Timespec};
@@ -31,6 +32,8 @@ use crate::Error;
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// How often (in poll intervals) the v1 process limit counter is polled: every 100 ms.
 const PROCESS_LIMIT_TICKS: u32 = 5;
+/// How often every watched job is checked for having been deleted: nothing signals it.
+const EXISTENCE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The epoll tokens of the two fixed descriptors; others get tokens from `NEXT_TOKEN`.
 const INOTIFY: u64 = 0;
@@ -62,6 +65,8 @@ struct EventLoop {
     polled: Mutex<Vec<Subscriber>>,
     /// Jobs whose v1 process limit counter is polled.
     limit_polled: Mutex<Vec<Subscriber>>,
+    /// Every watched job, checked every [`EXISTENCE_INTERVAL`] for having been deleted.
+    jobs: Mutex<Vec<Subscriber>>,
 }
 
 /// A job's registration with the event thread; dropping it ends it.
@@ -113,6 +118,7 @@ fn start() -> Result<EventLoop, String> {
         sources: Mutex::default(),
         polled: Mutex::default(),
         limit_polled: Mutex::default(),
+        jobs: Mutex::default(),
     })
 }
 
@@ -153,6 +159,7 @@ pub(crate) fn watch(job: &Arc<Shared>) -> Result<Watch, Error> {
         // `watch` undoes what was added when it drops.
         added.map_err(|(e, path)| super::cgroup::os(job.cgroups.name(), "watch", &path, e))?;
     }
+    event_loop.add_polled(&event_loop.jobs, &subscriber);
     Ok(watch)
 }
 
@@ -257,11 +264,21 @@ impl EventLoop {
             tv_sec: 0,
             tv_nsec: POLL_INTERVAL.as_nanos() as _,
         };
+        let existence = Timespec {
+            tv_sec: EXISTENCE_INTERVAL.as_secs() as _,
+            tv_nsec: 0,
+        };
         let mut tick = 0u32;
+        let mut checked = Instant::now();
         loop {
             let polling = !lock(&self.polled).is_empty() || !lock(&self.limit_polled).is_empty();
+            let watching = !lock(&self.jobs).is_empty();
             ready.clear();
-            let timeout = polling.then_some(&interval);
+            let timeout = if polling {
+                Some(&interval)
+            } else {
+                watching.then_some(&existence)
+            };
             // EINTR and the like: go round again.
             epoll::wait(
                 &self.epoll,
@@ -274,6 +291,13 @@ impl EventLoop {
                     INOTIFY => self.dispatch_inotify(&mut buffer),
                     WAKE => drain(self.wake.as_fd()),
                     token => self.dispatch_source(token),
+                }
+            }
+            if checked.elapsed() >= EXISTENCE_INTERVAL {
+                checked = Instant::now();
+                let jobs = lock(&self.jobs).clone();
+                for job in jobs.iter().filter_map(|(_, job)| job.upgrade()) {
+                    job.check_exists();
                 }
             }
             if polling {
@@ -351,6 +375,7 @@ impl Drop for Watch {
         if self.limit_polled {
             lock(&event_loop.limit_polled).retain(|(t, _)| *t != token);
         }
+        lock(&event_loop.jobs).retain(|(t, _)| *t != token);
         event_loop.remove_sources(token);
         let mut watched = lock(&event_loop.watched);
         for wd in &self.wds {

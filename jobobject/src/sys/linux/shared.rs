@@ -277,6 +277,24 @@ impl Shared {
         }
     }
 
+    /// Called by the event thread every second: a job deleted by someone else (`jobctl delete`,
+    /// `rmdir`) ends the notification queues, so no `poll_notification` waits forever.
+    pub(crate) fn check_exists(&self) {
+        if dir::exists(self.cgroups.primary().fd(), "cgroup.procs") {
+            return;
+        }
+        let mut state = self.lock();
+        let what = format!("job {:?} (it was deleted)", self.cgroups.name());
+        for queue in &state.queues {
+            queue.end(what.clone());
+        }
+        state.watch = None;
+        if std::mem::take(&mut state.reap) {
+            drop(state);
+            self.forget();
+        }
+    }
+
     /// Called by the event thread's slow poll: reports limits only when the v1 process limit
     /// counter moved, which is all that nothing else signals.
     pub(crate) fn process_limit_polled(&self) {
