@@ -108,6 +108,14 @@ impl JobObject {
     /// On Linux the child joins the job between fork and exec, through a hook that stays on
     /// `command`: spawning the same `Command` again, with or without this method, starts the
     /// new child in this job too (and fails once the job is removed).
+    ///
+    /// The cost of that: a `Command` with a hook makes std fork the caller instead of using
+    /// `posix_spawn`, and a fork copies the caller's page tables. For a small caller a spawn
+    /// into a job costs about 1.4 times a plain spawn (0.4 ms more here); for a caller with
+    /// 256 MiB resident, about 25 ms. clone3's `CLONE_INTO_CGROUP` with a shared address space
+    /// would avoid it, but std can only return a `Child` from its own spawn. A process with a
+    /// large heap that starts many jobs' processes does better to run a small launcher
+    /// process in the job once and have it start them.
     pub fn spawn(&self, command: &mut Command) -> Result<Child> {
         self.inner.spawn(command)
     }
