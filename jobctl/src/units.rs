@@ -192,55 +192,17 @@ pub fn parse_count(text: &str) -> Result<u32, String> {
 
 /// Parses a CPU list such as `0,2-3` into an affinity mask (bit `i` = CPU `i`).
 pub fn parse_cpu_list(text: &str) -> Result<u64, String> {
-    let bad = |why: &str| format!("{text:?} is not a CPU list ({why}): use e.g. 0,2-3");
-    let mut mask = 0u64;
-    for part in text.trim().split(',') {
-        let part = part.trim();
-        if part.is_empty() {
-            return Err(bad("empty entry"));
-        }
-        let (start, end) = part.split_once('-').unwrap_or((part, part));
-        let cpu = |s: &str| -> Result<u32, String> {
-            let n: u32 = s
-                .trim()
-                .parse()
-                .map_err(|_| bad(&format!("{s:?} is not a CPU number")))?;
-            if n >= 64 {
-                return Err(bad("CPUs 64 and up are not supported"));
-            }
-            Ok(n)
-        };
-        let (start, end) = (cpu(start)?, cpu(end)?);
-        if start > end {
-            return Err(bad(&format!("range {part} runs backwards")));
-        }
-        for i in start..=end {
-            mask |= 1 << i;
-        }
+    match jobobject::parse_cpu_list(text) {
+        Ok(0) => Err(format!("{text:?} names no CPU: use e.g. 0,2-3")),
+        Ok(mask) => Ok(mask),
+        Err(jobobject::Error::InvalidArgument { message }) => Err(message),
+        Err(err) => Err(err.to_string()),
     }
-    Ok(mask)
 }
 
 /// Formats an affinity mask as a CPU list (`0,2-3`).
 pub fn cpu_list(mask: u64) -> String {
-    let mut parts = Vec::new();
-    let mut cpu = 0;
-    while cpu < 64 {
-        if mask & (1 << cpu) == 0 {
-            cpu += 1;
-            continue;
-        }
-        let start = cpu;
-        while cpu < 64 && mask & (1 << cpu) != 0 {
-            cpu += 1;
-        }
-        parts.push(if cpu - 1 == start {
-            start.to_string()
-        } else {
-            format!("{start}-{}", cpu - 1)
-        });
-    }
-    parts.join(",")
+    jobobject::format_cpu_list(mask)
 }
 
 /// Formats bytes with a binary unit: `512 B`, `1.5 KiB`, `12.3 MiB`.

@@ -42,7 +42,9 @@ mod sys;
 
 pub use error::{Error, Result};
 pub use job::JobObject;
-pub use limits::{CpuRateControlType, JobLimits, MAX_CPU_RATE, MAX_CPU_WEIGHT};
+pub use limits::{
+    CpuRateControlType, JobLimits, MAX_CPU_RATE, MAX_CPU_WEIGHT, format_cpu_list, parse_cpu_list,
+};
 pub use notification::Notification;
 pub use options::Options;
 #[cfg(target_os = "linux")]

@@ -103,7 +103,7 @@ impl<'a> Limits<'a> {
 
     pub(crate) fn set_cpu_affinity(&self, mask: u64) -> Result<(), Error> {
         check_affinity(mask, controllers::online_mask())?;
-        let list = controllers::mask_to_list(mask);
+        let list = crate::format_cpu_list(mask);
         self.controllers.set_cpus(&list).map_err(|e| match e.raw_os_error() {
             Some(libc::EINVAL) => Error::invalid(format!(
                 "CPU affinity {mask:#x} (CPUs {list}) is outside the CPUs the job's parent allows"
@@ -117,7 +117,7 @@ impl<'a> Limits<'a> {
             .controllers
             .cpus()
             .map_err(|e| self.error("cpuset", "read CPU affinity", e))?;
-        controllers::list_to_mask(&list).ok_or_else(|| {
+        crate::parse_cpu_list(&list).map_err(|_| {
             let err = io::Error::new(io::ErrorKind::InvalidData, format!("CPU list {list:?}"));
             self.error("cpuset", "parse CPU affinity", err)
         })

@@ -134,49 +134,6 @@ pub(crate) fn rate_from_quota((quota, period): (u64, u64), cpus: u32) -> u32 {
     ((quota * 10_000 + whole / 2) / whole).clamp(1, 10_000) as u32
 }
 
-/// Formats an affinity mask as a kernel CPU list (`0-2,5`).
-pub(crate) fn mask_to_list(mask: u64) -> String {
-    let mut parts = Vec::new();
-    let mut cpu = 0;
-    while cpu < 64 {
-        if mask & (1 << cpu) == 0 {
-            cpu += 1;
-            continue;
-        }
-        let start = cpu;
-        while cpu < 64 && mask & (1 << cpu) != 0 {
-            cpu += 1;
-        }
-        parts.push(if cpu - 1 == start {
-            start.to_string()
-        } else {
-            format!("{start}-{}", cpu - 1)
-        });
-    }
-    parts.join(",")
-}
-
-/// Parses a kernel CPU list into a mask; CPUs from 64 up do not fit and are an error.
-pub(crate) fn list_to_mask(list: &str) -> Option<u64> {
-    let mut mask = 0u64;
-    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
-        let (start, end) = match part.split_once('-') {
-            Some((a, b)) => (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?),
-            None => {
-                let cpu = part.parse::<u32>().ok()?;
-                (cpu, cpu)
-            }
-        };
-        if start > end || end >= 64 {
-            return None;
-        }
-        for cpu in start..=end {
-            mask |= 1 << cpu;
-        }
-    }
-    Some(mask)
-}
-
 /// Reads `key value` lines (memory.stat, cpu.stat, memory.events) for one key.
 pub(crate) fn keyed_value(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|line| {
@@ -224,7 +181,7 @@ pub(crate) fn disks() -> io::Result<Vec<Device>> {
 pub(crate) fn host_cpus() -> u32 {
     std::fs::read_to_string("/sys/devices/system/cpu/online")
         .ok()
-        .and_then(|list| list_to_mask(&list))
+        .and_then(|list| crate::parse_cpu_list(&list).ok())
         .map(u64::count_ones)
         .filter(|&n| n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
@@ -234,7 +191,7 @@ pub(crate) fn host_cpus() -> u32 {
 pub(crate) fn online_mask() -> u64 {
     std::fs::read_to_string("/sys/devices/system/cpu/online")
         .ok()
-        .and_then(|list| list_to_mask(&list))
+        .and_then(|list| crate::parse_cpu_list(&list).ok())
         .unwrap_or(u64::MAX)
 }
 
@@ -278,20 +235,6 @@ mod tests {
         // The kernel's floor: 1 ms per second.
         assert_eq!(rate_to_quota(1, 2), (1_000, 1_000_000));
         assert_eq!(rate_from_quota((1_000, 1_000_000), 2), 5);
-    }
-
-    #[test]
-    fn cpu_lists() {
-        assert_eq!(mask_to_list(0b1011), "0-1,3");
-        assert_eq!(mask_to_list(1 << 63), "63");
-        assert_eq!(list_to_mask("0-1,3\n"), Some(0b1011));
-        assert_eq!(list_to_mask(""), Some(0));
-        for bad in ["x", "3-1", "0-64", "1,,a"] {
-            assert_eq!(list_to_mask(bad), None, "{bad}");
-        }
-        for mask in [1, 0b110, u64::MAX, 0x8000_0000_0000_0001] {
-            assert_eq!(list_to_mask(&mask_to_list(mask)), Some(mask));
-        }
     }
 
     #[test]
