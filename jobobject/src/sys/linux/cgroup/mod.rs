@@ -4,6 +4,8 @@
 pub(crate) mod controllers;
 pub(crate) mod dir;
 pub(crate) mod layout;
+mod membership;
+mod parent;
 pub(crate) mod parse;
 mod v1;
 mod v2;
@@ -17,15 +19,14 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal};
-
 pub use layout::CgroupLayout;
 pub(crate) use layout::{Hierarchy, Layout, Version};
+use membership::{collect_pids, is_alive, signal_until_none_new, write_procs};
+pub(crate) use parent::list;
+use parent::open_parents;
 
 use crate::{CgroupParent, Error, options::CGROUP_PARENT_ENV};
 
-/// The directory made at the top of each hierarchy for [`CgroupParent::Shared`].
-const SHARED_PARENT: &str = "jobobject";
 /// The extended attribute that marks a cgroup as a job this library made (so that whoever
 /// closes its last handle may remove it), and the one that keeps it when closed.
 const JOB_MARK: &str = "user.jobobject.job";
@@ -470,177 +471,6 @@ impl JobCgroups {
     }
 }
 
-/// The names of the jobs below `parent`: the directories of its first hierarchy (the v2 one
-/// where there is one) that look like jobs.
-pub(crate) fn list(parent: &CgroupParent) -> Result<Vec<String>, Error> {
-    let layout = layout::get()?;
-    let parents = open_parents(layout, parent)?;
-    let Some((path, fd)) = parents.first() else {
-        return Ok(Vec::new());
-    };
-    let mut names: Vec<String> = dir::subdirectories(fd.as_fd())
-        .map_err(|e| os("(parent)", "list", path, e))?
-        .into_iter()
-        .filter(|name| check_name(name).is_ok())
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
-/// The job's parent directory in every hierarchy, opened.
-fn open_parents(
-    layout: &'static Layout,
-    parent: &CgroupParent,
-) -> Result<Vec<(PathBuf, OwnedFd)>, Error> {
-    let parent = resolve_default(parent)?;
-    let own = match parent {
-        CgroupParent::Own => Some(own_cgroups()?),
-        _ => None,
-    };
-    layout
-        .hierarchies
-        .iter()
-        .map(|hierarchy| {
-            let path = match &parent {
-                CgroupParent::Own => own_path(hierarchy, own.as_deref().unwrap_or_default())?,
-                CgroupParent::Path(relative) => hierarchy
-                    .mount_point
-                    .join(layout::check_relative(relative)?),
-                _ => return open_shared_parent(hierarchy),
-            };
-            let fd = dir::open_path(&path).map_err(|err| match err.raw_os_error() {
-                Some(libc::ENOENT) => {
-                    Error::invalid(format!("cgroup parent {} does not exist", path.display()))
-                }
-                _ => os("(parent)", "open", &path, err),
-            })?;
-            Ok((path, fd))
-        })
-        .collect()
-}
-
-/// Turns [`CgroupParent::Default`] into what the environment says.
-fn resolve_default(parent: &CgroupParent) -> Result<CgroupParent, Error> {
-    if *parent != CgroupParent::Default {
-        return Ok(parent.clone());
-    }
-    Ok(match std::env::var_os(CGROUP_PARENT_ENV) {
-        None => CgroupParent::Shared,
-        Some(value) if value.is_empty() => CgroupParent::Shared,
-        Some(value) if value == "self" => CgroupParent::Own,
-        Some(value) => CgroupParent::Path(PathBuf::from(value)),
-    })
-}
-
-/// `/jobobject` at the top of the hierarchy, made on first use.
-fn open_shared_parent(hierarchy: &Hierarchy) -> Result<(PathBuf, OwnedFd), Error> {
-    let top_path = &hierarchy.mount_point;
-    let top = dir::open_path(top_path).map_err(|e| os("(parent)", "open", top_path, e))?;
-    let path = top_path.join(SHARED_PARENT);
-    let made = match dir::make_child(top.as_fd(), SHARED_PARENT) {
-        Ok(()) => true,
-        Err(err) if err.raw_os_error() == Some(libc::EEXIST) => false,
-        Err(err) => return Err(creation_error("(parent)", &path, err)),
-    };
-    let fd = dir::open_child(top.as_fd(), SHARED_PARENT)
-        .map_err(|e| os("(parent)", "open", &path, e))?;
-    if made && hierarchy.has("cpuset") {
-        v1::init_cpuset(top.as_fd(), fd.as_fd())
-            .map_err(|e| os("(parent)", "init cpuset", &path, e))?;
-    }
-    if hierarchy.version == Version::V2 {
-        v2::enable_controllers(fd.as_fd());
-    }
-    Ok((path, fd))
-}
-
-fn own_cgroups() -> Result<Vec<parse::ProcCgroup>, Error> {
-    let path = Path::new("/proc/self/cgroup");
-    let text = std::fs::read_to_string(path).map_err(|e| os("(parent)", "read", path, e))?;
-    parse::proc_cgroup(&text).map_err(|e| os("(parent)", "parse", path, e.into()))
-}
-
-fn own_path(hierarchy: &Hierarchy, own: &[parse::ProcCgroup]) -> Result<PathBuf, Error> {
-    hierarchy
-        .find(own)
-        .and_then(|entry| hierarchy.path_of(&entry.path))
-        .ok_or_else(|| Error::Unavailable {
-            message: format!(
-                "this process's cgroup in the hierarchy at {} is not visible there; \
-                 use another cgroup parent",
-                hierarchy.mount_point.display()
-            ),
-        })
-}
-
-/// Whether process `pid` has a thread that has not exited (a zombie has none; a process whose
-/// main thread exited before the others still has).
-fn is_alive(pid: u32) -> bool {
-    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return false;
-    };
-    threads.flatten().any(|thread| {
-        std::fs::read(thread.path().join("stat")).is_ok_and(|stat| {
-            // "TID (COMMAND) STATE ...": the command may contain any byte, `)` included.
-            let state = stat
-                .iter()
-                .rposition(|&b| b == b')')
-                .and_then(|end| stat.get(end + 2));
-            !matches!(state, None | Some(b'Z' | b'X' | b'x'))
-        })
-    })
-}
-
-/// Writes a pid to `cgroup.procs`, retrying `EINVAL` briefly: the kernel refuses a task that is
-/// still being created.
-fn write_procs(cgroup: BorrowedFd<'_>, pid: &[u8]) -> io::Result<()> {
-    let mut attempts = 0;
-    loop {
-        match dir::write(cgroup, "cgroup.procs", pid) {
-            Err(err) if err.raw_os_error() == Some(libc::EINVAL) && attempts < 20 => {
-                attempts += 1;
-                thread::sleep(Duration::from_millis(1));
-            }
-            other => return other,
-        }
-    }
-}
-
-fn collect_pids(cgroup: BorrowedFd<'_>, pids: &mut BTreeSet<u32>) -> io::Result<()> {
-    pids.extend(parse::pids(&dir::read(cgroup, "cgroup.procs")?)?);
-    for name in dir::subdirectories(cgroup)? {
-        match dir::open_child(cgroup, &name) {
-            Ok(child) => collect_pids(child.as_fd(), pids)?,
-            // A nested job removed meanwhile.
-            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(())
-}
-
-/// SIGKILLs every process in the cgroup tree until a pass finds none it has not signalled.
-fn signal_until_none_new(cgroup: BorrowedFd<'_>) -> io::Result<()> {
-    let mut signalled = BTreeSet::new();
-    loop {
-        let mut pids = BTreeSet::new();
-        collect_pids(cgroup, &mut pids)?;
-        let fresh: Vec<u32> = pids.difference(&signalled).copied().collect();
-        if fresh.is_empty() {
-            return Ok(());
-        }
-        for pid in fresh {
-            if let Some(pid) = Pid::from_raw(pid as i32) {
-                match rustix::process::kill_process(pid, Signal::KILL) {
-                    Ok(()) | Err(rustix::io::Errno::SRCH) => {}
-                    Err(err) => return Err(err.into()),
-                }
-            }
-            signalled.insert(pid);
-        }
-    }
-}
-
 /// Polls `done` with a growing delay until it holds or `timeout` passes; returns whether it
 /// held.
 pub(crate) fn wait_until(
@@ -671,7 +501,7 @@ pub(crate) fn os(job: &str, op: &str, path: &Path, source: io::Error) -> Error {
 }
 
 /// A failed `mkdir` of a job or its parent, with what to do when it is a permission problem.
-fn creation_error(job: &str, path: &Path, source: io::Error) -> Error {
+pub(super) fn creation_error(job: &str, path: &Path, source: io::Error) -> Error {
     match source.raw_os_error() {
         Some(libc::EACCES | libc::EPERM | libc::EROFS) => Error::Unavailable {
             message: format!(
@@ -710,16 +540,5 @@ mod tests {
                 "{bad:?}"
             );
         }
-    }
-
-    #[test]
-    fn default_parent_follows_the_environment() {
-        // Only the pure mapping is tested here: the environment of a test process is shared.
-        assert_eq!(
-            resolve_default(&CgroupParent::Own).unwrap(),
-            CgroupParent::Own
-        );
-        let path = CgroupParent::Path("a/b".into());
-        assert_eq!(resolve_default(&path).unwrap(), path);
     }
 }

@@ -1,0 +1,132 @@
+//! Where jobs live: a job's parent directory in each hierarchy, from [`CgroupParent`] and the
+//! environment, and the list of jobs below it.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use super::{
+    Hierarchy, Layout, Version, check_name, creation_error, dir, layout, os, parse, v1, v2,
+};
+use crate::{CgroupParent, Error, options::CGROUP_PARENT_ENV};
+
+/// The directory made at the top of each hierarchy for [`CgroupParent::Shared`].
+const SHARED_PARENT: &str = "jobobject";
+
+/// The names of the jobs below `parent`: the directories of its first hierarchy (the v2 one
+/// where there is one) that look like jobs.
+pub(crate) fn list(parent: &CgroupParent) -> Result<Vec<String>, Error> {
+    let layout = layout::get()?;
+    let parents = open_parents(layout, parent)?;
+    let Some((path, fd)) = parents.first() else {
+        return Ok(Vec::new());
+    };
+    let mut names: Vec<String> = dir::subdirectories(fd.as_fd())
+        .map_err(|e| os("(parent)", "list", path, e))?
+        .into_iter()
+        .filter(|name| check_name(name).is_ok())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The job's parent directory in every hierarchy, opened.
+pub(super) fn open_parents(
+    layout: &'static Layout,
+    parent: &CgroupParent,
+) -> Result<Vec<(PathBuf, OwnedFd)>, Error> {
+    let parent = resolve_default(parent)?;
+    let own = match parent {
+        CgroupParent::Own => Some(own_cgroups()?),
+        _ => None,
+    };
+    layout
+        .hierarchies
+        .iter()
+        .map(|hierarchy| {
+            let path = match &parent {
+                CgroupParent::Own => own_path(hierarchy, own.as_deref().unwrap_or_default())?,
+                CgroupParent::Path(relative) => hierarchy
+                    .mount_point
+                    .join(layout::check_relative(relative)?),
+                _ => return open_shared_parent(hierarchy),
+            };
+            let fd = dir::open_path(&path).map_err(|err| match err.raw_os_error() {
+                Some(libc::ENOENT) => {
+                    Error::invalid(format!("cgroup parent {} does not exist", path.display()))
+                }
+                _ => os("(parent)", "open", &path, err),
+            })?;
+            Ok((path, fd))
+        })
+        .collect()
+}
+
+/// Turns [`CgroupParent::Default`] into what the environment says.
+fn resolve_default(parent: &CgroupParent) -> Result<CgroupParent, Error> {
+    if *parent != CgroupParent::Default {
+        return Ok(parent.clone());
+    }
+    Ok(match std::env::var_os(CGROUP_PARENT_ENV) {
+        None => CgroupParent::Shared,
+        Some(value) if value.is_empty() => CgroupParent::Shared,
+        Some(value) if value == "self" => CgroupParent::Own,
+        Some(value) => CgroupParent::Path(PathBuf::from(value)),
+    })
+}
+
+/// `/jobobject` at the top of the hierarchy, made on first use.
+fn open_shared_parent(hierarchy: &Hierarchy) -> Result<(PathBuf, OwnedFd), Error> {
+    let top_path = &hierarchy.mount_point;
+    let top = dir::open_path(top_path).map_err(|e| os("(parent)", "open", top_path, e))?;
+    let path = top_path.join(SHARED_PARENT);
+    let made = match dir::make_child(top.as_fd(), SHARED_PARENT) {
+        Ok(()) => true,
+        Err(err) if err.raw_os_error() == Some(libc::EEXIST) => false,
+        Err(err) => return Err(creation_error("(parent)", &path, err)),
+    };
+    let fd = dir::open_child(top.as_fd(), SHARED_PARENT)
+        .map_err(|e| os("(parent)", "open", &path, e))?;
+    if made && hierarchy.has("cpuset") {
+        v1::init_cpuset(top.as_fd(), fd.as_fd())
+            .map_err(|e| os("(parent)", "init cpuset", &path, e))?;
+    }
+    if hierarchy.version == Version::V2 {
+        v2::enable_controllers(fd.as_fd());
+    }
+    Ok((path, fd))
+}
+
+fn own_cgroups() -> Result<Vec<parse::ProcCgroup>, Error> {
+    let path = Path::new("/proc/self/cgroup");
+    let text = std::fs::read_to_string(path).map_err(|e| os("(parent)", "read", path, e))?;
+    parse::proc_cgroup(&text).map_err(|e| os("(parent)", "parse", path, e.into()))
+}
+
+fn own_path(hierarchy: &Hierarchy, own: &[parse::ProcCgroup]) -> Result<PathBuf, Error> {
+    hierarchy
+        .find(own)
+        .and_then(|entry| hierarchy.path_of(&entry.path))
+        .ok_or_else(|| Error::Unavailable {
+            message: format!(
+                "this process's cgroup in the hierarchy at {} is not visible there; \
+                 use another cgroup parent",
+                hierarchy.mount_point.display()
+            ),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_parent_follows_the_environment() {
+        // Only the pure mapping is tested here: the environment of a test process is shared.
+        assert_eq!(
+            resolve_default(&CgroupParent::Own).unwrap(),
+            CgroupParent::Own
+        );
+        let path = CgroupParent::Path("a/b".into());
+        assert_eq!(resolve_default(&path).unwrap(), path);
+    }
+}
