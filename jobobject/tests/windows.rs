@@ -841,3 +841,25 @@ fn storage_stats_need_io_tracking() {
     let tracked = JobObject::create(&Options::new().enable_io_tracking(true)).unwrap();
     tracked.storage_stats().unwrap();
 }
+
+#[test]
+fn a_job_watched_again_after_its_last_listener_left() {
+    // A job can be associated with one completion port only, once: a handle that opens it
+    // with notifications after the last listener of this process left reuses that association.
+    let name = unique("rewatched");
+    let keeper = JobObject::create(&Options::new().name(&name)).unwrap();
+    let first = JobObject::open(&Options::new().name(&name).notifications(true)).unwrap();
+    first.close().unwrap();
+    let second =
+        Arc::new(JobObject::open(&Options::new().name(&name).notifications(true)).unwrap());
+    let rx = listen(&second);
+    let mut child = keeper.spawn(&mut child("exit:3")).unwrap();
+    let pid = child.id();
+    wait(&mut child);
+    let seen = until_all_exited(&rx);
+    assert!(seen.contains(&Notification::NewProcess { pid }), "{seen:?}");
+    assert!(
+        seen.contains(&Notification::ProcessExited { pid, exit_code: 3 }),
+        "{seen:?}"
+    );
+}

@@ -223,14 +223,22 @@ pub(super) fn register(
     Ok((Registration { key, listener }, queue))
 }
 
-/// A process was put in the job by this process (`assign` or `spawn`): it is populated, even
-/// should its NEW_PROCESS message be lost.
+/// A process was put in the job by this process (`assign` or `spawn`): the job is populated
+/// even should its NEW_PROCESS message be lost, if the count says so. (A process that has
+/// already exited is left to its messages: its NEW_PROCESS and ZERO may have been handled
+/// already, and marking the job populated now would report that emptying twice.)
 pub(super) fn started(registration: Option<&Registration>, name: Option<&str>) {
     with_entry(registration, name, |state| {
-        state.populated = true;
-        state.zero_seen = None;
-        state.interval = SLOW_CHECK;
-        state.schedule(Instant::now() + SLOW_CHECK);
+        let active = state
+            .job
+            .as_ref()
+            .and_then(|job| info::active_processes(raw(job)).ok());
+        if active.is_some_and(|count| count > 0) {
+            state.populated = true;
+            state.zero_seen = None;
+            state.interval = SLOW_CHECK;
+            state.schedule(Instant::now() + SLOW_CHECK);
+        }
     });
 }
 

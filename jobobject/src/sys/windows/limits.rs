@@ -113,7 +113,13 @@ pub(super) fn set_extended(job: HANDLE, label: &str, changes: Extended) -> Resul
             return Err(errors::not_applied(label, "the CPU affinity"));
         }
     }
-    // Kill on close is not read back: Wine applies it but reports no flags at all.
+    // Wine applies kill on close but reads back no flags at all: check it on Windows only.
+    if changes.kill_on_close
+        && handle::wine_version().is_none()
+        && !has(JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE)
+    {
+        return Err(errors::not_applied(label, "kill on job close"));
+    }
     Ok(())
 }
 
