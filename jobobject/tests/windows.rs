@@ -52,7 +52,9 @@ fn platform(test: &str) -> Option<String> {
     let wine = wine();
     match &wine {
         Some(version) => {
-            eprintln!("{test}: under Wine {version}: checking that it is reported unsupported")
+            eprintln!(
+                "{test}: under Wine {version}: checking what Wine implements, and that it reports the rest as unsupported"
+            )
         }
         None => eprintln!("{test}: on Windows: checking the real behaviour"),
     }
