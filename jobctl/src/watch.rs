@@ -95,12 +95,15 @@ pub fn describe(notification: Notification) -> (&'static str, String, Value) {
         ),
         N::ProcessExited { pid, exit_code } => (
             "process_exited",
-            format!("process {pid} exited with code {exit_code}"),
+            format!("process {pid} exited with code {}", code_text(exit_code)),
             json!({ "pid": pid, "exit_code": exit_code }),
         ),
         N::AbnormalProcessExit { pid, exit_code } => (
             "abnormal_process_exit",
-            format!("process {pid} ended abnormally (code {exit_code})"),
+            format!(
+                "process {pid} ended abnormally (code {})",
+                code_text(exit_code)
+            ),
             json!({ "pid": pid, "exit_code": exit_code }),
         ),
         N::JobMemoryLimit => (
@@ -169,6 +172,11 @@ fn format_utc(since_epoch: Duration) -> String {
         rest % 60,
         since_epoch.subsec_millis()
     )
+}
+
+/// An exit code, or `unknown` where it could not be read.
+fn code_text(code: Option<u32>) -> String {
+    code.map_or_else(|| "unknown".to_owned(), |c| c.to_string())
 }
 
 #[cfg(test)]

@@ -20,15 +20,15 @@ pub enum Notification {
     ProcessExited {
         /// Its process id.
         pid: u32,
-        /// Its exit code.
-        exit_code: u32,
+        /// Its exit code; `None` when the process was gone before it could be read.
+        exit_code: Option<u32>,
     },
     /// A process of the job ended abnormally (Windows).
     AbnormalProcessExit {
         /// Its process id.
         pid: u32,
-        /// Its exit code.
-        exit_code: u32,
+        /// Its exit code (often an NTSTATUS); `None` when it could not be read.
+        exit_code: Option<u32>,
     },
     /// The job's memory limit was reached.
     ///

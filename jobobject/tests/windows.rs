@@ -394,7 +394,10 @@ fn notifications_new_exit_and_all_exited() {
         seen,
         vec![
             Notification::NewProcess { pid },
-            Notification::ProcessExited { pid, exit_code: 7 },
+            Notification::ProcessExited {
+                pid,
+                exit_code: Some(7)
+            },
             Notification::AllProcessesExited,
         ]
     );
@@ -426,7 +429,15 @@ fn notifications_for_a_grandchild() {
     assert_eq!(new.len(), 2, "{seen:?}");
     let exits = seen
         .iter()
-        .filter(|n| matches!(n, Notification::ProcessExited { exit_code: 0, .. }))
+        .filter(|n| {
+            matches!(
+                n,
+                Notification::ProcessExited {
+                    exit_code: Some(0),
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(exits, 2, "{seen:?}");
 }
@@ -483,7 +494,7 @@ fn terminate_reports_the_exit_code_and_all_exited() {
     let seen = until_all_exited(&rx);
     for notification in &seen {
         if let Notification::ProcessExited { exit_code, .. } = notification {
-            assert_eq!(*exit_code, 42, "{seen:?}");
+            assert_eq!(*exit_code, Some(42), "{seen:?}");
         }
     }
     assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
@@ -861,7 +872,10 @@ fn a_job_watched_again_after_its_last_listener_left() {
     let seen = until_all_exited(&rx);
     assert!(seen.contains(&Notification::NewProcess { pid }), "{seen:?}");
     assert!(
-        seen.contains(&Notification::ProcessExited { pid, exit_code: 3 }),
+        seen.contains(&Notification::ProcessExited {
+            pid,
+            exit_code: Some(3)
+        }),
         "{seen:?}"
     );
 }

@@ -538,17 +538,14 @@ impl State {
         }
     }
 
-    /// The exit code of a process that has just exited.
-    fn exit_code(&mut self, pid: u32) -> u32 {
+    /// The exit code of a process that has just exited; `None` when it was gone, without a
+    /// handle of ours left on it, before the code could be read.
+    fn exit_code(&mut self, pid: u32) -> Option<u32> {
         let process = self
             .processes
             .remove(&pid)
-            .or_else(|| process::open(pid, PROCESS_QUERY_LIMITED_INFORMATION).ok());
-        match process {
-            Some(process) => process::exit_code(&process, Duration::from_millis(100))
-                .unwrap_or(process::UNKNOWN_EXIT_CODE),
-            None => process::UNKNOWN_EXIT_CODE,
-        }
+            .or_else(|| process::open(pid, PROCESS_QUERY_LIMITED_INFORMATION).ok())?;
+        process::exit_code(&process, Duration::from_millis(100)).ok()
     }
 
     /// Which limit a JOB_OBJECT_MSG_NOTIFICATION_LIMIT is about.
@@ -680,7 +677,7 @@ mod tests {
                 JOB_OBJECT_MSG_EXIT_PROCESS,
                 Notification::ProcessExited {
                     pid,
-                    exit_code: process::UNKNOWN_EXIT_CODE,
+                    exit_code: None,
                 },
             ),
         ] {

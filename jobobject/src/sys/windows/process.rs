@@ -13,10 +13,6 @@ use windows_sys::Win32::System::Threading::{
 
 use super::handle::{self, owned, raw};
 
-/// What [`Notification::ProcessExited`](crate::Notification::ProcessExited) reports when the
-/// process was gone, without a handle of ours left on it, before its exit code could be read.
-pub(super) const UNKNOWN_EXIT_CODE: u32 = u32::MAX;
-
 /// `ProcessVmCounters`, the NtQueryInformationProcess class of `VM_COUNTERS_EX2`.
 const PROCESS_VM_COUNTERS: i32 = 3;
 
