@@ -116,6 +116,10 @@ impl JobObject {
     /// would avoid it, but std can only return a `Child` from its own spawn. A process with a
     /// large heap that starts many jobs' processes does better to run a small launcher
     /// process in the job once and have it start them.
+    ///
+    /// On Windows the child is created suspended, assigned to the job, then resumed (std's
+    /// `Command` offers no stable way to pass `PROC_THREAD_ATTRIBUTE_JOB_LIST`); this sets
+    /// the command's creation flags, so flags set on it before are not kept.
     pub fn spawn(&self, command: &mut Command) -> Result<Child> {
         self.inner.spawn(command)
     }
