@@ -32,6 +32,7 @@
 
 mod error;
 mod events;
+mod handle;
 mod job;
 mod limits;
 mod notification;

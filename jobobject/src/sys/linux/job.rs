@@ -1,12 +1,13 @@
 //! A handle to a job: what `JobObject` calls on Linux.
 
 use std::process::{Child, Command};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use super::cgroup::{self, JobCgroups};
 use super::shared::Shared;
 use super::spawn;
 use crate::events::Queue;
+use crate::handle::Handle;
 use crate::{
     CpuRateControlType, Error, JobLimits, MemoryStats, Notification, Options, ProcessorStats,
     StorageStats,
@@ -15,8 +16,7 @@ use crate::{
 /// One handle: the job's shared state while open, and this handle's notification queue.
 #[derive(Debug)]
 pub(crate) struct Job {
-    open: RwLock<Option<Arc<Shared>>>,
-    queue: Option<Arc<Queue>>,
+    handle: Handle<Shared>,
 }
 
 impl Job {
@@ -39,14 +39,15 @@ impl Job {
     }
 
     fn with(shared: Arc<Shared>, options: &Options) -> Result<Self, Error> {
-        let queue = options.notifications.then(|| Arc::new(Queue::new()));
         let job = Job {
-            open: RwLock::new(Some(Arc::clone(&shared))),
-            queue: queue.clone(),
+            handle: Handle::new(
+                Arc::clone(&shared),
+                options.notifications.then(|| Arc::new(Queue::new())),
+            ),
         };
         // On failure `job` is dropped, which releases the handle.
-        if let Some(queue) = queue {
-            shared.add_queue(queue)?;
+        if let Some(queue) = job.handle.queue() {
+            shared.add_queue(Arc::clone(queue))?;
         }
         if options.enable_io_tracking {
             shared.set_io_tracking()?;
@@ -56,11 +57,7 @@ impl Job {
 
     /// The shared state, or `AlreadyClosed`.
     fn shared(&self) -> Result<Arc<Shared>, Error> {
-        self.open
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or(Error::AlreadyClosed)
+        self.handle.get()
     }
 
     pub(crate) fn name(&self) -> Result<String, Error> {
@@ -102,8 +99,7 @@ impl Job {
     }
 
     pub(crate) fn poll_notification(&self) -> Result<Notification, Error> {
-        self.shared()?;
-        self.queue.as_ref().ok_or(Error::NotRegistered)?.pop()
+        self.handle.poll()
     }
 
     pub(crate) fn set_cpu_limit(&self, kind: CpuRateControlType, value: u32) -> Result<(), Error> {
@@ -194,16 +190,7 @@ impl Job {
     }
 
     pub(crate) fn close(&self) -> Result<(), Error> {
-        let shared = self
-            .open
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .ok_or(Error::AlreadyClosed)?;
-        if let Some(queue) = &self.queue {
-            queue.close();
-        }
-        shared.release(self.queue.as_ref())
+        self.handle.close()?.release(self.handle.queue())
     }
 }
 

@@ -2,8 +2,8 @@
 
 use std::os::windows::io::OwnedHandle;
 use std::process::{Child, Command};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
 
 use windows_sys::Win32::Foundation::{ERROR_INVALID_PARAMETER, HANDLE};
 use windows_sys::Win32::System::JobObjects::{AssignProcessToJobObject, TerminateJobObject};
@@ -13,7 +13,7 @@ use super::events::{self, Registration};
 use super::handle::raw;
 use super::limits::{self, Extended};
 use super::{errors, info, object, process, spawn, stats};
-use crate::events::Queue;
+use crate::handle::Handle;
 use crate::{
     CpuRateControlType, Error, JobLimits, MemoryStats, Notification, Options, ProcessorStats,
     StorageStats,
@@ -22,8 +22,7 @@ use crate::{
 /// One handle: the kernel handle while open, and this handle's notification queue.
 #[derive(Debug)]
 pub(crate) struct Job {
-    open: RwLock<Option<Arc<Inner>>>,
-    queue: Option<Arc<Queue>>,
+    handle: Handle<Inner>,
 }
 
 /// An open handle. Calls in flight keep it alive; it is closed when the last one ends.
@@ -99,18 +98,13 @@ impl Job {
             inner.io_tracking.store(true, Ordering::Relaxed);
         }
         Ok(Job {
-            open: RwLock::new(Some(Arc::new(inner))),
-            queue,
+            handle: Handle::new(Arc::new(inner), queue),
         })
     }
 
     /// The open handle, or `AlreadyClosed`.
     fn inner(&self) -> Result<Arc<Inner>, Error> {
-        self.open
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or(Error::AlreadyClosed)
+        self.handle.get()
     }
 
     pub(crate) fn name(&self) -> Result<String, Error> {
@@ -191,8 +185,7 @@ impl Job {
     }
 
     pub(crate) fn poll_notification(&self) -> Result<Notification, Error> {
-        self.inner()?;
-        self.queue.as_ref().ok_or(Error::NotRegistered)?.pop()
+        self.handle.poll()
     }
 
     pub(crate) fn set_cpu_limit(&self, kind: CpuRateControlType, value: u32) -> Result<(), Error> {
@@ -329,17 +322,8 @@ impl Job {
     }
 
     pub(crate) fn close(&self) -> Result<(), Error> {
-        let inner = self
-            .open
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .ok_or(Error::AlreadyClosed)?;
-        if let Some(queue) = &self.queue {
-            queue.close();
-        }
         // The handle closes here, or when the last call in flight on it returns.
-        drop(inner);
+        drop(self.handle.close()?);
         Ok(())
     }
 }
