@@ -30,9 +30,15 @@ fn fifty_jobs_share_one_event_thread() {
         "the first job with notifications should start the one event thread"
     );
 
+    let open_files = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let files_before = open_files();
     let jobs: Vec<Arc<JobObject>> = (0..50)
         .map(|i| create_arc(&options(&format!("events-{i}")).notifications(true)))
         .collect();
+    // A job costs one descriptor per hierarchy (8 on a hybrid host) and an OOM eventfd on v1:
+    // 50 jobs must fit a default limit of 1024 open files with room to spare.
+    let per_job = (open_files() - files_before) / 50;
+    assert!(per_job <= 10, "each job holds {per_job} open files");
     assert_eq!(
         thread_count(),
         with_event_thread,

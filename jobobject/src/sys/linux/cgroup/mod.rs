@@ -14,8 +14,8 @@ use std::collections::BTreeSet;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,6 @@ pub(crate) struct CgroupDir {
     /// The directory's path, for messages and inotify.
     pub(crate) path: PathBuf,
     pub(crate) fd: OwnedFd,
-    parent: OwnedFd,
 }
 
 impl CgroupDir {
@@ -72,9 +71,10 @@ pub(crate) enum EventSource<'a> {
 #[derive(Debug)]
 pub(crate) struct JobCgroups {
     name: String,
+    /// One descriptor per hierarchy, and no more: a job's descriptors count against the
+    /// process's limit of open files (often 1024), so parents and `cgroup.procs` are opened
+    /// when needed.
     dirs: Vec<CgroupDir>,
-    /// Every `cgroup.procs`, opened for writing on the first spawn and kept for the next.
-    join_files: OnceLock<Arc<[OwnedFd]>>,
 }
 
 /// Checks a job name: one path component, 1 to 255 bytes, no NUL or newline, not starting
@@ -130,7 +130,6 @@ impl JobCgroups {
         let mut job = JobCgroups {
             name: name.to_owned(),
             dirs: Vec::with_capacity(parents.len()),
-            join_files: OnceLock::new(),
         };
         for ((parent_path, parent), hierarchy) in parents.into_iter().zip(&layout.hierarchies) {
             let path = parent_path.join(name);
@@ -160,7 +159,6 @@ impl JobCgroups {
                 hierarchy,
                 path,
                 fd,
-                parent,
             });
             if let Err(err) = init {
                 let err = os(
@@ -215,13 +213,11 @@ impl JobCgroups {
                 hierarchy,
                 path,
                 fd,
-                parent,
             });
         }
         Ok(JobCgroups {
             name: name.to_owned(),
             dirs,
-            join_files: OnceLock::new(),
         })
     }
 
@@ -319,19 +315,15 @@ impl JobCgroups {
 
     /// Every `cgroup.procs` open for writing, for a child to join the job before it execs.
     pub(crate) fn join_files(&self) -> Result<Arc<[OwnedFd]>, Error> {
-        if let Some(files) = self.join_files.get() {
-            return Ok(Arc::clone(files));
-        }
-        let files: Arc<[OwnedFd]> = self
+        let files = self
             .dirs
             .iter()
             .map(|d| {
                 dir::open_write(d.fd(), "cgroup.procs")
                     .map_err(|e| os(&self.name, "open cgroup.procs in", &d.path, e))
             })
-            .collect::<Result<Vec<_>, _>>()?
-            .into();
-        Ok(Arc::clone(self.join_files.get_or_init(|| files)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(files.into())
     }
 
     /// Moves process `pid` (all its threads) into the job, in every hierarchy.
@@ -461,7 +453,10 @@ impl JobCgroups {
     pub(crate) fn remove(&self) -> Result<(), Error> {
         let mut first_error = None;
         for d in self.dirs.iter().rev() {
-            if let Err(err) = dir::remove_child(d.parent.as_fd(), &self.name) {
+            let parent = d.path.parent().unwrap_or(&d.path);
+            let removed =
+                dir::open_path(parent).and_then(|p| dir::remove_child(p.as_fd(), &self.name));
+            if let Err(err) = removed {
                 if err.raw_os_error() != Some(libc::ENOENT) {
                     first_error.get_or_insert_with(|| os(&self.name, "rmdir", &d.path, err));
                 }
