@@ -170,6 +170,15 @@ impl<'a> Limits<'a> {
         Ok(())
     }
 
+    /// Makes sure the kernel counts the job's I/O on every disk: on v1 that takes a throttle
+    /// rule per disk (see `v1::ACCOUNTING_ONLY_BPS`), which rewriting the current limits
+    /// installs. Best effort: newer kernels count without it.
+    pub(crate) fn start_io_accounting(&self) {
+        if self.cgroups.v1("blkio").is_some() {
+            self.change_io(None, None).ok();
+        }
+    }
+
     fn io_limits(&self) -> Result<Vec<IoMax>, Error> {
         let limits = self
             .controllers

@@ -181,6 +181,7 @@ impl Shared {
             let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
             return Err(limits.map_error(limits.io_controller(), "turn on I/O tracking", missing));
         }
+        limits.start_io_accounting();
         self.lock().io_tracking = true;
         Ok(())
     }

@@ -50,6 +50,11 @@ pub(crate) struct V1<'a> {
     pub(crate) pids: Option<BorrowedFd<'a>>,
 }
 
+/// The bandwidth written for "unlimited" instead of removing the rule: kernels before about
+/// 6.3 count a v1 cgroup's I/O in `blkio.throttle.io_service*` only while it has a throttle
+/// rule on the device, so a rule that never throttles keeps the statistics running.
+const ACCOUNTING_ONLY_BPS: u64 = u64::MAX - 1;
+
 /// The kernel's default `cpu.shares`.
 const DEFAULT_SHARES: u64 = 1024;
 /// `memory.limit_in_bytes` reads about 2^63 when there is no limit.
@@ -170,8 +175,11 @@ impl Controllers for V1<'_> {
 
     fn set_io_max(&self, device: Device, limit: IoMax) -> io::Result<()> {
         let blkio = get(self.blkio, "blkio")?;
-        // 0 removes a device's throttle.
-        let (bps, iops) = (limit.bps.unwrap_or(0), limit.iops.unwrap_or(0));
+        // An IOPS of 0 removes that rule; the bandwidth rule stays, never throttling.
+        let (bps, iops) = (
+            limit.bps.unwrap_or(ACCOUNTING_ONLY_BPS),
+            limit.iops.unwrap_or(0),
+        );
         for (file, value) in [
             ("blkio.throttle.read_bps_device", bps),
             ("blkio.throttle.write_bps_device", bps),
@@ -188,7 +196,7 @@ impl Controllers for V1<'_> {
         let bps = device_values(&dir::read(blkio, "blkio.throttle.write_bps_device")?);
         let iops = device_values(&dir::read(blkio, "blkio.throttle.write_iops_device")?);
         let mut limits: Vec<(Device, IoMax)> = Vec::new();
-        for (device, value) in bps {
+        for (device, value) in bps.into_iter().filter(|&(_, v)| v < ACCOUNTING_ONLY_BPS) {
             limits.push((
                 device,
                 IoMax {
