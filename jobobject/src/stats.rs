@@ -63,6 +63,9 @@ pub struct ProcessorStats {
 /// summed over devices, which includes the writeback of the job's buffered writes; v1:
 /// `blkio.throttle.io_serviced_recursive` and `io_service_bytes_recursive`, which count
 /// reads and direct writes but not the writeback of buffered writes (v1 cannot attribute it).
+/// Kernels before about 6.3 count a v1 cgroup's I/O there only while it has a throttle rule
+/// on the disk, so on v1 turning I/O tracking on installs a bandwidth rule that never
+/// throttles.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct StorageStats {
