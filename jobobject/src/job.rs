@@ -111,8 +111,8 @@ impl JobObject {
     ///
     /// The cost of that: a `Command` with a hook makes std fork the caller instead of using
     /// `posix_spawn`, and a fork copies the caller's page tables. For a small caller a spawn
-    /// into a job costs about 1.4 times a plain spawn (0.4 ms more here); for a caller with
-    /// 256 MiB resident, about 25 ms. clone3's `CLONE_INTO_CGROUP` with a shared address space
+    /// into a job costs about 1.4 to 1.5 times a plain spawn (0.5 ms more here); for a caller
+    /// with 256 MiB resident, about 20 ms. clone3's `CLONE_INTO_CGROUP` with a shared address space
     /// would avoid it, but std can only return a `Child` from its own spawn. A process with a
     /// large heap that starts many jobs' processes does better to run a small launcher
     /// process in the job once and have it start them.
