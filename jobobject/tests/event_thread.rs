@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::Arc;
 
 use common::*;
@@ -46,12 +45,7 @@ fn fifty_jobs_share_one_event_thread() {
     );
 
     for job in &jobs {
-        let status = job
-            .spawn(&mut Command::new("true"))
-            .unwrap()
-            .wait()
-            .unwrap();
-        assert!(status.success());
+        run_true(job);
     }
     assert_eq!(thread_count(), with_event_thread);
     for (i, job) in jobs.iter().enumerate() {

@@ -234,12 +234,7 @@ fn drop_without_close_removes_an_empty_job() {
     let job = JobObject::create(&options).unwrap();
     assert_job_exists(&name);
     // A process came and went: the job is empty again.
-    let status = job
-        .spawn(&mut Command::new("true"))
-        .unwrap()
-        .wait()
-        .unwrap();
-    assert!(status.success());
+    run_true(&job);
     drop(job);
     assert_job_removed(&name);
 }

@@ -63,12 +63,7 @@ fn all_processes_exited_each_time_the_job_empties() {
     }
     let job = create_arc(&options("each-time").notifications(true));
     for round in 0..5 {
-        let status = job
-            .spawn(&mut Command::new("true"))
-            .unwrap()
-            .wait()
-            .unwrap();
-        assert!(status.success());
+        run_true(&job);
         let message = poll_within(&job, TIMEOUT).unwrap();
         assert_eq!(message, Notification::AllProcessesExited, "round {round}");
     }
@@ -187,12 +182,7 @@ fn failed_spawns_report_nothing() {
     watcher.assert_quiet(QUIET, "after spawns that failed");
     assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
 
-    let status = job
-        .spawn(&mut Command::new("true"))
-        .unwrap()
-        .wait()
-        .unwrap();
-    assert!(status.success());
+    run_true(&job);
     assert_eq!(watcher.next(TIMEOUT).0, Notification::AllProcessesExited);
     watcher.assert_quiet(QUIET, "after the one real emptying");
 }
@@ -209,12 +199,7 @@ fn deleting_the_job_ends_a_blocked_poll() {
     let options = options("deleted-under-poll").notifications(true);
     let name = options.name.clone().unwrap();
     let job = create_arc(&options);
-    let status = job
-        .spawn(&mut Command::new("true"))
-        .unwrap()
-        .wait()
-        .unwrap();
-    assert!(status.success());
+    run_true(&job);
     JobObject::open(&options).unwrap().delete().unwrap();
     assert_job_removed(&name);
     assert_eq!(

@@ -482,6 +482,16 @@ pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bo
     }
 }
 
+/// Runs `true` in the job and waits for it: a process that comes and goes.
+pub fn run_true(job: &JobObject) {
+    let status = job
+        .spawn(&mut std::process::Command::new("true"))
+        .expect("spawn true")
+        .wait()
+        .expect("wait true");
+    assert!(status.success(), "true: {status}");
+}
+
 /// Waits until the job holds exactly `count` processes and returns them.
 pub fn wait_pid_count(job: &JobObject, count: usize, timeout: Duration) -> Vec<u32> {
     let mut pids = Vec::new();
