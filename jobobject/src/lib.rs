@@ -35,6 +35,7 @@ mod events;
 mod handle;
 mod job;
 mod limits;
+mod name;
 mod notification;
 mod options;
 pub mod os;

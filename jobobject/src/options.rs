@@ -33,6 +33,10 @@ pub struct Options {
     /// Linux: where the job's cgroups live. See [`CgroupParent`].
     #[cfg(target_os = "linux")]
     pub cgroup_parent: CgroupParent,
+    /// Linux: open as an observer (see
+    /// [`OptionsExt::observer`](crate::os::linux::OptionsExt::observer)).
+    #[cfg(target_os = "linux")]
+    pub(crate) observer: bool,
 }
 
 impl Options {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::{CgroupParent, JobObject, Result, sys};
+use crate::{CgroupParent, JobObject, Options, Result, sys};
 
 /// What a job can do on Linux only.
 ///
@@ -56,4 +56,40 @@ impl JobObjectExt for JobObject {
 /// The names of the jobs below `parent`, sorted (anonymous ones included).
 pub fn list_jobs(parent: &CgroupParent) -> Result<Vec<String>> {
     sys::list_jobs(parent)
+}
+
+/// What [`Options`] can say on Linux only.
+pub trait OptionsExt {
+    /// Opens the job as an observer: a handle that reads and controls the job (statistics,
+    /// limits, `pids`, `assign`, `terminate`, notifications) without holding it. It keeps no
+    /// other handle from being the last one, so the job is removed as if it were not there,
+    /// and closing it removes and kills nothing, whatever else holds the job. Later calls on a
+    /// job removed meanwhile fail with [`Error::NotFound`](crate::Error::NotFound).
+    ///
+    /// For tools that look at jobs others own, as `jobctl list` does: reading never changes
+    /// anything. [`JobObject::create`] refuses it (a job is made by a handle that holds it),
+    /// and so does
+    /// [`set_terminate_on_last_handle_close`](crate::JobObject::set_terminate_on_last_handle_close).
+    ///
+    /// ```
+    /// use jobobject::os::linux::OptionsExt;
+    /// use jobobject::{JobObject, Options};
+    ///
+    /// # fn main() -> Result<(), jobobject::Error> {
+    /// let options = Options::new().name(format!("doc-observer-{}", std::process::id()));
+    /// let job = JobObject::create(&options)?;
+    /// let observer = JobObject::open(&options.clone().observer(true))?;
+    /// job.close()?; // the last holder: the job is removed, the observer notwithstanding
+    /// assert!(observer.pids().is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn observer(self, enabled: bool) -> Self;
+}
+
+impl OptionsExt for Options {
+    fn observer(mut self, enabled: bool) -> Self {
+        self.observer = enabled;
+        self
+    }
 }

@@ -7,15 +7,22 @@
 //!   pidfd is readable the moment its process has left the cgroup, so the common case of a
 //!   job whose last process is one we started is reported at once;
 //! - polling, for what nothing signals: membership on a legacy v1-only host (every
-//!   [`POLL_INTERVAL`]), the v1 process limit's refusals (every 100 ms), and a job deleted by
-//!   someone else (every second).
+//!   [`POLL_INTERVAL`]), the v1 limit counters (every 100 ms), and a job deleted by someone else
+//!   (every second);
+//! - timers for the removal of closed jobs that the kernel still reports busy: nothing on this
+//!   thread sleeps or waits, so one job can never delay another's notifications.
 //!
 //! It tells the job's [`Shared`] state when something changed.
+//!
+//! Descriptors are a budget the caller shares: a watched job costs none but its v1 OOM eventfd,
+//! and pidfds are held for at most [`PIDFDS_PER_JOB`] processes per job and a process-wide
+//! share of the open-file limit. Where a descriptor cannot be had, the slower source (the
+//! inotify watch, or polling) still reports everything.
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -25,15 +32,21 @@ use rustix::fs::inotify;
 use rustix::process::{Pid, PidfdFlags};
 
 use super::cgroup::{EventSource, dir};
-use super::shared::Shared;
+use super::shared::{Removal, Shared};
 use crate::Error;
 
 /// How often jobs without a v2 cgroup are polled.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(20);
-/// How often (in poll intervals) the v1 process limit counter is polled: every 100 ms.
-const PROCESS_LIMIT_TICKS: u32 = 5;
+/// How often (in poll intervals) the limit counters that nothing signals are polled: every
+/// 100 ms.
+const LIMIT_POLL_TICKS: u32 = 5;
 /// How often every watched job is checked for having been deleted: nothing signals it.
 const EXISTENCE_INTERVAL: Duration = Duration::from_secs(1);
+/// The most pidfds held for one job's processes.
+const PIDFDS_PER_JOB: usize = 4;
+/// The most pidfds held in all, and the share of the open-file limit they may take.
+const PIDFDS_MAX: usize = 256;
+const PIDFDS_SHARE_OF_LIMIT: u64 = 16;
 
 /// The epoll tokens of the two fixed descriptors; others get tokens from `NEXT_TOKEN`.
 const INOTIFY: u64 = 0;
@@ -48,8 +61,9 @@ struct Source {
     job: Weak<Shared>,
     /// The token of the job's [`Watch`], which removes the source when it drops.
     owner: u64,
-    /// A pidfd is read once: its process has exited.
-    once: bool,
+    /// Set for a pidfd, which is read once (its process has exited) and counts against the
+    /// budget.
+    pidfd: Option<PidfdSlot>,
 }
 
 struct EventLoop {
@@ -63,10 +77,24 @@ struct EventLoop {
     /// epoll token -> eventfd or pidfd.
     sources: Mutex<HashMap<u64, Source>>,
     polled: Mutex<Vec<Subscriber>>,
-    /// Jobs whose v1 process limit counter is polled.
+    /// Jobs whose limit counters are polled (v1 `pids.events`; v1 OOM kills without an
+    /// eventfd).
     limit_polled: Mutex<Vec<Subscriber>>,
     /// Every watched job, checked every [`EXISTENCE_INTERVAL`] for having been deleted.
     jobs: Mutex<Vec<Subscriber>>,
+    /// Closed jobs being removed.
+    removals: Mutex<Vec<PendingRemoval>>,
+    /// pidfds held now, and the most that may be.
+    pidfds: AtomicUsize,
+    pidfd_budget: usize,
+}
+
+/// A closed job whose removal the kernel refused as busy, to try again at `due`.
+struct PendingRemoval {
+    job: Arc<Shared>,
+    started: Instant,
+    due: Instant,
+    delay: Duration,
 }
 
 /// A job's registration with the event thread; dropping it ends it.
@@ -119,7 +147,20 @@ fn start() -> Result<EventLoop, String> {
         polled: Mutex::default(),
         limit_polled: Mutex::default(),
         jobs: Mutex::default(),
+        removals: Mutex::default(),
+        pidfds: AtomicUsize::new(0),
+        pidfd_budget: pidfd_budget(),
     })
+}
+
+/// How many pidfds the process may hold: a small share of its open-file limit.
+fn pidfd_budget() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    usize::try_from(limit / PIDFDS_SHARE_OF_LIMIT)
+        .unwrap_or(usize::MAX)
+        .min(PIDFDS_MAX)
 }
 
 fn eventfd() -> rustix::io::Result<OwnedFd> {
@@ -142,17 +183,25 @@ pub(crate) fn watch(job: &Arc<Shared>) -> Result<Watch, Error> {
                 .add_inotify(dir, file, &subscriber)
                 .map(|wd| watch.wds.push(wd))
                 .map_err(|e| (e, path.join(file))),
-            EventSource::OomEventfd { dir, path } => event_loop
-                .add_oom_eventfd(dir, &subscriber)
-                .map_err(|e| (e, path.join("cgroup.event_control"))),
+            EventSource::OomEventfd { dir, .. } => {
+                // Without a descriptor to spare, the slow poll of the counters reports OOM
+                // kills instead.
+                if event_loop.add_oom_eventfd(dir, &subscriber).is_err() && !watch.limit_polled {
+                    event_loop.add_polled(&event_loop.limit_polled, &subscriber);
+                    watch.limit_polled = true;
+                }
+                Ok(())
+            }
             EventSource::Poll => {
                 event_loop.add_polled(&event_loop.polled, &subscriber);
                 watch.polled = true;
                 Ok(())
             }
             EventSource::PollProcessLimit => {
-                event_loop.add_polled(&event_loop.limit_polled, &subscriber);
-                watch.limit_polled = true;
+                if !watch.limit_polled {
+                    event_loop.add_polled(&event_loop.limit_polled, &subscriber);
+                    watch.limit_polled = true;
+                }
                 Ok(())
             }
         };
@@ -164,9 +213,13 @@ pub(crate) fn watch(job: &Arc<Shared>) -> Result<Watch, Error> {
 }
 
 /// Tells `job`, watched by `watch`, the moment process `pid` exits. Best effort: a process
-/// that is already gone, or a kernel without pidfds, leaves it to the job's other sources.
+/// that is already gone, a kernel without pidfds, or a spent descriptor budget leaves it to
+/// the job's other sources.
 pub(crate) fn watch_exit(job: &Arc<Shared>, watch: &Watch, pid: u32) {
     let (Ok(event_loop), Some(pid)) = (event_loop(), Pid::from_raw(pid as i32)) else {
+        return;
+    };
+    let Some(reserved) = event_loop.reserve_pidfd(watch.token) else {
         return;
     };
     let Ok(fd) = rustix::process::pidfd_open(pid, PidfdFlags::empty()) else {
@@ -176,12 +229,39 @@ pub(crate) fn watch_exit(job: &Arc<Shared>, watch: &Watch, pid: u32) {
         fd,
         job: Arc::downgrade(job),
         owner: watch.token,
-        once: true,
+        pidfd: Some(reserved),
     };
     // Best effort, as above.
     event_loop
         .add_source(NEXT_TOKEN.fetch_add(1, Ordering::Relaxed), source)
         .ok();
+}
+
+/// Removes `job` (closed and empty) on the event thread, retrying while the kernel reports it
+/// busy, for at most [`dir::REMOVE_RETRY`].
+pub(crate) fn remove_later(job: &Arc<Shared>) {
+    let Ok(event_loop) = event_loop() else {
+        return;
+    };
+    let now = Instant::now();
+    lock(&event_loop.removals).push(PendingRemoval {
+        job: Arc::clone(job),
+        started: now,
+        due: now,
+        delay: Duration::from_millis(1),
+    });
+    event_loop.wake();
+}
+
+/// A pidfd counted against the budget until it drops.
+struct PidfdSlot;
+
+impl Drop for PidfdSlot {
+    fn drop(&mut self) {
+        if let Ok(event_loop) = event_loop() {
+            event_loop.pidfds.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl EventLoop {
@@ -193,6 +273,25 @@ impl EventLoop {
     fn add_polled(&self, list: &Mutex<Vec<Subscriber>>, subscriber: &Subscriber) {
         lock(list).push(subscriber.clone());
         self.wake();
+    }
+
+    /// Counts a pidfd for the job of `owner` against the budgets, if there is room.
+    fn reserve_pidfd(&self, owner: u64) -> Option<PidfdSlot> {
+        let sources = lock(&self.sources);
+        let for_job = sources
+            .values()
+            .filter(|s| s.owner == owner && s.pidfd.is_some())
+            .count();
+        if for_job >= PIDFDS_PER_JOB {
+            return None;
+        }
+        let budget = self.pidfd_budget;
+        self.pidfds
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < budget).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| PidfdSlot)
     }
 
     /// Adds a descriptor to the epoll set under `token`.
@@ -241,7 +340,7 @@ impl EventLoop {
             fd: efd,
             job: subscriber.1.clone(),
             owner: subscriber.0,
-            once: false,
+            pidfd: None,
         };
         self.add_source(NEXT_TOKEN.fetch_add(1, Ordering::Relaxed), source)
     }
@@ -260,30 +359,20 @@ impl EventLoop {
     fn run(&self) -> ! {
         let mut buffer = [MaybeUninit::<u8>::uninit(); 4096];
         let mut ready = Vec::with_capacity(64);
-        let interval = Timespec {
-            tv_sec: 0,
-            tv_nsec: POLL_INTERVAL.as_nanos() as _,
-        };
-        let existence = Timespec {
-            tv_sec: EXISTENCE_INTERVAL.as_secs() as _,
-            tv_nsec: 0,
-        };
         let mut tick = 0u32;
         let mut checked = Instant::now();
         loop {
             let polling = !lock(&self.polled).is_empty() || !lock(&self.limit_polled).is_empty();
-            let watching = !lock(&self.jobs).is_empty();
+            let timeout = self.timeout(polling).map(|t| Timespec {
+                tv_sec: t.as_secs() as _,
+                tv_nsec: t.subsec_nanos() as _,
+            });
             ready.clear();
-            let timeout = if polling {
-                Some(&interval)
-            } else {
-                watching.then_some(&existence)
-            };
             // EINTR and the like: go round again.
             epoll::wait(
                 &self.epoll,
                 rustix::buffer::spare_capacity(&mut ready),
-                timeout,
+                timeout.as_ref(),
             )
             .ok();
             for event in ready.drain(..) {
@@ -293,6 +382,7 @@ impl EventLoop {
                     token => self.dispatch_source(token),
                 }
             }
+            self.step_removals();
             if checked.elapsed() >= EXISTENCE_INTERVAL {
                 checked = Instant::now();
                 let jobs = lock(&self.jobs).clone();
@@ -304,11 +394,51 @@ impl EventLoop {
                 let subscribers = lock(&self.polled).clone();
                 notify(&subscribers);
                 tick = tick.wrapping_add(1);
-                if tick % PROCESS_LIMIT_TICKS == 0 {
+                if tick % LIMIT_POLL_TICKS == 0 {
                     let subscribers = lock(&self.limit_polled).clone();
                     for job in subscribers.iter().filter_map(|(_, job)| job.upgrade()) {
-                        job.process_limit_polled();
+                        job.limits_polled();
                     }
+                }
+            }
+        }
+    }
+
+    /// How long the thread may sleep: until the next poll, existence check or removal
+    /// attempt; `None` (until woken) when nothing is due.
+    fn timeout(&self, polling: bool) -> Option<Duration> {
+        let mut timeout = if polling {
+            Some(POLL_INTERVAL)
+        } else {
+            (!lock(&self.jobs).is_empty()).then_some(EXISTENCE_INTERVAL)
+        };
+        let now = Instant::now();
+        if let Some(due) = lock(&self.removals).iter().map(|r| r.due).min() {
+            let until = due.saturating_duration_since(now);
+            timeout = Some(timeout.map_or(until, |t| t.min(until)));
+        }
+        timeout
+    }
+
+    /// Makes the removal attempts that are due, one `rmdir` each.
+    fn step_removals(&self) {
+        let now = Instant::now();
+        let due: Vec<PendingRemoval> = {
+            let mut removals = lock(&self.removals);
+            let (due, later) = removals.drain(..).partition(|r| r.due <= now);
+            *removals = later;
+            due
+        };
+        for mut removal in due {
+            match removal.job.removal_step() {
+                Removal::Done => {}
+                Removal::Retry if removal.started.elapsed() >= dir::REMOVE_RETRY => {
+                    removal.job.removal_abandoned();
+                }
+                Removal::Retry => {
+                    removal.due = Instant::now() + removal.delay;
+                    removal.delay = (removal.delay * 2).min(Duration::from_millis(50));
+                    lock(&self.removals).push(removal);
                 }
             }
         }
@@ -321,7 +451,7 @@ impl EventLoop {
                 return;
             };
             let job = source.job.clone();
-            if source.once {
+            if source.pidfd.is_some() {
                 if let Some(source) = sources.remove(&token) {
                     epoll::delete(&self.epoll, &source.fd).ok();
                 }

@@ -4,7 +4,7 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 
 use super::cgroup::{self, JobCgroups};
-use super::shared::Shared;
+use super::shared::{Holder, Shared};
 use super::spawn;
 use crate::events::Queue;
 use crate::handle::Handle;
@@ -13,20 +13,28 @@ use crate::{
     StorageStats,
 };
 
-/// One handle: the job's shared state while open, and this handle's notification queue.
+/// One handle: the job's shared state while open, this handle's notification queue, and what
+/// the handle is to the job.
 #[derive(Debug)]
 pub(crate) struct Job {
     handle: Handle<Shared>,
+    holder: Holder,
 }
 
 impl Job {
     pub(crate) fn create(options: &Options) -> Result<Self, Error> {
+        if options.observer {
+            return Err(Error::invalid(
+                "a job is created by a handle that holds it: observer() is for opening",
+            ));
+        }
         if let Some(name) = &options.name {
             cgroup::check_name(name)?;
         }
         let cgroups = JobCgroups::create(&options.cgroup_parent, options.name.as_deref())?;
         cgroups.mark_made();
-        Self::with(Shared::register(cgroups, true)?, options)
+        let shared = Shared::register(cgroups, Holder::Creator)?;
+        Self::with(shared, Holder::Creator, options)
     }
 
     pub(crate) fn open(options: &Options) -> Result<Self, Error> {
@@ -35,15 +43,21 @@ impl Job {
         };
         cgroup::check_name(name)?;
         let cgroups = JobCgroups::open(&options.cgroup_parent, name)?;
-        Self::with(Shared::register(cgroups, false)?, options)
+        let holder = if options.observer {
+            Holder::Observer
+        } else {
+            Holder::Opener
+        };
+        Self::with(Shared::register(cgroups, holder)?, holder, options)
     }
 
-    fn with(shared: Arc<Shared>, options: &Options) -> Result<Self, Error> {
+    fn with(shared: Arc<Shared>, holder: Holder, options: &Options) -> Result<Self, Error> {
         let job = Job {
             handle: Handle::new(
                 Arc::clone(&shared),
                 options.notifications.then(|| Arc::new(Queue::new())),
             ),
+            holder,
         };
         // On failure `job` is dropped, which releases the handle.
         if let Some(queue) = job.handle.queue() {
@@ -66,9 +80,7 @@ impl Job {
 
     pub(crate) fn assign(&self, pid: u32) -> Result<(), Error> {
         let shared = self.shared()?;
-        if pid == 0 {
-            return Err(Error::invalid("process id 0"));
-        }
+        check_assignable(pid)?;
         let armed = shared.arm();
         let result = shared.cgroups.assign(pid);
         shared.settle(armed, result.as_ref().ok().map(|()| pid));
@@ -94,7 +106,13 @@ impl Job {
     }
 
     pub(crate) fn set_terminate_on_last_handle_close(&self) -> Result<(), Error> {
-        self.shared()?.set_terminate_on_close();
+        let shared = self.shared()?;
+        if self.holder == Holder::Observer {
+            return Err(Error::invalid(
+                "an observer handle does not hold the job: its close kills nothing",
+            ));
+        }
+        shared.set_terminate_on_close();
         Ok(())
     }
 
@@ -190,7 +208,9 @@ impl Job {
     }
 
     pub(crate) fn close(&self) -> Result<(), Error> {
-        self.handle.close()?.release(self.handle.queue())
+        self.handle
+            .close()?
+            .release(self.handle.queue(), self.holder)
     }
 }
 
@@ -198,5 +218,26 @@ impl Drop for Job {
     fn drop(&mut self) {
         // Errors cannot be reported from drop; `close` reports them.
         let _ = self.close();
+    }
+}
+
+/// Refuses the processes no job may take: pid 0 (not a process), init (pid 1: a job's
+/// terminate would kill the whole system, or container) and kernel threads.
+fn check_assignable(pid: u32) -> Result<(), Error> {
+    match pid {
+        0 => Err(Error::invalid("process id 0 is not a process")),
+        1 => Err(Error::invalid(
+            "process 1 is init: it may not be moved into a job (terminating the job would \
+             kill it)",
+        )),
+        _ => match cgroup::is_kernel_thread(pid) {
+            Some(true) => Err(Error::invalid(format!(
+                "process {pid} is a kernel thread: it cannot be moved into a job"
+            ))),
+            Some(false) => Ok(()),
+            None => Err(Error::NotFound {
+                what: format!("process {pid}"),
+            }),
+        },
     }
 }

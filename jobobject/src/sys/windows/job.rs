@@ -54,7 +54,7 @@ impl Job {
     pub(crate) fn create(options: &Options) -> Result<Self, Error> {
         let name = options.name.as_deref();
         if let Some(name) = name {
-            object::check_name(name)?;
+            crate::name::check(name)?;
         }
         let label = label(name);
         let handle = object::create(name, options.use_nt_variant, &label)?;
@@ -65,7 +65,7 @@ impl Job {
         let Some(name) = options.name.as_deref() else {
             return Err(Error::invalid("opening a job needs Options::name"));
         };
-        object::check_name(name)?;
+        crate::name::check(name)?;
         let label = label(Some(name));
         let handle = object::open(name, options.use_nt_variant, &label)?;
         Self::with(handle, options, label)

@@ -29,32 +29,6 @@ const STATUS_OBJECT_PATH_NOT_FOUND: i32 = 0xC000_003A_u32 as i32;
 /// NTSTATUS `STATUS_OBJECT_TYPE_MISMATCH`.
 const STATUS_OBJECT_TYPE_MISMATCH: i32 = 0xC000_0024_u32 as i32;
 
-/// The longest name, in bytes, as on every platform.
-const MAX_NAME: usize = 255;
-
-/// Checks a job name: one path component of at most 255 bytes, not empty, without `/` or NUL
-/// and not starting with `.` (the same rule as on Linux, so that a name works everywhere). A
-/// backslash is allowed for Windows' own namespaces (`Global\NAME`, `Local\NAME`).
-pub(super) fn check_name(name: &str) -> Result<(), Error> {
-    let problem = if name.is_empty() {
-        Some("is empty")
-    } else if name.len() > MAX_NAME {
-        Some("is longer than 255 bytes")
-    } else if name.contains('/') {
-        Some("contains '/'")
-    } else if name.contains('\0') {
-        Some("contains NUL")
-    } else if name.starts_with('.') {
-        Some("starts with '.'")
-    } else {
-        None
-    };
-    match problem {
-        Some(problem) => Err(Error::invalid(format!("job name {name:?} {problem}"))),
-        None => Ok(()),
-    }
-}
-
 /// Creates a job, named or anonymous. A name that exists (as a job or as another kind of
 /// object) is [`Error::AlreadyExists`].
 pub(super) fn create(name: Option<&str>, nt: bool, label: &str) -> Result<OwnedHandle, Error> {

@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags};
 
+/// How long a removal keeps retrying while the kernel reports a just-emptied cgroup busy.
+pub(crate) const REMOVE_RETRY: Duration = Duration::from_secs(2);
+
 const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::DIRECTORY)
     .union(OFlags::CLOEXEC)
@@ -29,30 +32,43 @@ pub(crate) fn open_child(parent: BorrowedFd<'_>, name: &str) -> io::Result<Owned
 }
 
 /// Makes the directory `name` in `parent`; an existing entry of any kind is `EEXIST`.
+///
+/// Mode 0711: other users may reach the files inside (which keep their own modes) but cannot
+/// open the directory itself, so they cannot take the `flock` that its handles use.
 pub(crate) fn make_child(parent: BorrowedFd<'_>, name: &str) -> io::Result<()> {
     Ok(rustix::fs::mkdirat(
         parent,
         name,
-        Mode::from_raw_mode(0o755),
+        Mode::from_raw_mode(0o711),
     )?)
 }
 
-/// Removes the empty cgroup `name` of `parent`, retrying while the kernel still reports it
-/// busy: right after the last process exits, `rmdir` can fail with `EBUSY` for a moment.
+/// Removes the empty cgroup `name` of `parent`, once: `EBUSY` (the kernel still counts a
+/// process that has just exited, or the cgroup has children) is the caller's to retry.
 pub(crate) fn remove_child(parent: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    Ok(rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR)?)
+}
+
+/// [`remove_child`], retrying `EBUSY` for up to two seconds (on the caller's thread).
+pub(crate) fn remove_child_retrying(parent: BorrowedFd<'_>, name: &str) -> io::Result<()> {
     let mut delay = Duration::from_micros(100);
     let mut waited = Duration::ZERO;
     loop {
-        match rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR) {
-            Ok(()) => return Ok(()),
-            Err(rustix::io::Errno::BUSY) if waited < Duration::from_secs(2) => {
+        match remove_child(parent, name) {
+            Err(err) if err.raw_os_error() == Some(libc::EBUSY) && waited < REMOVE_RETRY => {
                 thread::sleep(delay);
                 waited += delay;
                 delay = (delay * 2).min(Duration::from_millis(50));
             }
-            Err(err) => return Err(err.into()),
+            other => return other,
         }
     }
+}
+
+/// Whether `name` in `dir` is a regular file (a cgroup interface file), not following symlinks.
+pub(crate) fn is_file(dir: BorrowedFd<'_>, name: &str) -> bool {
+    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|stat| rustix::fs::FileType::from_raw_mode(stat.st_mode).is_file())
 }
 
 /// Reads a whole (small) file of `dir`, with plain `read`s into a stack buffer.
@@ -154,10 +170,26 @@ pub(crate) fn has_mark(dir: BorrowedFd<'_>, name: &str) -> bool {
     rustix::fs::fgetxattr_query(dir, name).is_ok()
 }
 
-/// Takes an advisory lock on a directory; every open handle holds a shared one, so that the
-/// last handle in any process can tell it is the last.
-pub(crate) fn lock(dir: BorrowedFd<'_>, operation: FlockOperation) -> io::Result<()> {
-    Ok(rustix::fs::flock(dir, operation)?)
+/// Tries to take an advisory lock on a directory without waiting; `Ok(false)` when another
+/// open file holds a conflicting one. Every handle holds a shared lock on its job's directory,
+/// so that the last handle in any process can tell it is the last (an exclusive lock then
+/// succeeds).
+pub(crate) fn try_lock(dir: BorrowedFd<'_>, exclusive: bool) -> io::Result<bool> {
+    let operation = if exclusive {
+        FlockOperation::NonBlockingLockExclusive
+    } else {
+        FlockOperation::NonBlockingLockShared
+    };
+    match rustix::fs::flock(dir, operation) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Releases this open file's lock on a directory.
+pub(crate) fn unlock(dir: BorrowedFd<'_>) -> io::Result<()> {
+    Ok(rustix::fs::flock(dir, FlockOperation::Unlock)?)
 }
 
 #[cfg(test)]

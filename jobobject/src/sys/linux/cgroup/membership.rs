@@ -10,22 +10,55 @@ use rustix::process::{Pid, Signal};
 
 use super::{dir, parse};
 
+/// `PF_KTHREAD` in the flags of `/proc/PID/stat`.
+const PF_KTHREAD: u64 = 0x0020_0000;
+/// `SCHED_FIFO` and `SCHED_RR`: the real-time policies the cpu controller budgets.
+const REALTIME_POLICIES: [u64; 2] = [1, 2];
+
+/// The fields of a `/proc/.../stat` line after the command: "PID (COMMAND) STATE PPID ...",
+/// where the command may contain any byte, `)` and spaces included. Index 0 is the state.
+fn stat_fields(stat: &[u8]) -> Option<Vec<&str>> {
+    let end = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(stat.get(end + 1..)?).ok()?;
+    Some(rest.split_whitespace().collect())
+}
+
+/// The stat fields of every thread of process `pid`.
+fn thread_stats(pid: u32) -> Vec<Vec<u8>> {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    threads
+        .flatten()
+        .filter_map(|thread| std::fs::read(thread.path().join("stat")).ok())
+        .collect()
+}
+
 /// Whether process `pid` has a thread that has not exited (a zombie has none; a process whose
 /// main thread exited before the others still has).
 pub(super) fn is_alive(pid: u32) -> bool {
-    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return false;
-    };
-    threads.flatten().any(|thread| {
-        std::fs::read(thread.path().join("stat")).is_ok_and(|stat| {
-            // "TID (COMMAND) STATE ...": the command may contain any byte, `)` included.
-            let state = stat
-                .iter()
-                .rposition(|&b| b == b')')
-                .and_then(|end| stat.get(end + 2));
-            !matches!(state, None | Some(b'Z' | b'X' | b'x'))
-        })
+    thread_stats(pid).iter().any(|stat| {
+        let state = stat_fields(stat).and_then(|f| f.first().and_then(|s| s.bytes().next()));
+        !matches!(state, None | Some(b'Z' | b'X' | b'x'))
     })
+}
+
+/// Whether a thread of process `pid` runs under a real-time policy (`SCHED_FIFO`, `SCHED_RR`).
+pub(super) fn is_realtime(pid: u32) -> bool {
+    thread_stats(pid).iter().any(|stat| {
+        // Field 41 of stat(5): the policy; index 38 after the command.
+        stat_fields(stat)
+            .and_then(|f| f.get(38).and_then(|p| p.parse().ok()))
+            .is_some_and(|policy: u64| REALTIME_POLICIES.contains(&policy))
+    })
+}
+
+/// Whether process `pid` is a kernel thread; `None` when it does not exist.
+pub(crate) fn is_kernel_thread(pid: u32) -> Option<bool> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    // Field 9 of stat(5): the flags; index 6 after the command.
+    let flags: u64 = stat_fields(&stat)?.get(6)?.parse().ok()?;
+    Some(flags & PF_KTHREAD != 0)
 }
 
 /// Writes a pid to `cgroup.procs`, retrying `EINVAL` briefly: the kernel refuses a task that is

@@ -5,6 +5,7 @@ pub(crate) mod controllers;
 pub(crate) mod dir;
 pub(crate) mod layout;
 mod membership;
+mod migrate;
 mod parent;
 pub(crate) mod parse;
 mod v1;
@@ -21,7 +22,8 @@ use std::time::{Duration, Instant};
 
 pub use layout::CgroupLayout;
 pub(crate) use layout::{Hierarchy, Layout, Version};
-use membership::{collect_pids, is_alive, signal_until_none_new, write_procs};
+pub(crate) use membership::is_kernel_thread;
+use membership::{collect_pids, signal_until_none_new};
 pub(crate) use parent::list;
 use parent::open_parents;
 
@@ -31,8 +33,6 @@ use crate::{CgroupParent, Error, options::CGROUP_PARENT_ENV};
 /// closes its last handle may remove it), and the one that keeps it when closed.
 const JOB_MARK: &str = "user.jobobject.job";
 const PERSISTENT_MARK: &str = "user.jobobject.persistent";
-/// Linux's NAME_MAX.
-const MAX_NAME_BYTES: usize = 255;
 
 /// One of a job's directories: the job in one hierarchy.
 #[derive(Debug)]
@@ -47,6 +47,11 @@ impl CgroupDir {
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+
+    /// The directory's descriptor, for one operation.
+    pub(crate) fn open_fd(&self) -> io::Result<BorrowedFd<'_>> {
+        Ok(self.fd.as_fd())
+    }
 }
 
 /// Something the event thread watches for a job.
@@ -58,7 +63,7 @@ pub(crate) enum EventSource<'a> {
         file: &'static str,
     },
     /// A v1 memory cgroup's OOM notification, through an eventfd.
-    OomEventfd { dir: BorrowedFd<'a>, path: &'a Path },
+    OomEventfd { dir: BorrowedFd<'a> },
     /// Nothing signals membership changes: poll.
     Poll,
     /// Nothing signals the v1 process limit's refusals (v1 `pids.events` sends no inotify
@@ -77,25 +82,59 @@ pub(crate) struct JobCgroups {
     dirs: Vec<CgroupDir>,
 }
 
-/// Checks a job name: one path component, 1 to 255 bytes, no NUL or newline, not starting
-/// with `.`.
+/// The prefixes of cgroup interface files: `cgroup.` and each controller's name, v1 and v2
+/// (`memory.max`, `cpu.pressure`, `hugetlb.2MB.max`, ...).
+const INTERFACE_PREFIXES: &[&str] = &[
+    "cgroup",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "io",
+    "blkio",
+    "pids",
+    "freezer",
+    "devices",
+    "net_cls",
+    "net_prio",
+    "perf_event",
+    "hugetlb",
+    "rdma",
+    "misc",
+    "dmem",
+    "irq",
+    "debug",
+];
+/// The v1 interface files without a prefix.
+const INTERFACE_FILES: &[&str] = &["tasks", "notify_on_release", "release_agent"];
+
+/// Checks a job name: the portable rules, and no name that a cgroup interface file has or may
+/// have (a job named `memory.max` or `tasks` would collide with that file of its parent).
 pub(crate) fn check_name(name: &str) -> Result<(), Error> {
-    let problem = if name.is_empty() {
-        "a job name may not be empty"
-    } else if name.len() > MAX_NAME_BYTES {
-        "a job name may be at most 255 bytes long"
-    } else if name.contains('/') {
-        "a job name may not contain `/`"
-    } else if name.contains('\0') {
-        "a job name may not contain NUL"
-    } else if name.contains('\n') {
-        "a job name may not contain a newline (cgroupfs refuses it)"
-    } else if name.starts_with('.') {
-        "a job name may not start with `.`"
-    } else {
-        return Ok(());
+    crate::name::check(name)?;
+    let interface = match name.split_once('.') {
+        Some((stem, _)) => INTERFACE_PREFIXES.contains(&stem),
+        None => INTERFACE_FILES.contains(&name),
     };
-    Err(Error::invalid(format!("{problem} (got {name:?})")))
+    if interface {
+        return Err(Error::invalid(format!(
+            "a job name may not be that of a cgroup interface file (got {name:?}): the names \
+             {} and those starting with `cgroup.` or a controller's name and `.` ({}) are \
+             reserved",
+            INTERFACE_FILES.join(", "),
+            INTERFACE_PREFIXES[1..].join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// A name that a file of the parent cgroup has: an interface file of a controller this crate
+/// does not know yet.
+fn interface_file(name: &str, path: &Path) -> Error {
+    Error::invalid(format!(
+        "a job name may not be that of a cgroup interface file (got {name:?}: {} is a file)",
+        path.display()
+    ))
 }
 
 fn anonymous_name() -> String {
@@ -136,6 +175,9 @@ impl JobCgroups {
             if let Err(err) = dir::make_child(parent.as_fd(), name) {
                 job.remove().ok();
                 return Err(match err.raw_os_error() {
+                    Some(libc::EEXIST) if dir::is_file(parent.as_fd(), name) => {
+                        interface_file(name, &path)
+                    }
                     Some(libc::EEXIST) => Error::AlreadyExists {
                         job: label.to_owned(),
                     },
@@ -204,6 +246,9 @@ impl JobCgroups {
             let path = parent_path.join(name);
             let fd =
                 dir::open_child(parent.as_fd(), name).map_err(|err| match err.raw_os_error() {
+                    Some(libc::ENOTDIR) if dir::is_file(parent.as_fd(), name) => {
+                        interface_file(name, &path)
+                    }
                     Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP) => Error::NotFound {
                         what: format!("job {name:?} (no {})", path.display()),
                     },
@@ -287,10 +332,7 @@ impl JobCgroups {
             sources.push(EventSource::PollProcessLimit);
         }
         if let Some(d) = self.v1("memory") {
-            sources.push(EventSource::OomEventfd {
-                dir: d.fd(),
-                path: &d.path,
-            });
+            sources.push(EventSource::OomEventfd { dir: d.fd() });
         }
         sources
     }
@@ -326,24 +368,10 @@ impl JobCgroups {
         Ok(files.into())
     }
 
-    /// Moves process `pid` (all its threads) into the job, in every hierarchy.
+    /// Moves process `pid` (all its threads) into the job, in every hierarchy, with every
+    /// child it forks meanwhile; on failure it is where it was.
     pub(crate) fn assign(&self, pid: u32) -> Result<(), Error> {
-        let text = pid.to_string();
-        for d in &self.dirs {
-            write_procs(d.fd(), text.as_bytes()).map_err(|err| match err.raw_os_error() {
-                Some(libc::ESRCH) => Error::NotFound {
-                    what: format!("process {pid}"),
-                },
-                _ => os(&self.name, "write cgroup.procs in", &d.path, err),
-            })?;
-        }
-        // The kernel skips an exiting process without an error: a zombie was not moved.
-        if !is_alive(pid) {
-            return Err(Error::NotFound {
-                what: format!("process {pid} (it has exited)"),
-            });
-        }
-        Ok(())
+        migrate::assign(self, pid)
     }
 
     /// Every process of the job and its nested cgroups, sorted.
@@ -356,13 +384,22 @@ impl JobCgroups {
     }
 
     /// Whether any process is in the job or its nested cgroups.
+    /// A job that has been removed holds none (the kernel removes only empty cgroups).
     pub(crate) fn populated(&self) -> Result<bool, Error> {
+        if !self.exists() {
+            return Ok(false);
+        }
         match self.v2() {
             Some(d) => v2::events(d.fd())
                 .map(|e| e.populated)
                 .map_err(|e| os(&self.name, "read cgroup.events in", &d.path, e)),
             None => Ok(!self.pids()?.is_empty()),
         }
+    }
+
+    /// Whether the job's directory still exists (nobody removed it under its handles).
+    pub(crate) fn exists(&self) -> bool {
+        dir::exists(self.primary().fd(), "cgroup.procs")
     }
 
     /// Sends SIGKILL to every process of the job and its nested cgroups, race-free against
@@ -373,6 +410,17 @@ impl JobCgroups {
     }
 
     fn kill_inner(&self) -> io::Result<()> {
+        self.signal_all()?;
+        // A process frozen by the v1 freezer (by anyone, in the job or a job nested in it)
+        // ignores even SIGKILL until thawed: thaw them all, so that they die.
+        if let Some(freezer) = self.v1("freezer") {
+            v1::thaw_tree(freezer.open_fd()?)?;
+        }
+        Ok(())
+    }
+
+    /// Sends SIGKILL to every process, race-free against forks.
+    fn signal_all(&self) -> io::Result<()> {
         if let Some(d) = self.v2() {
             if v2::kill(d.fd())? {
                 return Ok(());
@@ -387,9 +435,7 @@ impl JobCgroups {
         match self.v1("freezer") {
             Some(freezer) => {
                 v1::freeze(freezer.fd(), true)?;
-                let result = signal_until_none_new(primary);
-                v1::freeze(freezer.fd(), false)?;
-                result
+                signal_until_none_new(primary)
             }
             None => signal_until_none_new(primary),
         }
@@ -430,8 +476,7 @@ impl JobCgroups {
         let Ok(nested) = dir::open_child(self.primary().fd(), relative) else {
             return false;
         };
-        let exclusive = rustix::fs::FlockOperation::NonBlockingLockExclusive;
-        if dir::lock(nested.as_fd(), exclusive).is_err() {
+        if !dir::try_lock(nested.as_fd(), true).unwrap_or(false) {
             return false;
         }
         let mut gone = true;
@@ -440,7 +485,7 @@ impl JobCgroups {
         }
         if gone {
             for d in self.dirs.iter().rev() {
-                match dir::remove_child(d.fd(), relative) {
+                match dir::remove_child_retrying(d.fd(), relative) {
                     Err(err) if err.raw_os_error() != Some(libc::ENOENT) => gone = false,
                     _ => {}
                 }
@@ -449,20 +494,37 @@ impl JobCgroups {
         gone
     }
 
-    /// Removes the job's directories (it must be empty), v1 ones first.
+    /// Removes the job's directories (it must be empty), retrying while the kernel reports
+    /// one busy: the others first, the primary one last, so that the job exists until it is
+    /// wholly gone.
     pub(crate) fn remove(&self) -> Result<(), Error> {
-        let mut first_error = None;
-        for d in self.dirs.iter().rev() {
+        self.remove_with(dir::remove_child_retrying)
+    }
+
+    /// [`remove`](Self::remove) without waiting: the first directory the kernel reports busy
+    /// (`EBUSY`) ends it, for the caller to try again.
+    pub(crate) fn remove_once(&self) -> Result<(), Error> {
+        self.remove_with(dir::remove_child)
+    }
+
+    fn remove_with(&self, remove: fn(BorrowedFd<'_>, &str) -> io::Result<()>) -> Result<(), Error> {
+        if self.dirs.is_empty() {
+            // A job whose making failed at its first directory.
+            return Ok(());
+        }
+        let primary = self.primary();
+        let others = self.dirs.iter().filter(|d| !std::ptr::eq(*d, primary));
+        for d in others.chain([primary]) {
             let parent = d.path.parent().unwrap_or(&d.path);
-            let removed =
-                dir::open_path(parent).and_then(|p| dir::remove_child(p.as_fd(), &self.name));
-            if let Err(err) = removed {
-                if err.raw_os_error() != Some(libc::ENOENT) {
-                    first_error.get_or_insert_with(|| os(&self.name, "rmdir", &d.path, err));
+            let removed = dir::open_path(parent).and_then(|p| remove(p.as_fd(), &self.name));
+            match removed {
+                Err(err) if err.raw_os_error() != Some(libc::ENOENT) => {
+                    return Err(os(&self.name, "rmdir", &d.path, err));
                 }
+                _ => {}
             }
         }
-        first_error.map_or(Ok(()), Err)
+        Ok(())
     }
 }
 
@@ -515,20 +577,29 @@ mod tests {
 
     #[test]
     fn names() {
-        for good in ["a", "build-42", "x.y", &"n".repeat(255), "ünïcode"] {
+        for good in [
+            "a", "build-42", "x.y", "memory", "cpu", "tasks-2", "cpux.max",
+        ] {
             assert!(check_name(good).is_ok(), "{good:?}");
         }
         for bad in [
             "",
-            "../x",
             "a/b",
-            "..",
-            ".",
             ".hidden",
-            "nul\0",
-            "new\nline",
-            &"n".repeat(256),
-            &"n".repeat(300),
+            "esc\x1b[2J",
+            "cgroup.procs",
+            "cgroup.kill",
+            "tasks",
+            "notify_on_release",
+            "release_agent",
+            "memory.max",
+            "memory.oom_control",
+            "cpu.pressure",
+            "cpuset.cpus",
+            "pids.max",
+            "io.max",
+            "hugetlb.2MB.max",
+            "freezer.state",
         ] {
             assert!(
                 matches!(check_name(bad), Err(Error::InvalidArgument { .. })),

@@ -1,7 +1,7 @@
 //! What only cgroup v1 needs: the freezer's states and cpuset's initialisation.
 
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use super::controllers::{
@@ -21,6 +21,23 @@ pub(crate) fn freeze(freezer: BorrowedFd<'_>, frozen: bool) -> io::Result<()> {
         wait_until(Duration::from_secs(1), || {
             Ok(dir::read(freezer, "freezer.state")?.trim() == "FROZEN")
         })?;
+    }
+    Ok(())
+}
+
+/// Thaws a v1 freezer cgroup and every cgroup below it that was frozen by itself (thawing a
+/// parent leaves a child frozen that someone froze on its own).
+pub(crate) fn thaw_tree(freezer: BorrowedFd<'_>) -> io::Result<()> {
+    if dir::read(freezer, "freezer.self_freezing")?.trim() == "1" {
+        dir::write(freezer, "freezer.state", b"THAWED")?;
+    }
+    for name in dir::subdirectories(freezer)? {
+        match dir::open_child(freezer, &name) {
+            Ok(child) => thaw_tree(child.as_fd())?,
+            // Removed meanwhile.
+            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(err) => return Err(err),
+        }
     }
     Ok(())
 }

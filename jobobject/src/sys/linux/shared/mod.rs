@@ -1,22 +1,18 @@
-//! The state of one job shared by every handle to it in this process, and the registry that
-//! finds it by the job directory's identity.
+//! The state of one job shared by every handle to it in this process: notifications,
+//! counters, and (in [`lifetime`]) who holds the job and when it goes.
 
-use std::collections::HashMap;
-use std::os::fd::AsFd;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::Duration;
+mod lifetime;
 
-use rustix::fs::FlockOperation;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use super::cgroup::JobCgroups;
 use super::cgroup::controllers::LimitEvents;
-use super::cgroup::{JobCgroups, dir};
 use super::events;
 use super::limits::Limits;
 use crate::events::Queue;
 use crate::{Error, Notification, ProcessorStats, StorageStats};
 
-/// How long closing with terminate-on-close waits for the killed processes to be gone.
-const TERMINATE_WAIT: Duration = Duration::from_secs(10);
+pub(crate) use lifetime::{Holder, Removal};
 
 type Key = (u64, u64);
 
@@ -30,8 +26,10 @@ pub(crate) struct Shared {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Open handles in this process.
+    /// Open handles in this process that hold the job (observers do not).
     handles: usize,
+    /// Open observer handles in this process.
+    observers: usize,
     /// This process made the job, so it removes it once closed and empty.
     created: bool,
     terminate_on_close: bool,
@@ -49,6 +47,8 @@ struct State {
     entering: usize,
     /// Closed while processes remained: remove it when it empties.
     reap: bool,
+    /// The event thread is removing the job (see `lifetime`).
+    removing: bool,
     /// Stays in place when closed, even empty (until deleted).
     persistent: bool,
     /// I/O accounting was turned on (`storage_stats` fails until then).
@@ -70,51 +70,9 @@ fn broadcast(queues: &[Arc<Queue>], message: Notification, count: u64) {
     }
 }
 
-fn registry() -> MutexGuard<'static, HashMap<Key, Arc<Shared>>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<Key, Arc<Shared>>>> = OnceLock::new();
-    REGISTRY
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Registers a job this process just made, or one it opened, and counts the new handle.
-    /// An open of a job that another handle here already holds reuses that job's state.
-    pub(crate) fn register(cgroups: JobCgroups, created: bool) -> Result<Arc<Shared>, Error> {
-        let primary = cgroups.primary();
-        let os = |op: &str, e| super::cgroup::os(cgroups.name(), op, &primary.path, e);
-        let key = dir::identity(primary.fd()).map_err(|e| os("stat", e))?;
-        // Every process holding a handle keeps a shared lock, so that the last one can know.
-        dir::lock(primary.fd(), FlockOperation::LockShared).map_err(|e| os("flock", e))?;
-        if !dir::exists(primary.fd(), "cgroup.procs") {
-            // Removed by its last holder between our open and our lock.
-            return Err(Error::NotFound {
-                what: format!("job {:?}", cgroups.name()),
-            });
-        }
-        let mut registry = registry();
-        if let Some(existing) = registry.get(&key) {
-            let mut state = existing.lock();
-            state.handles += 1;
-            state.reap = false;
-            return Ok(Arc::clone(existing));
-        }
-        let shared = Arc::new(Shared {
-            cgroups,
-            key,
-            state: Mutex::new(State {
-                handles: 1,
-                created,
-                ..State::default()
-            }),
-        });
-        registry.insert(key, Arc::clone(&shared));
-        Ok(shared)
     }
 
     /// Adds a handle's notification queue, starting the watch if it is the first.
@@ -251,6 +209,7 @@ impl Shared {
         if state.watch.is_none() {
             return;
         }
+        // A job removed meanwhile reads as empty: the kernel removes only empty cgroups.
         let Ok(populated) = self.cgroups.populated() else {
             return;
         };
@@ -263,28 +222,40 @@ impl Shared {
             }
             return;
         }
+        self.report_emptied(&mut state);
+        if !self.cgroups.exists() {
+            self.end(state);
+        } else if state.reap {
+            state.reap = false;
+            state.watch = None;
+            drop(state);
+            self.remove_closed();
+        }
+    }
+
+    /// Reports `AllProcessesExited` if a process entered since the last one.
+    fn report_emptied(&self, state: &mut State) {
         if state.armed {
             state.armed = false;
             state.generation += 1;
             broadcast(&state.queues, Notification::AllProcessesExited, 1);
         }
-        if state.reap {
-            state.reap = false;
-            state.watch = None;
-            drop(state);
-            self.forget();
-            // Nobody is left to tell; the job stays, openable by name.
-            self.remove_if_unheld().ok();
-        }
     }
 
     /// Called by the event thread every second: a job deleted by someone else (`jobctl delete`,
-    /// `rmdir`) ends the notification queues, so no `poll_notification` waits forever.
+    /// `rmdir`) ends the notification queues, so no `poll_notification` waits forever. An
+    /// emptying not reported yet comes first: every emptying before a deletion is reported.
     pub(crate) fn check_exists(&self) {
-        if dir::exists(self.cgroups.primary().fd(), "cgroup.procs") {
+        if self.cgroups.exists() {
             return;
         }
         let mut state = self.lock();
+        self.report_emptied(&mut state);
+        self.end(state);
+    }
+
+    /// The job is gone: its queues end with `NotFound` once read, and nothing is watched.
+    fn end(&self, mut state: MutexGuard<'_, State>) {
         let what = format!("job {:?} (it was deleted)", self.cgroups.name());
         for queue in &state.queues {
             queue.end(what.clone());
@@ -296,13 +267,11 @@ impl Shared {
         }
     }
 
-    /// Called by the event thread's slow poll: reports limits only when the v1 process limit
-    /// counter moved, which is all that nothing else signals.
-    pub(crate) fn process_limit_polled(&self) {
+    /// Called by the event thread's slow poll, for the limit counters that nothing signals
+    /// (v1 `pids.events`, and v1 OOM kills when no eventfd could be had).
+    pub(crate) fn limits_polled(&self) {
         let mut state = self.lock();
-        let limits = self.cgroups.controllers();
-        let refused = limits.limit_events().map(|e| e.pids_max).unwrap_or(0);
-        if state.watch.is_some() && refused > state.limit_events.pids_max {
+        if state.watch.is_some() {
             self.report_limits(&mut state);
         }
     }
@@ -328,108 +297,5 @@ impl Shared {
         if gained(now.pids_max, before.pids_max) > 0 {
             broadcast(&state.queues, Notification::ActiveProcessLimit, 1);
         }
-    }
-
-    pub(crate) fn set_persistent(&self) {
-        self.lock().persistent = true;
-        self.cgroups.mark_persistent();
-    }
-
-    /// Removes the job now; it must hold no process and no nested job.
-    pub(crate) fn delete(&self) -> Result<(), Error> {
-        let processes = self.cgroups.pids()?.len();
-        if processes > 0 {
-            return Err(Error::Busy {
-                what: format!(
-                    "job {:?} still holds {processes} processes",
-                    self.cgroups.name()
-                ),
-            });
-        }
-        if self.cgroups.has_nested() {
-            return Err(Error::Busy {
-                what: format!("job {:?} holds nested jobs", self.cgroups.name()),
-            });
-        }
-        self.cgroups.remove()
-    }
-
-    pub(crate) fn set_terminate_on_close(&self) {
-        self.lock().terminate_on_close = true;
-    }
-
-    /// Drops a handle; the last one here kills the job if asked to, and removes the job once
-    /// it is empty if no other process holds it, unless it is persistent or this library did
-    /// not make it (a cgroup opened by name that some other tool made).
-    pub(crate) fn release(self: &Arc<Self>, queue: Option<&Arc<Queue>>) -> Result<(), Error> {
-        let mut registry = registry();
-        let mut state = self.lock();
-        if let Some(queue) = queue {
-            state.queues.retain(|q| !Arc::ptr_eq(q, queue));
-        }
-        state.handles -= 1;
-        if state.handles > 0 {
-            if state.queues.is_empty() {
-                state.watch = None;
-            }
-            return Ok(());
-        }
-        let terminate = state.terminate_on_close;
-        let made = state.created || self.cgroups.made_by_library();
-        let owned = (made || terminate) && !state.persistent && !self.cgroups.is_persistent();
-        drop(state);
-        registry.remove(&self.key);
-        drop(registry);
-
-        if terminate {
-            self.cgroups.kill()?;
-            self.cgroups.wait_empty(TERMINATE_WAIT)?;
-            if owned {
-                // Jobs nested in this one died with it; nobody else would remove them.
-                self.cgroups.remove_unheld_nested();
-            }
-        }
-        if !owned || self.cgroups.has_nested() {
-            self.lock().watch = None;
-            return Ok(());
-        }
-        if self.cgroups.populated()? {
-            return self.reap_later();
-        }
-        self.lock().watch = None;
-        self.remove_if_unheld()
-    }
-
-    /// Keeps watching a closed job that still holds processes, to remove it once empty.
-    fn reap_later(self: &Arc<Self>) -> Result<(), Error> {
-        let mut state = self.lock();
-        state.reap = true;
-        if state.watch.is_none() {
-            state.watch = Some(events::watch(self)?);
-        }
-        drop(state);
-        registry().insert(self.key, Arc::clone(self));
-        // It may have emptied before the watch began.
-        self.changed();
-        Ok(())
-    }
-
-    fn forget(&self) {
-        let mut registry = registry();
-        if registry
-            .get(&self.key)
-            .is_some_and(|s| std::ptr::eq(&**s, self))
-        {
-            registry.remove(&self.key);
-        }
-    }
-
-    /// Removes the job unless a handle in another process holds its lock.
-    fn remove_if_unheld(&self) -> Result<(), Error> {
-        let primary = self.cgroups.primary().fd.as_fd();
-        if dir::lock(primary, FlockOperation::NonBlockingLockExclusive).is_err() {
-            return Ok(());
-        }
-        self.cgroups.remove()
     }
 }

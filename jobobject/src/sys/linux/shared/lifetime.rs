@@ -1,0 +1,321 @@
+//! Who holds a job, and when it goes.
+//!
+//! Every process with a handle that holds a job keeps a shared `flock` on the job's directory
+//! (through the directory descriptor of its [`Shared`] state); the last handle anywhere is the
+//! one whose process can then take the lock exclusively, and removes the job if this library
+//! made it and it is empty. Observer handles take no lock and never remove or kill anything.
+//!
+//! No other user can interfere: job directories are mode 0711, so only their owner (and root)
+//! can open one to lock it. And no lock is ever waited for without bound: an exclusive lock
+//! is held only while a process removes the job, so an open waits at most [`LOCK_WAIT`] for it,
+//! then fails with [`Error::Busy`] (a job made by another tool, with a mode that lets others
+//! lock it, cannot hang this crate either).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::{Key, Shared, State};
+use crate::Error;
+use crate::events::Queue;
+use crate::sys::linux::cgroup::{self, JobCgroups, dir};
+use crate::sys::linux::events;
+
+/// How long an open waits for a process that holds the job's lock exclusively (it is
+/// removing the job, which takes at most [`dir::REMOVE_RETRY`]).
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+/// How long closing with terminate-on-close waits for the killed processes to be gone.
+const TERMINATE_WAIT: Duration = Duration::from_secs(10);
+
+/// What a handle is to its job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// The handle that made the job.
+    Creator,
+    /// A handle that opened it by name: it holds the job as the creator's does.
+    Opener,
+    /// A handle that reads and controls the job without holding it: it keeps nobody from
+    /// removing it, and its close neither removes nor kills anything.
+    Observer,
+}
+
+/// What one step of a removal on the event thread came to.
+pub(crate) enum Removal {
+    /// Removed, or not to be removed (held again, or gone).
+    Done,
+    /// The kernel still reports the cgroup busy: try again a little later.
+    Retry,
+}
+
+fn registry() -> MutexGuard<'static, HashMap<Key, Arc<Shared>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<Key, Arc<Shared>>>> = OnceLock::new();
+    REGISTRY
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Takes a shared lock on the job's directory, waiting at most [`LOCK_WAIT`] for a process
+/// that holds it exclusively.
+fn lock_shared(cgroups: &JobCgroups) -> Result<(), Error> {
+    let primary = cgroups.primary();
+    let start = Instant::now();
+    let mut delay = Duration::from_micros(100);
+    loop {
+        match dir::try_lock(primary.fd(), false) {
+            Ok(true) => return Ok(()),
+            Ok(false) if start.elapsed() < LOCK_WAIT => {
+                thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_millis(50));
+            }
+            Ok(false) => {
+                return Err(Error::Busy {
+                    what: format!(
+                        "job {:?} is locked by another process (removing it?) for more than {}s",
+                        cgroups.name(),
+                        LOCK_WAIT.as_secs()
+                    ),
+                });
+            }
+            Err(e) => return Err(cgroup::os(cgroups.name(), "flock", &primary.path, e)),
+        }
+    }
+}
+
+impl Shared {
+    /// Registers a handle to a job this process just made or opened. An open of a job that
+    /// another handle here already has reuses that job's state.
+    pub(crate) fn register(cgroups: JobCgroups, holder: Holder) -> Result<Arc<Shared>, Error> {
+        let primary = cgroups.primary();
+        let key = dir::identity(primary.fd())
+            .map_err(|e| cgroup::os(cgroups.name(), "stat", &primary.path, e))?;
+        if holder != Holder::Observer {
+            lock_shared(&cgroups)?;
+        }
+        if !cgroups.exists() {
+            // Removed by its last holder between our open and our lock.
+            return Err(Error::NotFound {
+                what: format!("job {:?}", cgroups.name()),
+            });
+        }
+        let mut registry = registry();
+        if let Some(existing) = registry.get(&key) {
+            existing.add_holder(holder)?;
+            return Ok(Arc::clone(existing));
+        }
+        let observer = holder == Holder::Observer;
+        let shared = Arc::new(Shared {
+            cgroups,
+            key,
+            state: Mutex::new(State {
+                handles: usize::from(!observer),
+                observers: usize::from(observer),
+                created: holder == Holder::Creator,
+                ..State::default()
+            }),
+        });
+        registry.insert(key, Arc::clone(&shared));
+        Ok(shared)
+    }
+
+    /// Counts one more handle on state that this process already has.
+    fn add_holder(&self, holder: Holder) -> Result<(), Error> {
+        let mut state = self.lock();
+        if holder == Holder::Observer {
+            state.observers += 1;
+            return Ok(());
+        }
+        if state.handles == 0 {
+            // This state's descriptor holds no lock since its last holder went; the caller's
+            // own descriptor got one, so nobody holds the job exclusively now.
+            let fd = self.cgroups.primary().fd();
+            if !dir::try_lock(fd, false).unwrap_or(false) {
+                return Err(Error::Busy {
+                    what: format!("job {:?} is being removed", self.cgroups.name()),
+                });
+            }
+        }
+        state.handles += 1;
+        state.reap = false;
+        Ok(())
+    }
+
+    pub(crate) fn set_persistent(&self) {
+        self.lock().persistent = true;
+        self.cgroups.mark_persistent();
+    }
+
+    /// Removes the job now; it must hold no process and no nested job.
+    pub(crate) fn delete(&self) -> Result<(), Error> {
+        let processes = self.cgroups.pids()?.len();
+        if processes > 0 {
+            return Err(Error::Busy {
+                what: format!(
+                    "job {:?} still holds {processes} processes",
+                    self.cgroups.name()
+                ),
+            });
+        }
+        if self.cgroups.has_nested() {
+            return Err(Error::Busy {
+                what: format!("job {:?} holds nested jobs", self.cgroups.name()),
+            });
+        }
+        self.cgroups.remove()
+    }
+
+    pub(crate) fn set_terminate_on_close(&self) {
+        self.lock().terminate_on_close = true;
+    }
+
+    /// Drops a handle. The last one here that holds the job kills it if asked to, and removes
+    /// it once it is empty if no other process holds it, unless it is persistent or this
+    /// library did not make it (a cgroup opened by name that some other tool made).
+    pub(crate) fn release(
+        self: &Arc<Self>,
+        queue: Option<&Arc<Queue>>,
+        holder: Holder,
+    ) -> Result<(), Error> {
+        let mut registry = registry();
+        let mut state = self.lock();
+        if let Some(queue) = queue {
+            state.queues.retain(|q| !Arc::ptr_eq(q, queue));
+        }
+        if state.queues.is_empty() && !state.reap {
+            state.watch = None;
+        }
+        if holder == Holder::Observer {
+            state.observers -= 1;
+            if state.handles == 0 && state.observers == 0 && !state.reap {
+                registry.remove(&self.key);
+            }
+            return Ok(());
+        }
+        state.handles -= 1;
+        if state.handles > 0 {
+            return Ok(());
+        }
+        let terminate = state.terminate_on_close;
+        let made = state.created || self.cgroups.made_by_library();
+        let owned = (made || terminate) && !state.persistent && !self.cgroups.is_persistent();
+        if state.observers == 0 {
+            registry.remove(&self.key);
+        }
+        drop(state);
+        drop(registry);
+        self.last_holder_gone(terminate, owned)
+    }
+
+    /// After the last handle here that held the job: kill, remove now, or remove once empty.
+    fn last_holder_gone(self: &Arc<Self>, terminate: bool, owned: bool) -> Result<(), Error> {
+        if terminate {
+            self.cgroups.kill()?;
+            self.cgroups.wait_empty(TERMINATE_WAIT)?;
+            if owned {
+                // Jobs nested in this one died with it; nobody else would remove them.
+                self.cgroups.remove_unheld_nested();
+            }
+        }
+        if !owned || self.cgroups.has_nested() {
+            return self.stop_holding();
+        }
+        if self.cgroups.populated()? {
+            return self.reap_later();
+        }
+        self.remove_if_unheld()
+    }
+
+    /// Lets other processes see that this one holds the job no more (observers here may
+    /// still keep the state, and its descriptor, alive).
+    fn stop_holding(&self) -> Result<(), Error> {
+        let primary = self.cgroups.primary();
+        dir::unlock(primary.fd())
+            .map_err(|e| cgroup::os(self.cgroups.name(), "flock", &primary.path, e))
+    }
+
+    /// Keeps watching a closed job that still holds processes, to remove it once empty.
+    fn reap_later(self: &Arc<Self>) -> Result<(), Error> {
+        let mut state = self.lock();
+        state.reap = true;
+        if state.watch.is_none() {
+            state.watch = Some(events::watch(self)?);
+        }
+        drop(state);
+        registry().insert(self.key, Arc::clone(self));
+        // It may have emptied before the watch began.
+        self.changed();
+        Ok(())
+    }
+
+    /// Drops this state from the registry (if it is still the one there).
+    pub(super) fn forget(&self) {
+        let mut registry = registry();
+        if registry
+            .get(&self.key)
+            .is_some_and(|s| std::ptr::eq(&**s, self))
+        {
+            registry.remove(&self.key);
+        }
+    }
+
+    /// Removes the job now, on the caller's thread, unless a handle in another process holds
+    /// it.
+    fn remove_if_unheld(&self) -> Result<(), Error> {
+        let primary = self.cgroups.primary();
+        let exclusive = dir::try_lock(primary.fd(), true)
+            .map_err(|e| cgroup::os(self.cgroups.name(), "flock", &primary.path, e))?;
+        if !exclusive {
+            return Ok(());
+        }
+        let removed = self.cgroups.remove();
+        if removed.is_err() {
+            self.stop_holding().ok();
+        }
+        removed
+    }
+
+    /// A closed job has emptied (the event thread saw it): remove it, without blocking the
+    /// event thread, which retries while the kernel reports it busy.
+    pub(super) fn remove_closed(self: &Arc<Self>) {
+        self.forget();
+        events::remove_later(self);
+    }
+
+    /// One attempt of the event thread at removing a closed, emptied job.
+    pub(crate) fn removal_step(&self) -> Removal {
+        let mut state = self.lock();
+        if state.handles > 0 {
+            // Opened again here meanwhile: it is held.
+            state.removing = false;
+            return Removal::Done;
+        }
+        let primary = self.cgroups.primary();
+        if !state.removing {
+            if !dir::try_lock(primary.fd(), true).unwrap_or(false) {
+                // Another process holds it now.
+                return Removal::Done;
+            }
+            state.removing = true;
+        }
+        match self.cgroups.remove_once() {
+            Err(err) if err.raw_os_error() == Some(libc::EBUSY) => Removal::Retry,
+            result => {
+                state.removing = false;
+                if result.is_err() {
+                    dir::unlock(primary.fd()).ok();
+                }
+                Removal::Done
+            }
+        }
+    }
+
+    /// The event thread gave up removing the job (busy for too long): it stays, and anyone may
+    /// open it again.
+    pub(crate) fn removal_abandoned(&self) {
+        let mut state = self.lock();
+        if std::mem::take(&mut state.removing) {
+            dir::unlock(self.cgroups.primary().fd()).ok();
+        }
+    }
+}
