@@ -95,8 +95,9 @@ pub const PARENT_ENV: &str = "JOBOBJECT_CGROUP_PARENT";
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // One line: a message from the system may carry a newline.
-        write!(f, "jobctl: {}", self.message.replace('\n', " "))
+        // One line (a message from the system may carry a newline), and escaped: messages
+        // quote names and paths.
+        write!(f, "jobctl: {}", crate::output::one_line(&self.message))
     }
 }
 

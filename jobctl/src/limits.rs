@@ -130,8 +130,8 @@ pub fn read(job: &JobObject) -> Current {
 
 impl Current {
     /// Rows of (limit, value) for a table.
-    pub fn rows(&self) -> Vec<Vec<String>> {
-        let row = |k: &str, v: String| vec![k.to_owned(), v];
+    pub fn rows(&self) -> Vec<(String, String)> {
+        let row = |k: &str, v: String| (k.to_owned(), v);
         vec![
             row("cpu rate", self.cpu_rate.text(units::percent)),
             row("cpu weight", self.cpu_weight.text(|w| w.to_string())),

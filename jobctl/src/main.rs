@@ -128,7 +128,7 @@ fn execute(cli: Cli) -> i32 {
         Cmd::Top(args) => top::top(&global, args).map(|()| status::OK),
     };
     result.unwrap_or_else(|err| {
-        eprintln!("{err}");
+        output::eprint(&format!("{err}\n"));
         err.status
     })
 }
@@ -144,7 +144,7 @@ fn usage_error(err: clap::Error) -> i32 {
         let why = std::error::Error::source(&err)
             .map(ToString::to_string)
             .unwrap_or_else(|| err.to_string());
-        eprintln!("jobctl: bad value for {arg}: {why}");
+        output::note(&format!("bad value for {arg}: {why}"));
         return status::USAGE;
     }
     let code = err.exit_code();

@@ -73,7 +73,7 @@ pub fn create(global: &Global, args: &CreateArgs) -> CliResult<()> {
     } else {
         output::print(&format!(
             "created job {} (limits: {})\n",
-            args.name,
+            output::escape(&args.name),
             current.short()
         ));
     }
@@ -94,7 +94,7 @@ pub fn list(global: &Global) -> CliResult<()> {
         let current = limits::read(&job);
         job.close().ok();
         rows.push(vec![
-            name.clone(),
+            output::escape(&name).into_owned(),
             snapshot.processes.to_string(),
             snapshot.cpu().map_or("-".into(), units::duration),
             snapshot.memory.map_or("-".into(), units::bytes),
@@ -111,7 +111,7 @@ pub fn list(global: &Global) -> CliResult<()> {
     } else if rows.is_empty() {
         output::print(&format!(
             "no jobs (in {}); make one with `jobctl create NAME` or `jobctl run --name NAME -- CMD`\n",
-            platform::describe_parent(global)
+            output::escape(&platform::describe_parent(global))
         ));
     } else {
         output::print(&output::table(
@@ -144,13 +144,22 @@ pub fn ps(global: &Global, args: &NameArg) -> CliResult<()> {
         let rows: Vec<Vec<String>> = processes
             .iter()
             .map(|(pid, command)| {
-                let text = command.as_ref().map_or("?".to_owned(), |c| c.join(" "));
+                let text = command.as_ref().map_or("?".to_owned(), |c| command_text(c));
                 vec![pid.to_string(), text]
             })
             .collect();
         output::print(&output::table(&["PID", "COMMAND"], &rows, &[0]));
     }
     Ok(())
+}
+
+/// A command line for people: its arguments escaped, joined by spaces (as `ps` shows them).
+fn command_text(arguments: &[String]) -> String {
+    arguments
+        .iter()
+        .map(|a| output::escape(a))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `stats NAME`: what the job uses.
@@ -203,7 +212,7 @@ pub fn assign(global: &Global, args: &AssignArgs) -> CliResult<()> {
         output::print(&format!(
             "moved process {} into job {}\n",
             pids.join(", "),
-            args.name
+            output::escape(&args.name)
         ));
     }
     Ok(())
@@ -219,7 +228,7 @@ pub fn kill(global: &Global, args: &NameArg) -> CliResult<()> {
     } else {
         output::print(&format!(
             "killed {count} process(es) in job {}\n",
-            args.name
+            output::escape(&args.name)
         ));
     }
     Ok(())
@@ -258,14 +267,15 @@ pub fn delete(global: &Global, args: &DeleteArgs) -> CliResult<()> {
     }
     let killed = if args.force { kill_all(&job, name)? } else { 0 };
     delete_now(&job, name)?;
+    let shown = output::escape(name);
     if global.json {
         output::json(&json!({ "job": name, "deleted": true, "killed": killed }));
     } else if killed > 0 {
         output::print(&format!(
-            "deleted job {name} (killed {killed} process(es))\n"
+            "deleted job {shown} (killed {killed} process(es))\n"
         ));
     } else {
-        output::print(&format!("deleted job {name}\n"));
+        output::print(&format!("deleted job {shown}\n"));
     }
     Ok(())
 }

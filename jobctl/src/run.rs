@@ -14,6 +14,7 @@ use jobobject::{JobObject, Notification};
 
 use crate::error::{CliError, CliResult, status};
 use crate::limits::LimitArgs;
+use crate::output;
 use crate::platform::{self, Global};
 use crate::signals;
 use crate::summary::{Io, Summary};
@@ -86,9 +87,14 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult<i32> {
         remove(&job, &name);
         return Err(for_run(err));
     }
-    let program = &args.command[0];
+    let Some((program, arguments)) = args.command.split_first() else {
+        remove(&job, &name);
+        return Err(CliError::usage(
+            "no command given: jobctl run [OPTIONS] -- COMMAND [ARGS...]",
+        ));
+    };
     let mut command = Command::new(program);
-    command.args(&args.command[1..]);
+    command.args(arguments);
     signals::unblock_in_child(&mut command);
     let start = Instant::now();
     let child = match job.spawn(&mut command) {
@@ -140,9 +146,11 @@ fn finish(
         kept = left;
     } else if left > 0 {
         killed = left;
-        outcome.kill_estimate += left;
+        outcome.kill_estimate = outcome.kill_estimate.saturating_add(left);
         if let Err(err) = job.terminate(1) {
-            eprintln!("jobctl: cannot kill what the command left behind in job {name}: {err}");
+            output::note(&format!(
+                "cannot kill what the command left behind in job {name}: {err}"
+            ));
         }
         supervise::wait_empty(job, KILL_WAIT);
     }
@@ -174,6 +182,7 @@ fn finish(
         status::TIMEOUT
     } else {
         match (code, signal) {
+            // A signal number is at most 127 (7 bits of the wait status).
             (_, Some(signal)) => 128 + signal,
             (Some(code), None) => code,
             (None, None) => status::FAILURE,
@@ -210,13 +219,13 @@ fn finish(
     if args.keep && (args.name.is_some() || kept > 0) {
         if args.name.is_some() {
             if let Err(err) = platform::set_persistent(job) {
-                eprintln!("{err}");
+                output::eprint(&format!("{err}\n"));
             }
         } else {
-            eprintln!(
-                "jobctl: {kept} process(es) left running in job {name}; remove it when they are \
-                 done: jobctl delete {name}"
-            );
+            output::note(&format!(
+                "{kept} process(es) left running in job {name}; remove it when they are done: \
+                 jobctl delete {name}"
+            ));
         }
         job.close().ok();
     } else {
@@ -229,19 +238,19 @@ fn finish(
 /// Prints the summary where it was asked for.
 fn report(global: &Global, args: &RunArgs, summary: &Summary) {
     let text = if global.json {
-        format!("{}\n", summary.json())
+        output::json_line(&summary.json())
     } else {
         summary.human()
     };
     if let Some(path) = &args.summary_file {
         if let Err(err) = std::fs::write(path, &text) {
-            eprintln!(
-                "jobctl: cannot write the summary to {}: {err}",
+            output::note(&format!(
+                "cannot write the summary to {}: {err}",
                 path.display()
-            );
+            ));
         }
     } else if !args.quiet {
-        eprint!("{text}");
+        output::eprint(&text);
     }
 }
 
@@ -257,7 +266,7 @@ pub fn remove(job: &JobObject, name: &str) {
     }
     job.close().ok();
     if let Some(err) = last {
-        eprintln!("jobctl: could not remove job {name}: {err}");
+        output::note(&format!("could not remove job {name}: {err}"));
     }
 }
 
@@ -273,18 +282,24 @@ fn watch_notifications(job: Arc<JobObject>, hits: Arc<Mutex<Hits>>, tx: mpsc::Se
                     Ok(Notification::AllProcessesExited) => {
                         tx.send(Event::AllExited).ok();
                     }
-                    Ok(Notification::OutOfMemoryKill) => hits.oom_kills += 1,
-                    Ok(Notification::JobMemoryLimit) => hits.memory_limit += 1,
-                    Ok(Notification::ActiveProcessLimit) => hits.process_limit += 1,
+                    Ok(Notification::OutOfMemoryKill) => {
+                        hits.oom_kills = hits.oom_kills.saturating_add(1);
+                    }
+                    Ok(Notification::JobMemoryLimit) => {
+                        hits.memory_limit = hits.memory_limit.saturating_add(1);
+                    }
+                    Ok(Notification::ActiveProcessLimit) => {
+                        hits.process_limit = hits.process_limit.saturating_add(1);
+                    }
                     Ok(_) => {}
                     Err(_) => return,
                 }
             }
         });
     if let Err(err) = spawned {
-        eprintln!(
-            "jobctl: cannot watch the job's notifications ({err}): limit hits are not counted"
-        );
+        output::note(&format!(
+            "cannot watch the job's notifications ({err}): limit hits are not counted"
+        ));
     }
 }
 

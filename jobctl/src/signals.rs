@@ -78,9 +78,9 @@ mod unix {
                     }
                 });
             if let Err(err) = spawned {
-                eprintln!(
-                    "jobctl: cannot start the signal thread ({err}): signals are not forwarded"
-                );
+                crate::output::note(&format!(
+                    "cannot start the signal thread ({err}): signals are not forwarded"
+                ));
             }
         }
     }

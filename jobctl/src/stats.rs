@@ -53,23 +53,23 @@ impl Snapshot {
         snapshot
     }
 
-    /// User plus kernel CPU time.
+    /// User plus kernel CPU time (`None` also if the sum overflows: a counter gone wrong).
     pub fn cpu(&self) -> Option<Duration> {
-        Some(self.user? + self.kernel?)
+        self.user?.checked_add(self.kernel?)
     }
 
-    /// Bytes read plus written.
+    /// Bytes read plus written (`None` also if the sum overflows).
     pub fn io_bytes(&self) -> Option<u64> {
-        Some(self.read_bytes? + self.write_bytes?)
+        self.read_bytes?.checked_add(self.write_bytes?)
     }
 
     /// (what, value) rows for `jobctl stats`.
-    pub fn rows(&self) -> Vec<Vec<String>> {
+    pub fn rows(&self) -> Vec<(String, String)> {
         let na = || "unavailable".to_owned();
         let time = |t: Option<Duration>| t.map_or_else(na, units::duration);
         let size = |b: Option<u64>| b.map_or_else(na, units::bytes);
         let count = |n: Option<u64>| n.map_or_else(na, |n| n.to_string());
-        let row = |k: &str, v: String| vec![k.to_owned(), v];
+        let row = |k: &str, v: String| (k.to_owned(), v);
         vec![
             row("processes", self.processes.to_string()),
             row("cpu user", time(self.user)),

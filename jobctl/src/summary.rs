@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::output;
 use crate::signals;
 use crate::units;
 
@@ -69,8 +70,10 @@ impl Summary {
             }
         };
         format!(
-            "jobctl: {program} {how} (status {}, job {})",
-            self.status, self.job
+            "jobctl: {} {how} (status {}, job {})",
+            output::escape(program),
+            self.status,
+            output::escape(&self.job)
         )
     }
 

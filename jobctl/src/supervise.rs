@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use jobobject::JobObject;
 
+use crate::output;
 use crate::run::RunArgs;
 use crate::signals::{self, Received};
 
@@ -51,15 +52,16 @@ pub fn supervise(
     args: &RunArgs,
     start: Instant,
 ) -> Outcome {
-    let deadline = args.timeout.map(|t| start + t);
+    let deadline = args.timeout.and_then(|t| deadline(start, t));
     let mut outcome = Outcome::default();
     let mut exited = false;
-    let mut interrupts = 0;
+    let mut interrupts = 0u32;
     let kill = |outcome: &mut Outcome| {
-        outcome.kill_estimate += job.pids().map(|p| p.len()).unwrap_or(0);
+        let count = job.pids().map(|p| p.len()).unwrap_or(0);
+        outcome.kill_estimate = outcome.kill_estimate.saturating_add(count);
         outcome.killed_job = true;
         if let Err(err) = job.terminate(1) {
-            eprintln!("jobctl: cannot kill the job: {err}");
+            output::note(&format!("cannot kill the job: {err}"));
         }
     };
     loop {
@@ -76,7 +78,7 @@ pub fn supervise(
                 kill(&mut outcome);
                 continue;
             }
-            wait = wait.min(deadline - now);
+            wait = wait.min(deadline.saturating_duration_since(now));
         }
         match events.recv_timeout(wait) {
             Ok(Event::Exited) => {
@@ -86,15 +88,15 @@ pub fn supervise(
             }
             Ok(Event::Signal(received)) => {
                 if received.signal == signals::INTERRUPT {
-                    interrupts += 1;
+                    interrupts = interrupts.saturating_add(1);
                     if interrupts >= 2 {
                         outcome.interrupted = true;
                         kill(&mut outcome);
                         continue;
                     }
                     if !args.quiet {
-                        eprintln!(
-                            "jobctl: interrupt passed on; press Ctrl-C again to kill the whole job"
+                        output::note(
+                            "interrupt passed on; press Ctrl-C again to kill the whole job",
                         );
                     }
                 }
@@ -112,6 +114,13 @@ pub fn supervise(
         outcome.wall = start.elapsed();
     }
     outcome
+}
+
+/// When a run that began at `start` times out. `parse_duration` keeps a timeout within what
+/// `Instant` can add; should a platform still overflow, the deadline lies beyond any run:
+/// none, rather than a panic with the command running.
+fn deadline(start: Instant, timeout: Duration) -> Option<Instant> {
+    start.checked_add(timeout)
 }
 
 /// Passes a signal to the command, or once it has exited to every process left in the job.
@@ -168,7 +177,7 @@ pub fn watch_exit(child: &Child, tx: Sender<Event>) {
             tx.send(Event::Exited).ok();
         });
     if let Err(err) = spawned {
-        eprintln!("jobctl: cannot start the wait thread: {err}");
+        output::note(&format!("cannot start the wait thread: {err}"));
     }
 }
 
@@ -206,4 +215,20 @@ pub fn decode(status: Option<ExitStatus>) -> (Option<i32>, Option<i32>) {
         }
     }
     (status.code(), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_too_far_is_none_not_a_panic() {
+        let now = Instant::now();
+        assert_eq!(deadline(now, Duration::MAX), None);
+        assert_eq!(
+            deadline(now, Duration::from_secs(1)),
+            Some(now + Duration::from_secs(1))
+        );
+        assert!(deadline(now, crate::units::MAX_DURATION).is_some());
+    }
 }

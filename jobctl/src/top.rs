@@ -64,7 +64,7 @@ pub fn top(global: &Global, args: &TopArgs) -> CliResult<()> {
         std::thread::sleep(args.delay);
         let mut rows = sample(global, &mut previous)?;
         sort(&mut rows, args.sort);
-        done += 1;
+        done = done.saturating_add(1);
         if global.json {
             output::json(&to_json(&rows));
             continue;
@@ -149,7 +149,7 @@ fn render(rows: &[Row]) -> String {
         .iter()
         .map(|r| {
             vec![
-                r.name.clone(),
+                output::escape(&r.name).into_owned(),
                 r.snapshot.processes.to_string(),
                 r.cpu_percent.map_or("-".into(), |p| format!("{p:.1}%")),
                 r.snapshot.memory.map_or("-".into(), units::bytes),

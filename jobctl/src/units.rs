@@ -1,22 +1,31 @@
 //! Human units on the command line, and back: sizes (`512M`, `1GiB`), durations (`30s`,
 //! `1h30m`, `500ms`), CPU percentages (`25%`, with 0.01% resolution) and CPU lists (`0,2-3`).
 //!
-//! The parsers return a message fit to follow "invalid value ... for --option: ".
+//! The parsers return a message fit to follow "bad value for --option: ". They use integer
+//! arithmetic only (no floating point: `1e19`, `inf` and `nan` are not numbers here), refuse
+//! what does not fit instead of wrapping or saturating, and never panic, whatever the text.
 
 use std::time::Duration;
 
+/// The longest duration accepted: 100 years of 365 days. `Instant` and `SystemTime` can add
+/// it to any time now on every platform jobctl runs on.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// The valid range of a duration, for messages.
+const DURATION_RANGE: &str = "a duration is more than 0 and at most 36500d (100 years)";
+
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
+
 /// Parses a size in bytes: a number (fractions allowed) with an optional unit.
 ///
-/// `K`, `M`, `G`, `T` (any case) and `KiB`, `MiB`, `GiB`, `TiB` are powers of 1024; `KB`, `MB`, `GB`, `TB` are powers of 1000; `B` or no unit
-/// means bytes. Zero is refused: a limit of nothing is always a mistake.
+/// `K`, `M`, `G`, `T`, `P` (any case) and `KiB` .. `PiB` are powers of 1024; `KB` .. `PB` are
+/// powers of 1000; `B` or no unit means bytes. Zero is refused: a limit of nothing is always
+/// a mistake. So is a size beyond 2^64 - 1 bytes.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
+    let (number, unit) = split_number(text);
     let unit = unit.trim();
-    if number.is_empty() {
+    if !is_decimal(number) {
         return Err(format!(
             "{text:?} is not a size: use a number with an optional unit K, M, G or T (e.g. 512M)"
         ));
@@ -27,18 +36,22 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "m" | "mib" => 1 << 20,
         "g" | "gib" => 1 << 30,
         "t" | "tib" => 1 << 40,
+        "p" | "pib" => 1 << 50,
         "kb" => 1_000,
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
         "tb" => 1_000_000_000_000,
+        "pb" => 1_000_000_000_000_000,
         _ => {
             return Err(format!(
-                "unknown size unit {unit:?} in {text:?}: use K, M, G or T (powers of 1024, \
-                 also KiB..TiB) or KB..TB (powers of 1000), e.g. 512M"
+                "unknown size unit {unit:?} in {text:?}: use K, M, G, T or P (powers of 1024, \
+                 also KiB..PiB) or KB..PB (powers of 1000), e.g. 512M"
             ));
         }
     };
-    let bytes = scale(number, multiplier).ok_or_else(|| format!("{text:?} is not a size"))?;
+    let bytes = scale(number, multiplier).ok_or_else(|| {
+        format!("{text:?} is too large: a size is at most 16 EiB (2^64 - 1 bytes)")
+    })?;
     if bytes == 0 {
         return Err(format!("{text:?} is zero: give a size of at least 1 byte"));
     }
@@ -55,13 +68,28 @@ pub fn parse_bandwidth(text: &str) -> Result<u64, String> {
     parse_size(size)
 }
 
-/// `number × multiplier` for a decimal number such as `1.5`, rounded to the nearest integer;
-/// `None` when malformed or too large.
-fn scale(number: &str, multiplier: u64) -> Option<u64> {
+/// Splits `text` after its leading digits and dots: the number, and what follows.
+fn split_number(text: &str) -> (&str, &str) {
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    text.split_at(end)
+}
+
+/// Whether `number` is a decimal number: digits with at most one dot, and a digit somewhere.
+fn is_decimal(number: &str) -> bool {
     let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    if whole.is_empty() && fraction.is_empty() || fraction.contains('.') {
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    digits(whole) && digits(fraction) && !(whole.is_empty() && fraction.is_empty())
+}
+
+/// `number × multiplier` for a decimal number such as `1.5`, rounded to the nearest integer;
+/// `None` when it is not a decimal number or the result does not fit a `u64`.
+fn scale(number: &str, multiplier: u64) -> Option<u64> {
+    if !is_decimal(number) {
         return None;
     }
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
     let whole: u64 = if whole.is_empty() {
         0
     } else {
@@ -69,10 +97,12 @@ fn scale(number: &str, multiplier: u64) -> Option<u64> {
     };
     let mut total = whole.checked_mul(multiplier)?;
     if !fraction.is_empty() {
-        // Up to 18 digits keep 10^digits within u64; further digits cannot matter here.
+        // 18 digits keep 10^digits within u64 and the product below within u128; further
+        // digits cannot change the result by a whole unit of any multiplier used here. The
+        // slice is at a char boundary: the fraction is ASCII digits.
         let digits = &fraction[..fraction.len().min(18)];
         let numerator: u128 = digits.parse().ok()?;
-        let denominator = 10u128.pow(digits.len() as u32);
+        let denominator = 10u128.pow(u32::try_from(digits.len()).ok()?);
         let part = (numerator * u128::from(multiplier) + denominator / 2) / denominator;
         total = total.checked_add(u64::try_from(part).ok()?)?;
     }
@@ -80,60 +110,60 @@ fn scale(number: &str, multiplier: u64) -> Option<u64> {
 }
 
 /// Parses a duration: `500ms`, `30s`, `2m`, `1h`, `1d`, a plain number of seconds, or a
-/// sequence such as `1h30m`. Fractions are allowed (`1.5s`). Zero is refused.
+/// sequence such as `1h30m`. Fractions are allowed (`1.5s`), with nanosecond resolution.
+/// Zero is refused, and so is anything beyond [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let bad = || {
+    let malformed = || {
         format!(
-            "{text:?} is not a duration: use a number with a unit ms, s, m, h or d (e.g. 30s, 2m, 1h30m, 500ms)"
+            "{text:?} is not a duration: use a number with a unit ms, s, m, h or d (e.g. 30s, \
+             2m, 1h30m, 500ms) or a number of seconds; {DURATION_RANGE}"
         )
     };
+    let too_long = || format!("{text:?} is too long: {DURATION_RANGE}");
     if text.is_empty() {
-        return Err(bad());
+        return Err(malformed());
     }
-    if let Ok(seconds) = text.parse::<f64>() {
-        return positive(
-            Duration::try_from_secs_f64(seconds).map_err(|_| bad())?,
-            text,
-        );
-    }
-    let mut total = Duration::ZERO;
+    let mut nanos: u64 = 0;
     let mut rest = text;
     while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let (number, after) = rest.split_at(number_end);
+        let (number, after) = split_number(rest);
+        if !is_decimal(number) {
+            return Err(malformed());
+        }
         let unit_end = after
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_end);
-        let seconds_per_unit = match unit.trim().to_ascii_lowercase().as_str() {
-            "ms" => 0.001,
-            "s" | "sec" | "secs" => 1.0,
-            "m" | "min" | "mins" => 60.0,
-            "h" | "hr" | "hour" | "hours" => 3600.0,
-            "d" | "day" | "days" => 86400.0,
+        let nanos_per_unit = match unit.trim().to_ascii_lowercase().as_str() {
+            // A bare number is seconds, but only on its own: `1h30` is a mistake.
+            "" if rest.len() == text.len() => NANOS_PER_SECOND,
+            "ms" => 1_000_000,
+            "s" | "sec" | "secs" => NANOS_PER_SECOND,
+            "m" | "min" | "mins" => 60 * NANOS_PER_SECOND,
+            "h" | "hr" | "hour" | "hours" => 3_600 * NANOS_PER_SECOND,
+            "d" | "day" | "days" => 86_400 * NANOS_PER_SECOND,
             other => {
                 return Err(format!(
-                    "unknown duration unit {other:?} in {text:?}: use ms, s, m, h or d (e.g. 30s)"
+                    "unknown duration unit {other:?} in {text:?}: use ms, s, m, h or d (e.g. \
+                     30s); {DURATION_RANGE}"
                 ));
             }
         };
-        let value: f64 = number.parse().map_err(|_| bad())?;
-        let part = Duration::try_from_secs_f64(value * seconds_per_unit).map_err(|_| bad())?;
-        total = total.checked_add(part).ok_or_else(bad)?;
+        let part = scale(number, nanos_per_unit).ok_or_else(too_long)?;
+        nanos = nanos.checked_add(part).ok_or_else(too_long)?;
         rest = after;
     }
-    positive(total, text)
-}
-
-fn positive(duration: Duration, text: &str) -> Result<Duration, String> {
-    if duration.is_zero() {
-        Err(format!("{text:?} is zero: give a duration such as 30s"))
-    } else {
-        Ok(duration)
+    let duration = Duration::from_nanos(nanos);
+    if duration > MAX_DURATION {
+        return Err(too_long());
     }
+    if duration.is_zero() {
+        return Err(format!(
+            "{text:?} is zero: give a duration such as 30s; {DURATION_RANGE}"
+        ));
+    }
+    Ok(duration)
 }
 
 /// Parses a CPU rate as a percentage of all the host's CPUs (`25%`, `12.5%`, `0.01%`; the `%`
@@ -142,38 +172,25 @@ pub fn parse_percent(text: &str) -> Result<u32, String> {
     let trimmed = text.trim();
     let number = trimmed.strip_suffix('%').unwrap_or(trimmed).trim();
     let range = "a CPU rate is 0.01% to 100% of all the host's CPUs (e.g. 25%)";
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-    if number.is_empty()
-        || !digits(whole)
-        || !digits(fraction)
-        || whole.is_empty() && fraction.is_empty()
-    {
+    if !is_decimal(number) {
         return Err(format!("{trimmed:?} is not a percentage: {range}"));
     }
-    if fraction.len() > 2 {
+    let (_, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if fraction.trim_end_matches('0').len() > 2 {
         return Err(format!(
             "{trimmed:?} is finer than the 0.01% a CPU rate can express: {range}"
         ));
     }
-    let whole: u64 = if whole.is_empty() {
-        0
-    } else {
-        whole
-            .parse()
-            .map_err(|_| format!("{trimmed:?} is too large: {range}"))?
-    };
-    let hundredths: u64 = format!("{fraction:0<2}").parse().unwrap_or(0);
-    let rate = whole.saturating_mul(100).saturating_add(hundredths);
-    if rate == 0 || rate > 10_000 {
-        return Err(format!("{trimmed:?} is out of range: {range}"));
+    // Exact: the fraction has at most two significant digits.
+    match scale(number, 100).map(u32::try_from) {
+        Some(Ok(rate @ 1..=10_000)) => Ok(rate),
+        _ => Err(format!("{trimmed:?} is out of range: {range}")),
     }
-    Ok(rate as u32)
 }
 
 /// Parses a CPU weight, 1 to 9.
 pub fn parse_weight(text: &str) -> Result<u32, String> {
-    match text.trim().parse::<u32>() {
+    match parse_count(text) {
         Ok(w @ 1..=9) => Ok(w),
         _ => Err(format!(
             "{text:?} is not a CPU weight: use 1 (least) to 9 (most); 5 is the default"
@@ -181,12 +198,16 @@ pub fn parse_weight(text: &str) -> Result<u32, String> {
     }
 }
 
-/// Parses a positive whole number (a process count or an IOPS limit).
+/// Parses a positive whole number (a process count or an IOPS limit), 1 to 2^32 - 1.
 pub fn parse_count(text: &str) -> Result<u32, String> {
-    match text.trim().parse::<u32>() {
+    let trimmed = text.trim();
+    if trimmed.is_empty() || !trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{text:?} is not a whole number (e.g. 100)"));
+    }
+    match trimmed.parse::<u32>() {
         Ok(0) => Err(format!("{text:?} is zero: give a number of at least 1")),
         Ok(n) => Ok(n),
-        Err(_) => Err(format!("{text:?} is not a whole number (e.g. 100)")),
+        Err(_) => Err(format!("{text:?} is too large: at most {}", u32::MAX)),
     }
 }
 
@@ -208,6 +229,7 @@ pub fn cpu_list(mask: u64) -> String {
 /// Formats bytes with a binary unit: `512 B`, `1.5 KiB`, `12.3 MiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    // Float division is exact enough for a display with one decimal, and cannot panic.
     if n < 1024 {
         return format!("{n} B");
     }
@@ -272,6 +294,11 @@ mod tests {
             ("0.5K", 512),
             (".5K", 512),
             (" 64 M ", 64 << 20),
+            ("1P", 1 << 50),
+            ("2PiB", 2 << 50),
+            ("1PB", 1_000_000_000_000_000),
+            ("16383.999P", 18_446_742_947_809_644_773),
+            ("18446744073709551615", u64::MAX),
         ] {
             assert_eq!(parse_size(text), Ok(bytes), "{text}");
         }
@@ -285,6 +312,12 @@ mod tests {
             "-1M",
             "1 2M",
             "99999999999T",
+            "16384P",
+            "18446744073709551616",
+            "1e3",
+            "inf",
+            ".",
+            "1E",
         ] {
             assert!(parse_size(text).is_err(), "{text} should be refused");
         }
@@ -315,9 +348,46 @@ mod tests {
         ] {
             assert_eq!(parse_duration(text), Ok(expected), "{text}");
         }
-        for text in ["", "s", "0s", "0", "10x", "-1s", "1..5s", "ms30"] {
+        for text in [
+            "", "s", "0s", "0", "10x", "-1s", "+1s", "1..5s", "ms30", "1h30", ".", "1e19", "inf",
+            "nan", "infs", "1e3s", "0x10s",
+        ] {
             assert!(parse_duration(text).is_err(), "{text} should be refused");
         }
+    }
+
+    #[test]
+    fn durations_have_a_maximum() {
+        assert_eq!(parse_duration("36500d"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("3153600000"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("1ms"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_duration("0.000000001"), Ok(Duration::from_nanos(1)));
+        for text in [
+            "36500.001d",
+            "36501d",
+            "3153600001",
+            "9223372036854775807s",
+            "18446744073709551616ms",
+            "99999999999999999999999999999999d",
+            "36499d24h1ms",
+        ] {
+            let err = parse_duration(text).unwrap_err();
+            assert!(err.contains("at most 36500d (100 years)"), "{text}: {err}");
+        }
+        // A malformed one names the range too.
+        let err = parse_duration("1e19").unwrap_err();
+        assert!(err.contains("at most 36500d"), "{err}");
+        // The longest accepted can be added to now.
+        assert!(
+            std::time::Instant::now()
+                .checked_add(MAX_DURATION)
+                .is_some()
+        );
+        assert!(
+            std::time::SystemTime::now()
+                .checked_add(MAX_DURATION)
+                .is_some()
+        );
     }
 
     #[test]
@@ -331,6 +401,8 @@ mod tests {
             ("12.34%", 1234),
             ("50.0%", 5000),
             (".5%", 50),
+            ("12.500%", 1250),
+            ("100.00", 10_000),
         ] {
             assert_eq!(parse_percent(text), Ok(rate), "{text}");
         }
@@ -367,6 +439,9 @@ mod tests {
         assert_eq!(parse_count("500"), Ok(500));
         assert!(parse_count("0").is_err());
         assert!(parse_count("x").is_err());
+        assert!(parse_count("-1").is_err());
+        assert_eq!(parse_count("4294967295"), Ok(u32::MAX));
+        assert!(parse_count("4294967296").unwrap_err().contains("too large"));
     }
 
     #[test]
@@ -380,5 +455,135 @@ mod tests {
         assert_eq!(duration(Duration::from_millis(12_345)), "12.35s");
         assert_eq!(duration(Duration::from_secs(245)), "4m05s");
         assert_eq!(duration(Duration::from_secs(7380)), "2h03m");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    //! No text makes a parser panic, and what a formatter writes parses back.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text that looks like input: digits (many), dots, units, signs, blanks, anything.
+    fn unitish() -> impl Strategy<Value = String> {
+        "[0-9]{0,40}(\\.[0-9]{0,40})?[ a-zA-Z%/.,+-]{0,6}([0-9]{0,30}[a-z]{0,3}){0,3}"
+    }
+
+    /// Huge numbers: hundreds of digits, with or without a fraction and a unit.
+    fn huge() -> impl Strategy<Value = String> {
+        "[0-9]{1,400}(\\.[0-9]{1,400})?(ms|s|m|h|d|K|M|G|T|P|%|)"
+    }
+
+    fn every_parser(text: &str) {
+        let _ = parse_size(text);
+        let _ = parse_bandwidth(text);
+        let _ = parse_duration(text);
+        let _ = parse_percent(text);
+        let _ = parse_weight(text);
+        let _ = parse_count(text);
+        let _ = parse_cpu_list(text);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn no_panic_on_any_string(text in any::<String>()) {
+            every_parser(&text);
+        }
+
+        #[test]
+        fn no_panic_on_unit_like_text(text in unitish()) {
+            every_parser(&text);
+        }
+
+        #[test]
+        fn no_panic_on_huge_numbers(text in huge()) {
+            every_parser(&text);
+        }
+
+        #[test]
+        fn no_panic_on_any_printable_unicode(text in "\\PC{0,30}") {
+            every_parser(&text);
+        }
+
+        #[test]
+        fn durations_stay_in_range(text in unitish()) {
+            if let Ok(d) = parse_duration(&text) {
+                prop_assert!(!d.is_zero() && d <= MAX_DURATION, "{text:?} gave {d:?}");
+            }
+        }
+
+        #[test]
+        fn whole_units_are_exact(n in 1u64..=3_153_600_000) {
+            prop_assert_eq!(parse_duration(&format!("{n}s")), Ok(Duration::from_secs(n)));
+            prop_assert_eq!(parse_duration(&n.to_string()), Ok(Duration::from_secs(n)));
+            let ms = Duration::from_millis(n);
+            prop_assert_eq!(parse_duration(&format!("{n}ms")), Ok(ms));
+        }
+
+        #[test]
+        fn a_sequence_is_the_sum_of_its_parts(h in 0u64..1000, m in 0u64..1000, s in 1u64..1000) {
+            let expected = Duration::from_secs(h * 3600 + m * 60 + s);
+            prop_assert_eq!(parse_duration(&format!("{h}h{m}m{s}s")), Ok(expected));
+        }
+
+        #[test]
+        fn a_formatted_duration_parses_back(ms in 1u64..=3_153_600_000_000) {
+            let d = Duration::from_millis(ms);
+            let text = duration(d);
+            let back = parse_duration(&text)
+                .map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            // The display rounds: 2 decimals below a minute, whole seconds below an hour,
+            // whole minutes beyond.
+            let slack = if ms < 60_000 {
+                Duration::from_millis(5)
+            } else if ms < 3_600_000 {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(60)
+            };
+            prop_assert!(d.abs_diff(back) <= slack, "{d:?} -> {text} -> {back:?}");
+        }
+
+        #[test]
+        fn a_formatted_size_parses_back(n in 1u64..=u64::MAX / 2) {
+            let text = bytes(n);
+            let back = parse_size(&text)
+                .map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            // One decimal below 100 of a unit: within 5%.
+            prop_assert!(n.abs_diff(back) <= n / 20 + 1, "{n} -> {text} -> {back}");
+        }
+
+        #[test]
+        fn a_whole_size_parses_back_exactly(m in 1u64..1024, unit in 0u32..6) {
+            let n = m << (10 * unit);
+            prop_assert_eq!(parse_size(&bytes(n)), Ok(n));
+            prop_assert_eq!(parse_bandwidth(&format!("{}/s", bytes(n))), Ok(n));
+        }
+
+        #[test]
+        fn a_formatted_percentage_parses_back(rate in 1u32..=10_000) {
+            prop_assert_eq!(parse_percent(&percent(rate)), Ok(rate));
+        }
+
+        #[test]
+        fn percentages_stay_in_range(text in unitish()) {
+            if let Ok(rate) = parse_percent(&text) {
+                prop_assert!((1..=10_000).contains(&rate));
+            }
+        }
+
+        #[test]
+        fn counts_and_weights_parse_back(n in 1u32..) {
+            prop_assert_eq!(parse_count(&n.to_string()), Ok(n));
+            prop_assert_eq!(parse_weight(&n.to_string()).is_ok(), n <= 9);
+        }
+
+        #[test]
+        fn a_formatted_cpu_list_parses_back(mask in 1u64..) {
+            prop_assert_eq!(parse_cpu_list(&cpu_list(mask)), Ok(mask));
+        }
     }
 }

@@ -43,7 +43,7 @@ pub fn watch(global: &Global, args: &WatchArgs) -> CliResult<()> {
         })
         .map_err(|e| CliError::failure(format!("cannot start the watch thread: {e}")))?;
     // On stderr, also with --json: it tells a script that the watch has begun.
-    eprintln!("jobctl: watching job {} (Ctrl-C to stop)", args.name);
+    output::note(&format!("watching job {} (Ctrl-C to stop)", args.name));
     let mut seen = 0u32;
     loop {
         if args.count.is_some_and(|n| seen >= n) {
@@ -51,7 +51,7 @@ pub fn watch(global: &Global, args: &WatchArgs) -> CliResult<()> {
         }
         match rx.recv_timeout(CHECK) {
             Ok(Ok(notification)) => {
-                seen += 1;
+                seen = seen.saturating_add(1);
                 let (kind, text, mut value) = describe(notification);
                 let time = utc_now();
                 if global.json {

@@ -47,6 +47,40 @@ fn other_bad_values_are_usage_errors() {
     }
 }
 
+/// A timeout beyond the range (once a panic after the command had started, orphaning it) is
+/// refused before anything starts: no job, no command.
+#[test]
+fn a_timeout_out_of_range_is_refused_before_anything_starts() {
+    let marker = std::env::temp_dir().join(common::name("timeout-marker"));
+    let script = format!("touch '{}'", marker.display());
+    for timeout in ["1e19", "9223372036854775807s", "36501d", "inf", "nan"] {
+        let guard = Guard::new("timeout-range");
+        let args = [
+            "run",
+            "--name",
+            guard.name(),
+            "--timeout",
+            timeout,
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ];
+        let out = run(&args);
+        assert_one_line(
+            &out,
+            2,
+            &["--timeout", timeout, "at most 36500d (100 years)"],
+        );
+        assert!(!marker.exists(), "--timeout {timeout}: the command ran");
+        // Also as `jobctl run --timeout X -- true`, the plain form.
+        let out = run(&["run", "--timeout", timeout, "--", "true"]);
+        assert_one_line(&out, 2, &["--timeout", "at most 36500d"]);
+    }
+    let out = run(&["top", "--delay", "1e19", "--once"]);
+    assert_one_line(&out, 2, &["--delay", "at most 36500d"]);
+}
+
 #[test]
 fn rate_and_weight_exclude_each_other() {
     let out = run(&["run", "--cpu-rate", "5%", "--cpu-weight", "3", "--", "true"]);

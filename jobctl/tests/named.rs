@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
@@ -243,4 +243,122 @@ fn parent_self_on_the_command_line_works_without_the_environment() {
     assert!(list.stdout.contains(guard.name()), "{list:?}");
     let out = with_parent(&["delete", guard.name()]);
     assert_eq!(out.code(), 0, "{out:?}");
+}
+
+/// What a workload may put in its command line or a job name to take over the terminal of
+/// whoever looks at it: retitle (OSC 0), clear (CSI 2J), an 8-bit CSI, DEL, a bidi override.
+const EVIL: &str = "\x1b]0;pwned\x07\x1b[2J\u{9b}31m\x7f\u{202e}";
+
+/// The same, escaped as jobctl shows it to people.
+const EVIL_SHOWN: &str = r"\x1b]0;pwned\x07\x1b[2J\u{9b}31m\x7f\u{202e}";
+
+/// Whether `text` holds a byte or character that a terminal would act on.
+fn has_raw_control(text: &str) -> bool {
+    text.chars().any(|c| {
+        c.is_control() && c != '\n' || ('\u{2066}'..='\u{2069}').contains(&c) || c == '\u{202e}'
+    })
+}
+
+/// A shell of the test's own whose argv holds [`EVIL`]; it waits on its stdin without
+/// forking, and ends when dropped.
+struct EvilShell(Child);
+
+impl EvilShell {
+    fn start() -> Self {
+        let child = Command::new("sh")
+            .args(["-c", "read line", EVIL])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start sh");
+        EvilShell(child)
+    }
+}
+
+impl Drop for EvilShell {
+    fn drop(&mut self) {
+        if let Some(mut stdin) = self.0.stdin.take() {
+            stdin.write_all(b"\n").ok();
+        }
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+#[test]
+fn ps_escapes_control_characters_in_command_lines() {
+    if !require_cgroups("ps_escapes_control_characters_in_command_lines") {
+        return;
+    }
+    let guard = Guard::new("ps-escape");
+    assert_eq!(run(&["create", guard.name()]).code(), 0);
+    let shell = EvilShell::start();
+    let pid = shell.0.id();
+    let out = run(&["assign", guard.name(), &pid.to_string()]);
+    assert_eq!(out.code(), 0, "{out:?}");
+
+    let ps = run(&["ps", guard.name()]);
+    assert_eq!(ps.code(), 0, "{ps:?}");
+    assert!(
+        !has_raw_control(&ps.stdout),
+        "raw control characters: {ps:?}"
+    );
+    assert!(
+        ps.stdout
+            .contains(&format!("{pid}  sh -c read line {EVIL_SHOWN}\n")),
+        "{ps:?}"
+    );
+
+    let ps = run(&["ps", "--json", guard.name()]);
+    assert_eq!(ps.code(), 0, "{ps:?}");
+    assert!(
+        !has_raw_control(&ps.stdout),
+        "raw control characters: {ps:?}"
+    );
+    assert!(
+        ps.stdout
+            .contains(r#""\u001b]0;pwned\u0007\u001b[2J\u009b31m\u007f\u202e""#),
+        "{ps:?}"
+    );
+    // Escaped, and still the exact argv once parsed.
+    assert_eq!(ps.json()[0]["command"][3], EVIL, "{ps:?}");
+    drop(shell);
+}
+
+#[test]
+fn job_names_are_escaped_in_human_output() {
+    if !require_cgroups("job_names_are_escaped_in_human_output") {
+        return;
+    }
+    let guard = Guard(common::name(&format!("name{EVIL}")));
+    let name = guard.name();
+    let shown = common::name(&format!("name{EVIL_SHOWN}"));
+    let out = run(&["create", name]);
+    assert!(!has_raw_control(&out.stdout), "{out:?}");
+    assert!(!has_raw_control(&out.stderr), "{out:?}");
+    if out.code() == 2 {
+        // The library may refuse such a name; the refusal must not print it raw either.
+        return;
+    }
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.contains(&shown), "{out:?}");
+    for args in [
+        vec!["list"],
+        vec!["list", "--json"],
+        vec!["top", "--once", "--delay", "10ms"],
+        vec!["top", "--once", "--delay", "10ms", "--json"],
+        vec!["kill", name],
+        vec!["delete", name],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.code(), 0, "{args:?}: {out:?}");
+        assert!(!has_raw_control(&out.stdout), "{args:?}: {out:?}");
+        assert!(!has_raw_control(&out.stderr), "{args:?}: {out:?}");
+        if !args.contains(&"--json") {
+            assert!(out.stdout.contains(&shown), "{args:?}: {out:?}");
+        }
+    }
+    // Errors that name it escape it too.
+    let out = run(&["stats", name]);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(!has_raw_control(&out.stderr), "{out:?}");
 }
