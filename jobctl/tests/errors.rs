@@ -125,6 +125,29 @@ fn limits_the_host_cannot_have_fail_the_run_before_it_starts() {
 }
 
 #[test]
+fn a_memory_limit_under_a_page_fails_the_run_before_it_starts() {
+    if !require_cgroups("a_memory_limit_under_a_page_fails_the_run_before_it_starts") {
+        return;
+    }
+    let guard = Guard::new("under-a-page");
+    // The kernel would hold 4095 bytes as 0 pages, and kill the command at its first
+    // allocation: the library refuses it, and the command never runs (it would print).
+    let out = run(&[
+        "run",
+        "--name",
+        guard.name(),
+        "--memory",
+        "4095",
+        "--",
+        "echo",
+        "ran",
+    ]);
+    assert_one_line(&out, 2, &["memory limit", "4095", "whole pages"]);
+    // The job was removed again.
+    assert_eq!(run(&["stats", guard.name()]).code(), 1);
+}
+
+#[test]
 fn every_subcommand_has_an_example_in_its_help() {
     for command in [
         "run", "create", "list", "ps", "stats", "limits", "assign", "kill", "watch", "delete",

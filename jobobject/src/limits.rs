@@ -20,7 +20,9 @@ pub const MAX_CPU_RATE: u32 = 10_000;
 /// Limits to apply at once with
 /// [`JobObject::set_resource_limits`](crate::JobObject::set_resource_limits).
 ///
-/// A zero field leaves that limit as it is. Every field is checked before any is applied.
+/// A zero field leaves that limit as it is. Every field is checked before any is applied. On
+/// Linux the call is all or nothing: when the kernel refuses a value, the limits applied before
+/// it are put back to exactly what they were.
 ///
 /// ```
 /// use jobobject::JobLimits;
@@ -42,13 +44,17 @@ pub struct JobLimits {
     pub cpu_weight: u32,
     /// CPU affinity: bit `i` allows logical CPU `i`.
     pub cpu_affinity: u64,
-    /// Memory for the whole job, in bytes.
+    /// Memory for the whole job, in bytes. On Linux at least one page (the kernel counts whole
+    /// pages, rounding down), and less than 2^63 bytes less one page (from there the kernel
+    /// holds no limit).
     pub memory_limit_in_bytes: u64,
-    /// I/O operations per second, on every disk.
+    /// I/O operations per second, on every disk. On Linux at most 4294967294 (the kernel
+    /// holds 32 bits, the last meaning no limit).
     pub max_iops: i64,
     /// I/O bytes per second, on every disk.
     pub max_bandwidth: i64,
-    /// Processes alive in the job at once.
+    /// Processes alive in the job at once. On Linux at most 4194304 (the kernel's
+    /// `PID_MAX_LIMIT`).
     pub max_processes: u32,
 }
 

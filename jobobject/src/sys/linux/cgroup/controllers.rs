@@ -2,6 +2,8 @@
 //! version ([`super::v1::V1`], [`super::v2::V2`]), and the conversions both share.
 
 use std::io;
+use std::ops::RangeInclusive;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// A block device as `MAJ:MIN`.
@@ -27,11 +29,58 @@ impl Device {
     }
 }
 
-/// An I/O limit on one device; `None` is unlimited.
+/// An I/O limit on one device, as the API sees it; `None` is unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct IoMax {
     pub(crate) bps: Option<u64>,
     pub(crate) iops: Option<u64>,
+}
+
+/// A disk's throttle rule exactly as the kernel holds it: read and write bandwidth in bytes/s
+/// and operations/s, each `None` where there is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct IoRule {
+    pub(crate) rbps: Option<u64>,
+    pub(crate) wbps: Option<u64>,
+    pub(crate) riops: Option<u64>,
+    pub(crate) wiops: Option<u64>,
+}
+
+/// The bandwidth v1 writes for "unlimited" instead of removing the rule: kernels before about
+/// 6.3 count a v1 cgroup's I/O in `blkio.throttle.io_service*` only while it has a throttle
+/// rule on the device, so a rule that never throttles keeps the statistics running. It is
+/// below `U64_MAX`, which the kernel takes as no rule, and above any limit the API can set
+/// (an `i64`).
+pub(crate) const ACCOUNTING_ONLY_BPS: u64 = u64::MAX - 1;
+
+impl IoRule {
+    /// The rule for `limit`, the same for reads and writes; `unlimited_bps` is what to write
+    /// for no bandwidth limit.
+    pub(crate) fn new(limit: IoMax, unlimited_bps: Option<u64>) -> Self {
+        let bps = limit.bps.or(unlimited_bps);
+        IoRule {
+            rbps: bps,
+            wbps: bps,
+            riops: limit.iops,
+            wiops: limit.iops,
+        }
+    }
+
+    /// The limit the rule enforces, as the API reports it (from the write side; a bandwidth
+    /// that never throttles is none).
+    pub(crate) fn limit(&self) -> IoMax {
+        IoMax {
+            bps: self.wbps.filter(|&bps| bps < ACCOUNTING_ONLY_BPS),
+            iops: self.wiops,
+        }
+    }
+}
+
+/// A CFS bandwidth limit in microseconds: `quota` per `period` (`None`: no quota).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CpuMax {
+    pub(crate) quota: Option<u64>,
+    pub(crate) period: u64,
 }
 
 /// Memory use in bytes.
@@ -61,25 +110,41 @@ pub(crate) struct LimitEvents {
     pub(crate) pids_max: u64,
 }
 
-/// What a job's cgroups can limit and report, in kernel units.
-pub(crate) trait Controllers {
-    /// Sets the CPU weight (1-9), or the default with `None`.
-    fn set_cpu_weight(&self, weight: Option<u32>) -> io::Result<()>;
-    /// The CPU weight, 1-9 (the nearest for a value set by someone else).
-    fn cpu_weight(&self) -> io::Result<u32>;
-    /// Sets the CFS bandwidth `(quota, period)` in microseconds, or none.
-    fn set_cpu_quota(&self, quota: Option<(u64, u64)>) -> io::Result<()>;
-    fn cpu_quota(&self) -> io::Result<Option<(u64, u64)>>;
-    /// Sets the allowed CPUs as a kernel list (`0-1,3`).
-    fn set_cpus(&self, list: &str) -> io::Result<()>;
-    /// The CPUs the job may use as a kernel list (the effective ones when none is set).
+/// A job's limit files, read and written exactly as the kernel holds them: a value read and
+/// written back leaves the file as it was, which is what undoing a half-applied change needs.
+///
+/// A setter that fails may have changed part of its limit (v1 spreads the CFS bandwidth and a
+/// disk's rule over several files); writing back what the getter returned before repairs it.
+pub(crate) trait Knobs {
+    /// The kernel's default CPU weight (v2 `cpu.weight` 100, v1 `cpu.shares` 1024).
+    fn default_cpu_weight(&self) -> u64;
+    /// The raw CPU weight.
+    fn cpu_weight(&self) -> io::Result<u64>;
+    fn set_cpu_weight(&self, weight: u64) -> io::Result<()>;
+    fn cpu_max(&self) -> io::Result<CpuMax>;
+    fn set_cpu_max(&self, max: CpuMax) -> io::Result<()>;
+    /// The job's own `cpuset.cpus` as the kernel lists it (`0-1,3`; empty on v2 while the
+    /// parent's apply).
     fn cpus(&self) -> io::Result<String>;
-    fn set_memory_max(&self, bytes: Option<u64>) -> io::Result<()>;
+    fn set_cpus(&self, list: &str) -> io::Result<()>;
+    /// The memory limit in bytes, a whole number of pages.
     fn memory_max(&self) -> io::Result<Option<u64>>;
-    fn set_io_max(&self, device: Device, limit: IoMax) -> io::Result<()>;
-    fn io_max(&self) -> io::Result<Vec<(Device, IoMax)>>;
-    fn set_pids_max(&self, max: Option<u32>) -> io::Result<()>;
-    fn pids_max(&self) -> io::Result<Option<u32>>;
+    fn set_memory_max(&self, bytes: Option<u64>) -> io::Result<()>;
+    /// The throttle rule of every disk that has one.
+    fn io_rules(&self) -> io::Result<Vec<(Device, IoRule)>>;
+    /// Sets a disk's rule; an all-`None` rule removes it.
+    fn set_io_rule(&self, device: Device, rule: IoRule) -> io::Result<()>;
+    /// The rule to write on a disk for `limit` (v1 keeps a rule that never throttles, see
+    /// [`ACCOUNTING_ONLY_BPS`]).
+    fn io_rule_for(&self, limit: IoMax) -> IoRule;
+    fn pids_max(&self) -> io::Result<Option<u64>>;
+    fn set_pids_max(&self, max: Option<u64>) -> io::Result<()>;
+}
+
+/// What a job's cgroups can limit and report, in kernel units.
+pub(crate) trait Controllers: Knobs {
+    /// The CPUs the job may use as a kernel list, nested limits and the parent's included.
+    fn effective_cpus(&self) -> io::Result<String>;
     fn memory_usage(&self) -> io::Result<MemoryUsage>;
     /// User and system CPU time of the job, the exited processes included.
     fn cpu_times(&self) -> io::Result<(Duration, Duration)>;
@@ -133,6 +198,54 @@ pub(crate) fn rate_from_quota((quota, period): (u64, u64), cpus: u32) -> u32 {
     let whole = period * u64::from(cpus.max(1));
     ((quota * 10_000 + whole / 2) / whole).clamp(1, 10_000) as u32
 }
+
+/// The size of a page, the unit the kernel counts memory limits in.
+pub(crate) fn page_size() -> u64 {
+    static PAGE_SIZE: OnceLock<u64> = OnceLock::new();
+    *PAGE_SIZE.get_or_init(|| {
+        // SAFETY: sysconf reads a constant of the system; it has no preconditions.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
+    })
+}
+
+/// The kernel's `PAGE_COUNTER_MAX` (include/linux/page_counter.h): `LONG_MAX / PAGE_SIZE`
+/// pages on 64-bit, `LONG_MAX` on 32-bit. A memory counter's limit is at most that many pages,
+/// and that many means none: `page_counter_memparse` (mm/page_counter.c) turns any larger
+/// value into it, v2 `memory.max` reads it as `max`, v1 `memory.limit_in_bytes` as that many
+/// pages in bytes.
+pub(crate) fn page_counter_max() -> u64 {
+    let long_max = libc::c_long::MAX as u64;
+    if cfg!(target_pointer_width = "64") {
+        long_max / page_size()
+    } else {
+        long_max
+    }
+}
+
+/// The memory limits the kernel can hold, in bytes. It counts whole pages, rounding down: below
+/// one page the limit is 0 pages, and the job is killed at its first allocation; from
+/// `PAGE_COUNTER_MAX` pages up the limit is none.
+pub(crate) fn memory_limit_range() -> RangeInclusive<u64> {
+    let page = page_size();
+    page..=page_counter_max() * page - 1
+}
+
+/// The highest process limit. `pids.max` refuses `PIDS_MAX` (`PID_MAX_LIMIT + 1`) and up with
+/// EINVAL (kernel/cgroup/pids.c), and `PID_MAX_LIMIT` is 4 Mi where `long` has 64 bits, else
+/// `PID_MAX_DEFAULT`, 32 Ki (include/linux/threads.h; a `CONFIG_BASE_SMALL` kernel has 32 Ki
+/// too, and refuses more with EINVAL).
+pub(crate) const MAX_PIDS: u64 = if cfg!(target_pointer_width = "64") {
+    4 << 20
+} else {
+    0x8000
+};
+
+/// The highest I/O operations limit. blk-throttle keeps IOPS limits in an `unsigned int` where
+/// `UINT_MAX` means none (block/blk-throttle.c): v2 `io.max` clamps larger values to it, and v1
+/// `blkio.throttle.*_iops_device` truncates them (2^32 becomes 0, which stops all I/O).
+/// Bandwidth is a `u64` where only `U64_MAX` means none: every `i64` the API takes fits.
+pub(crate) const MAX_IOPS: u64 = u32::MAX as u64 - 1;
 
 /// Reads `key value` lines (memory.stat, cpu.stat, memory.events) for one key.
 pub(crate) fn keyed_value(text: &str, key: &str) -> Option<u64> {

@@ -1,12 +1,13 @@
 //! What only cgroup v1 needs: the freezer's states and cpuset's initialisation.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use super::controllers::{
-    Controllers, Device, IoMax, IoUsage, LimitEvents, MemoryUsage, keyed_value, max_or_number,
-    weight_from_kernel, weight_to_kernel,
+    ACCOUNTING_ONLY_BPS, Controllers, CpuMax, Device, IoMax, IoRule, IoUsage, Knobs, LimitEvents,
+    MemoryUsage, keyed_value, max_or_number, page_counter_max, page_size,
 };
 use super::{dir, wait_until};
 
@@ -67,15 +68,19 @@ pub(crate) struct V1<'a> {
     pub(crate) pids: Option<BorrowedFd<'a>>,
 }
 
-/// The bandwidth written for "unlimited" instead of removing the rule: kernels before about
-/// 6.3 count a v1 cgroup's I/O in `blkio.throttle.io_service*` only while it has a throttle
-/// rule on the device, so a rule that never throttles keeps the statistics running.
-const ACCOUNTING_ONLY_BPS: u64 = u64::MAX - 1;
-
 /// The kernel's default `cpu.shares`.
 const DEFAULT_SHARES: u64 = 1024;
-/// `memory.limit_in_bytes` reads about 2^63 when there is no limit.
-const NO_MEMORY_LIMIT: u64 = 1 << 62;
+
+/// Where one of a disk's four throttles is in an [`IoRule`].
+type Throttle = fn(&mut IoRule) -> &mut Option<u64>;
+
+/// The blkio throttle files of a disk's rule, with the throttle each holds.
+const THROTTLE_FILES: [(&str, Throttle); 4] = [
+    ("blkio.throttle.read_bps_device", |r| &mut r.rbps),
+    ("blkio.throttle.write_bps_device", |r| &mut r.wbps),
+    ("blkio.throttle.read_iops_device", |r| &mut r.riops),
+    ("blkio.throttle.write_iops_device", |r| &mut r.wiops),
+];
 
 fn missing(controller: &str) -> io::Error {
     io::Error::new(
@@ -136,48 +141,57 @@ impl V1<'_> {
     }
 }
 
-impl Controllers for V1<'_> {
-    fn set_cpu_weight(&self, weight: Option<u32>) -> io::Result<()> {
-        let value = weight.map_or(DEFAULT_SHARES, |w| weight_to_kernel(w, DEFAULT_SHARES));
-        write(get(self.cpu, "cpu")?, "cpu.shares", &value.to_string())
+impl Knobs for V1<'_> {
+    fn default_cpu_weight(&self) -> u64 {
+        DEFAULT_SHARES
     }
 
-    fn cpu_weight(&self) -> io::Result<u32> {
-        let shares = number(get(self.cpu, "cpu")?, "cpu.shares")?;
-        Ok(weight_from_kernel(shares.max(1) as u64, DEFAULT_SHARES))
+    fn cpu_weight(&self) -> io::Result<u64> {
+        Ok(number(get(self.cpu, "cpu")?, "cpu.shares")?.max(0) as u64)
     }
 
-    fn set_cpu_quota(&self, quota: Option<(u64, u64)>) -> io::Result<()> {
-        let cpu = get(self.cpu, "cpu")?;
-        match quota {
-            Some((quota, period)) => {
-                // Lift any quota first: a new period may not fit the old quota.
-                write(cpu, "cpu.cfs_quota_us", "-1")?;
-                write(cpu, "cpu.cfs_period_us", &period.to_string())?;
-                write(cpu, "cpu.cfs_quota_us", &quota.to_string())
-            }
-            None => write(cpu, "cpu.cfs_quota_us", "-1"),
-        }
+    fn set_cpu_weight(&self, weight: u64) -> io::Result<()> {
+        write(get(self.cpu, "cpu")?, "cpu.shares", &weight.to_string())
     }
 
-    fn cpu_quota(&self) -> io::Result<Option<(u64, u64)>> {
+    fn cpu_max(&self) -> io::Result<CpuMax> {
         let cpu = get(self.cpu, "cpu")?;
         let quota = number(cpu, "cpu.cfs_quota_us")?;
-        if quota < 0 {
-            return Ok(None);
-        }
-        Ok(Some((
-            quota as u64,
-            number(cpu, "cpu.cfs_period_us")? as u64,
-        )))
+        Ok(CpuMax {
+            quota: u64::try_from(quota).ok(),
+            period: number(cpu, "cpu.cfs_period_us")?.max(0) as u64,
+        })
     }
 
-    fn set_cpus(&self, list: &str) -> io::Result<()> {
-        write(get(self.cpuset, "cpuset")?, "cpuset.cpus", list)
+    /// The kernel checks each file's write against the other's current value, so a new period
+    /// goes in while no quota is set (which the kernel always accepts: the job then inherits
+    /// its parent's); an unchanged period is not written, so that lowering a quota is one
+    /// write, which the kernel refuses or applies as a whole.
+    fn set_cpu_max(&self, max: CpuMax) -> io::Result<()> {
+        let cpu = get(self.cpu, "cpu")?;
+        if number(cpu, "cpu.cfs_period_us")? != max.period as i64 {
+            write(cpu, "cpu.cfs_quota_us", "-1")?;
+            write(cpu, "cpu.cfs_period_us", &max.period.to_string())?;
+        }
+        let quota = max.quota.map_or_else(|| "-1".to_owned(), |q| q.to_string());
+        write(cpu, "cpu.cfs_quota_us", &quota)
     }
 
     fn cpus(&self) -> io::Result<String> {
-        dir::read(get(self.cpuset, "cpuset")?, "cpuset.cpus")
+        Ok(dir::read(get(self.cpuset, "cpuset")?, "cpuset.cpus")?
+            .trim()
+            .to_owned())
+    }
+
+    fn set_cpus(&self, list: &str) -> io::Result<()> {
+        let list = if list.is_empty() { "\n" } else { list };
+        write(get(self.cpuset, "cpuset")?, "cpuset.cpus", list)
+    }
+
+    fn memory_max(&self) -> io::Result<Option<u64>> {
+        let bytes = number(get(self.memory, "memory")?, "memory.limit_in_bytes")?.max(0) as u64;
+        // No limit reads as PAGE_COUNTER_MAX pages.
+        Ok((bytes / page_size() < page_counter_max()).then_some(bytes))
     }
 
     fn set_memory_max(&self, bytes: Option<u64>) -> io::Result<()> {
@@ -185,66 +199,44 @@ impl Controllers for V1<'_> {
         write(get(self.memory, "memory")?, "memory.limit_in_bytes", &value)
     }
 
-    fn memory_max(&self) -> io::Result<Option<u64>> {
-        let value = number(get(self.memory, "memory")?, "memory.limit_in_bytes")? as u64;
-        Ok((value < NO_MEMORY_LIMIT).then_some(value))
+    fn io_rules(&self) -> io::Result<Vec<(Device, IoRule)>> {
+        let blkio = get(self.blkio, "blkio")?;
+        let mut rules = BTreeMap::new();
+        for (file, field) in THROTTLE_FILES {
+            for (device, value) in device_values(&dir::read(blkio, file)?) {
+                *field(rules.entry(device).or_default()) = Some(value);
+            }
+        }
+        Ok(rules.into_iter().collect())
     }
 
-    fn set_io_max(&self, device: Device, limit: IoMax) -> io::Result<()> {
+    fn set_io_rule(&self, device: Device, mut rule: IoRule) -> io::Result<()> {
         let blkio = get(self.blkio, "blkio")?;
-        // An IOPS of 0 removes that rule; the bandwidth rule stays, never throttling.
-        let (bps, iops) = (
-            limit.bps.unwrap_or(ACCOUNTING_ONLY_BPS),
-            limit.iops.unwrap_or(0),
-        );
-        for (file, value) in [
-            ("blkio.throttle.read_bps_device", bps),
-            ("blkio.throttle.write_bps_device", bps),
-            ("blkio.throttle.read_iops_device", iops),
-            ("blkio.throttle.write_iops_device", iops),
-        ] {
+        // 0 removes a file's rule (the kernel stores it as U64_MAX / UINT_MAX, no limit).
+        for (file, field) in THROTTLE_FILES {
+            let value = field(&mut rule).unwrap_or(0);
             write(blkio, file, &format!("{device} {value}"))?;
         }
         Ok(())
     }
 
-    fn io_max(&self) -> io::Result<Vec<(Device, IoMax)>> {
-        let blkio = get(self.blkio, "blkio")?;
-        let bps = device_values(&dir::read(blkio, "blkio.throttle.write_bps_device")?);
-        let iops = device_values(&dir::read(blkio, "blkio.throttle.write_iops_device")?);
-        let mut limits: Vec<(Device, IoMax)> = Vec::new();
-        for (device, value) in bps.into_iter().filter(|&(_, v)| v < ACCOUNTING_ONLY_BPS) {
-            limits.push((
-                device,
-                IoMax {
-                    bps: Some(value),
-                    iops: None,
-                },
-            ));
-        }
-        for (device, value) in iops {
-            match limits.iter_mut().find(|(d, _)| *d == device) {
-                Some((_, limit)) => limit.iops = Some(value),
-                None => limits.push((
-                    device,
-                    IoMax {
-                        bps: None,
-                        iops: Some(value),
-                    },
-                )),
-            }
-        }
-        Ok(limits)
+    fn io_rule_for(&self, limit: IoMax) -> IoRule {
+        IoRule::new(limit, Some(ACCOUNTING_ONLY_BPS))
     }
 
-    fn set_pids_max(&self, max: Option<u32>) -> io::Result<()> {
+    fn pids_max(&self) -> io::Result<Option<u64>> {
+        max_or_number(&dir::read(get(self.pids, "pids")?, "pids.max")?)
+    }
+
+    fn set_pids_max(&self, max: Option<u64>) -> io::Result<()> {
         let value = max.map_or_else(|| "max".to_owned(), |m| m.to_string());
         write(get(self.pids, "pids")?, "pids.max", &value)
     }
+}
 
-    fn pids_max(&self) -> io::Result<Option<u32>> {
-        let value = max_or_number(&dir::read(get(self.pids, "pids")?, "pids.max")?)?;
-        Ok(value.map(|v| v.min(u64::from(u32::MAX)) as u32))
+impl Controllers for V1<'_> {
+    fn effective_cpus(&self) -> io::Result<String> {
+        dir::read(get(self.cpuset, "cpuset")?, "cpuset.effective_cpus")
     }
 
     fn memory_usage(&self) -> io::Result<MemoryUsage> {

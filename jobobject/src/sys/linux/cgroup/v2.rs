@@ -5,8 +5,8 @@ use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
 use super::controllers::{
-    Controllers, Device, IoMax, IoUsage, LimitEvents, MemoryUsage, keyed_value, max_or_number,
-    weight_from_kernel, weight_to_kernel,
+    Controllers, CpuMax, Device, IoMax, IoRule, IoUsage, Knobs, LimitEvents, MemoryUsage,
+    keyed_value, max_or_number,
 };
 use super::{dir, parse, wait_until};
 
@@ -95,27 +95,43 @@ fn limit(value: Option<u64>) -> String {
     value.map_or_else(|| "max".to_owned(), |v| v.to_string())
 }
 
-impl Controllers for V2<'_> {
-    fn set_cpu_weight(&self, weight: Option<u32>) -> io::Result<()> {
-        let value = weight.map_or(DEFAULT_WEIGHT, |w| weight_to_kernel(w, DEFAULT_WEIGHT));
-        self.write("cpu.weight", &value.to_string())
+/// Parses a line of `io.max`: `MAJ:MIN rbps=.. wbps=.. riops=.. wiops=..`.
+fn io_max_line(line: &str) -> io::Result<Option<(Device, IoRule)>> {
+    let mut words = line.split_whitespace();
+    let Some(device) = words.next().and_then(Device::parse) else {
+        return Ok(None);
+    };
+    let mut rule = IoRule::default();
+    for word in words {
+        let Some((key, value)) = word.split_once('=') else {
+            continue;
+        };
+        let field = match key {
+            "rbps" => &mut rule.rbps,
+            "wbps" => &mut rule.wbps,
+            "riops" => &mut rule.riops,
+            "wiops" => &mut rule.wiops,
+            _ => continue,
+        };
+        *field = max_or_number(value)?;
+    }
+    Ok(Some((device, rule)))
+}
+
+impl Knobs for V2<'_> {
+    fn default_cpu_weight(&self) -> u64 {
+        DEFAULT_WEIGHT
     }
 
-    fn cpu_weight(&self) -> io::Result<u32> {
-        Ok(weight_from_kernel(
-            self.number("cpu.weight")?,
-            DEFAULT_WEIGHT,
-        ))
+    fn cpu_weight(&self) -> io::Result<u64> {
+        self.number("cpu.weight")
     }
 
-    fn set_cpu_quota(&self, quota: Option<(u64, u64)>) -> io::Result<()> {
-        match quota {
-            Some((quota, period)) => self.write("cpu.max", &format!("{quota} {period}")),
-            None => self.write("cpu.max", "max"),
-        }
+    fn set_cpu_weight(&self, weight: u64) -> io::Result<()> {
+        self.write("cpu.weight", &weight.to_string())
     }
 
-    fn cpu_quota(&self) -> io::Result<Option<(u64, u64)>> {
+    fn cpu_max(&self) -> io::Result<CpuMax> {
         let text = self.read("cpu.max")?;
         let mut words = text.split_whitespace();
         let (Some(quota), Some(period)) = (words.next(), words.next()) else {
@@ -124,67 +140,81 @@ impl Controllers for V2<'_> {
                 format!("cpu.max: {text:?}"),
             ));
         };
-        let period = max_or_number(period)?.unwrap_or(100_000);
-        Ok(max_or_number(quota)?.map(|quota| (quota, period)))
+        let period = period.parse().map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("cpu.max: {text:?}"))
+        })?;
+        Ok(CpuMax {
+            quota: max_or_number(quota)?,
+            period,
+        })
     }
 
-    fn set_cpus(&self, list: &str) -> io::Result<()> {
-        self.write("cpuset.cpus", list)
+    fn set_cpu_max(&self, max: CpuMax) -> io::Result<()> {
+        // One write sets both, so no intermediate state is ever refused.
+        self.write("cpu.max", &format!("{} {}", limit(max.quota), max.period))
     }
 
     fn cpus(&self) -> io::Result<String> {
-        let list = self.read("cpuset.cpus")?;
-        if list.trim().is_empty() {
-            return self.read("cpuset.cpus.effective");
-        }
-        Ok(list)
+        Ok(self.read("cpuset.cpus")?.trim().to_owned())
     }
 
-    fn set_memory_max(&self, bytes: Option<u64>) -> io::Result<()> {
-        self.write("memory.max", &limit(bytes))
+    fn set_cpus(&self, list: &str) -> io::Result<()> {
+        // An empty list (the parent's CPUs) is written as a bare newline.
+        self.write("cpuset.cpus", if list.is_empty() { "\n" } else { list })
     }
 
     fn memory_max(&self) -> io::Result<Option<u64>> {
         max_or_number(&self.read("memory.max")?)
     }
 
-    fn set_io_max(&self, device: Device, limit_: IoMax) -> io::Result<()> {
-        let (bps, iops) = (limit(limit_.bps), limit(limit_.iops));
+    fn set_memory_max(&self, bytes: Option<u64>) -> io::Result<()> {
+        self.write("memory.max", &limit(bytes))
+    }
+
+    fn io_rules(&self) -> io::Result<Vec<(Device, IoRule)>> {
+        let mut rules = Vec::new();
+        for line in self.read("io.max")?.lines() {
+            rules.extend(io_max_line(line)?);
+        }
+        Ok(rules)
+    }
+
+    fn set_io_rule(&self, device: Device, rule: IoRule) -> io::Result<()> {
+        // A line of four `max` removes the disk's rule.
+        let IoRule {
+            rbps,
+            wbps,
+            riops,
+            wiops,
+        } = rule;
         self.write(
             "io.max",
-            &format!("{device} rbps={bps} wbps={bps} riops={iops} wiops={iops}"),
+            &format!(
+                "{device} rbps={} wbps={} riops={} wiops={}",
+                limit(rbps),
+                limit(wbps),
+                limit(riops),
+                limit(wiops)
+            ),
         )
     }
 
-    fn io_max(&self) -> io::Result<Vec<(Device, IoMax)>> {
-        let mut limits = Vec::new();
-        for line in self.read("io.max")?.lines() {
-            let mut words = line.split_whitespace();
-            let Some(device) = words.next().and_then(Device::parse) else {
-                continue;
-            };
-            let mut io = IoMax::default();
-            for word in words {
-                let Some((key, value)) = word.split_once('=') else {
-                    continue;
-                };
-                match key {
-                    "wbps" => io.bps = max_or_number(value)?,
-                    "wiops" => io.iops = max_or_number(value)?,
-                    _ => {}
-                }
-            }
-            limits.push((device, io));
-        }
-        Ok(limits)
+    fn io_rule_for(&self, limit: IoMax) -> IoRule {
+        IoRule::new(limit, None)
     }
 
-    fn set_pids_max(&self, max: Option<u32>) -> io::Result<()> {
-        self.write("pids.max", &limit(max.map(u64::from)))
+    fn pids_max(&self) -> io::Result<Option<u64>> {
+        max_or_number(&self.read("pids.max")?)
     }
 
-    fn pids_max(&self) -> io::Result<Option<u32>> {
-        Ok(max_or_number(&self.read("pids.max")?)?.map(|v| v.min(u64::from(u32::MAX)) as u32))
+    fn set_pids_max(&self, max: Option<u64>) -> io::Result<()> {
+        self.write("pids.max", &limit(max))
+    }
+}
+
+impl Controllers for V2<'_> {
+    fn effective_cpus(&self) -> io::Result<String> {
+        self.read("cpuset.cpus.effective")
     }
 
     fn memory_usage(&self) -> io::Result<MemoryUsage> {
