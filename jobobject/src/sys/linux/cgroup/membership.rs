@@ -10,7 +10,8 @@ use rustix::process::{Pid, Signal};
 
 use super::{dir, parse};
 
-/// `PF_KTHREAD` in the flags of `/proc/PID/stat`.
+/// `PF_EXITING` and `PF_KTHREAD` in the flags of `/proc/PID/stat`.
+const PF_EXITING: u64 = 0x0000_0004;
 const PF_KTHREAD: u64 = 0x0020_0000;
 /// `SCHED_FIFO` and `SCHED_RR`: the real-time policies the cpu controller budgets.
 const REALTIME_POLICIES: [u64; 2] = [1, 2];
@@ -53,12 +54,21 @@ pub(super) fn is_realtime(pid: u32) -> bool {
     })
 }
 
+/// The flags of process `pid` (field 9 of stat(5)); `None` when it does not exist.
+fn process_flags(pid: u32) -> Option<u64> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    stat_fields(&stat)?.get(6)?.parse().ok()
+}
+
 /// Whether process `pid` is a kernel thread; `None` when it does not exist.
 pub(crate) fn is_kernel_thread(pid: u32) -> Option<bool> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    // Field 9 of stat(5): the flags; index 6 after the command.
-    let flags: u64 = stat_fields(&stat)?.get(6)?.parse().ok()?;
-    Some(flags & PF_KTHREAD != 0)
+    Some(process_flags(pid)? & PF_KTHREAD != 0)
+}
+
+/// Whether process `pid` is exiting, or gone: the kernel no longer moves it between cgroups,
+/// and v1 shows it in the root cgroup.
+pub(super) fn is_exiting(pid: u32) -> bool {
+    process_flags(pid).is_none_or(|flags| flags & PF_EXITING != 0)
 }
 
 /// Writes a pid to `cgroup.procs`, retrying `EINVAL` briefly: the kernel refuses a task that is

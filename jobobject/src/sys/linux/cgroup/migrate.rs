@@ -6,24 +6,26 @@
 //! - the `pids` hierarchy goes first, so that every process a split parent forks is already
 //!   counted by the job's process limit; the primary hierarchy (membership, events, kill)
 //!   goes last, so that whatever is a member is in every other hierarchy too;
-//! - after the last write, every process in the first hierarchy's job cgroup that is missing
-//!   from another one is moved there, until a pass finds none: only a split process can fork
-//!   a split child, so a clean pass leaves none;
+//! - after the last write, every split process is moved, hierarchy by hierarchy in the same
+//!   order, until a pass finds none. Only a split process can fork a split child, so a clean
+//!   pass leaves none. Every split process is still in the primary hierarchy's old cgroup,
+//!   so a pass looks there: a v2 cgroup lists its processes exactly; a v1 listing can drop
+//!   some while processes fork (its array is sized before it is filled), so on a v1-only host
+//!   a pass looks at every process;
 //! - when the kernel refuses a write, every process moved so far goes back where it was.
 //!
 //! On a unified host a job is one cgroup and one write moves the process atomically.
 
-use std::collections::BTreeSet;
 use std::io;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-use super::membership::{is_alive, is_realtime, write_procs};
+use super::membership::{is_alive, is_exiting, is_realtime, write_procs};
 use super::{CgroupDir, JobCgroups, Version, dir, os, parse};
 use crate::Error;
 
-/// How many clean-up passes a tree that keeps forking split children gets before `assign`
-/// gives up (each pass moves every split process it finds; in practice one or two suffice).
+/// How many passes a tree that keeps forking split children gets before `assign` gives up
+/// (each pass moves every split process it finds; in practice one or two suffice).
 const MAX_PASSES: usize = 64;
 
 /// Moves process `pid` (all its threads) into `job` in every hierarchy.
@@ -41,13 +43,13 @@ pub(super) fn assign(job: &JobCgroups, pid: u32) -> Result<(), Error> {
             .and_then(|fd| write_procs(fd.as_fd(), text.as_bytes()));
         if let Err(err) = written {
             if i > 0 {
-                roll_back(&order[..i], d, &origins);
+                roll_back(&order, i, &origins);
             }
             return Err(write_error(job, d, pid, err));
         }
     }
     if order.len() > 1 {
-        heal_split(job, &order)?;
+        heal(job, &order, &origins)?;
     }
     // The kernel skips an exiting process without an error: a zombie was not moved.
     if !is_alive(pid) {
@@ -75,7 +77,7 @@ fn write_order(job: &JobCgroups) -> Vec<&CgroupDir> {
     order
 }
 
-/// Where process `pid` is now in each hierarchy of `order`, to move it back on failure.
+/// Where process `pid` is now in each hierarchy of `order`.
 fn origins(job: &JobCgroups, order: &[&CgroupDir], pid: u32) -> Result<Vec<PathBuf>, Error> {
     let path = format!("/proc/{pid}/cgroup");
     let text = std::fs::read_to_string(&path).map_err(|err| match err.kind() {
@@ -110,8 +112,8 @@ fn write_error(job: &JobCgroups, d: &CgroupDir, pid: u32, err: io::Error) -> Err
         },
         Some(libc::EINVAL) if may_hold_cpu(d) && is_realtime(pid) => Error::invalid(format!(
             "process {pid} has a thread with a real-time scheduling policy, and the kernel \
-                 refused to move it into {}: that cgroup has no real-time runtime \
-                 (cpu.rt_runtime_us)",
+             refused to move it into {}: that cgroup has no real-time runtime \
+             (cpu.rt_runtime_us)",
             d.path.display()
         )),
         _ => os(job.name(), "write cgroup.procs in", &d.path, err),
@@ -123,23 +125,64 @@ fn may_hold_cpu(d: &CgroupDir) -> bool {
     d.hierarchy.has("cpu") || d.hierarchy.version == Version::V2
 }
 
-/// The processes listed in a directory's own `cgroup.procs`.
-fn members(d: &CgroupDir) -> io::Result<BTreeSet<u32>> {
-    let text = dir::read(d.open_fd()?.as_fd(), "cgroup.procs")?;
-    Ok(parse::pids(&text)?.into_iter().collect())
+/// The processes that may be split: those in the primary hierarchy's old cgroup (where a v2
+/// listing is exact), else every process of the host.
+fn candidates(order: &[&CgroupDir], origins: &[PathBuf]) -> Vec<u32> {
+    let (Some(primary), Some(origin)) = (order.last(), origins.last()) else {
+        return Vec::new();
+    };
+    if primary.hierarchy.version == Version::V2 {
+        let listed = dir::open_path(origin)
+            .and_then(|fd| dir::read(fd.as_fd(), "cgroup.procs"))
+            .ok();
+        return listed
+            .and_then(|text| parse::pids(&text).ok())
+            .unwrap_or_default();
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
 }
 
-/// Moves every process that is in the first directory of `order` but missing from another one
-/// into that one, until a pass finds none.
-fn heal_split(job: &JobCgroups, order: &[&CgroupDir]) -> Result<(), Error> {
-    let read_error = |d: &CgroupDir, e| os(job.name(), "read cgroup.procs in", &d.path, e);
+/// For each directory of `order`, whether process `pid` is in it; `None` when the process is
+/// gone or exiting (v1 then shows it in its root cgroup).
+fn places(pid: u32, order: &[&CgroupDir]) -> Option<Vec<bool>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let entries = parse::proc_cgroup(&text).ok()?;
+    if is_exiting(pid) {
+        return None;
+    }
+    Some(
+        order
+            .iter()
+            .map(|d| {
+                d.hierarchy
+                    .find(&entries)
+                    .and_then(|entry| d.hierarchy.path_of(&entry.path))
+                    .is_some_and(|path| path == d.path)
+            })
+            .collect(),
+    )
+}
+
+/// Moves every split process into the directories of `order` it is missing from, in order,
+/// until a pass finds none.
+fn heal(job: &JobCgroups, order: &[&CgroupDir], origins: &[PathBuf]) -> Result<(), Error> {
     for _ in 0..MAX_PASSES {
-        let reference = members(order[0]).map_err(|e| read_error(order[0], e))?;
         let mut moved = false;
-        for d in &order[1..] {
-            let present = members(d).map_err(|e| read_error(d, e))?;
-            for &pid in reference.difference(&present) {
-                moved |= move_live(d, pid).map_err(|e| write_error(job, d, pid, e))?;
+        for pid in candidates(order, origins) {
+            let Some(places) = places(pid, order) else {
+                continue;
+            };
+            if places.iter().all(|&p| p) || !places.iter().any(|&p| p) {
+                continue;
+            }
+            for (d, _) in order.iter().zip(&places).filter(|(_, inside)| !**inside) {
+                moved |= move_live(d.open_fd(), pid).map_err(|e| write_error(job, d, pid, e))?;
             }
         }
         if !moved {
@@ -155,38 +198,35 @@ fn heal_split(job: &JobCgroups, order: &[&CgroupDir]) -> Result<(), Error> {
     })
 }
 
-/// Writes `pid` to a directory's `cgroup.procs`; `Ok(false)` when it has exited (it no longer
-/// needs moving), `Ok(true)` when a live process was moved.
-fn move_live(d: &CgroupDir, pid: u32) -> io::Result<bool> {
-    if !is_alive(pid) {
+/// Writes `pid` to the `cgroup.procs` of `dir`; `Ok(false)` when it has exited or is exiting
+/// (it needs no move), `Ok(true)` when a live process was moved.
+fn move_live(dir: io::Result<impl AsFd>, pid: u32) -> io::Result<bool> {
+    if !is_alive(pid) || is_exiting(pid) {
         return Ok(false);
     }
-    match write_procs(d.open_fd()?.as_fd(), pid.to_string().as_bytes()) {
+    match write_procs(dir?.as_fd(), pid.to_string().as_bytes()) {
         Ok(()) => Ok(true),
         Err(err) if err.raw_os_error() == Some(libc::ESRCH) => Ok(false),
         Err(err) => Err(err),
     }
 }
 
-/// After the kernel refused the move into `refused`: every process in the directories written
-/// so far (`written`) that is not in `refused` is the assigned process or a child it forked
-/// meanwhile; each goes back to the cgroup the assigned process came from. Best effort: the
-/// refusal is the error the caller reports.
-fn roll_back(written: &[&CgroupDir], refused: &CgroupDir, origins: &[PathBuf]) {
+/// After the kernel refused the move into `order[refused]`: every process in the job in some
+/// of the directories written before but not in the refused one is the assigned process or a
+/// child it forked meanwhile; each goes back where the assigned process came from. Best
+/// effort: the refusal is the error the caller reports.
+fn roll_back(order: &[&CgroupDir], refused: usize, origins: &[PathBuf]) {
     for _ in 0..MAX_PASSES {
-        let Ok(outside) = members(refused) else {
-            return;
-        };
         let mut moved = false;
-        for (d, origin) in written.iter().zip(origins).rev() {
-            let Ok(inside) = members(d) else { continue };
-            let Ok(back) = dir::open_path(origin) else {
+        for pid in candidates(order, origins) {
+            let Some(places) = places(pid, order) else {
                 continue;
             };
-            for &pid in inside.difference(&outside) {
-                if is_alive(pid) {
-                    moved |= write_procs(back.as_fd(), pid.to_string().as_bytes()).is_ok();
-                }
+            if places[refused] {
+                continue;
+            }
+            for i in (0..refused).rev().filter(|&i| places[i]) {
+                moved |= move_live(dir::open_path(&origins[i]), pid).unwrap_or(false);
             }
         }
         if !moved {
