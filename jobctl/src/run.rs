@@ -95,7 +95,7 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult<i32> {
     };
     let mut command = Command::new(program);
     command.args(arguments);
-    signals::unblock_in_child(&mut command);
+    blocked.restore_in_child(&mut command);
     let start = Instant::now();
     let child = match job.spawn(&mut command) {
         Ok(child) => child,

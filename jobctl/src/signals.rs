@@ -1,22 +1,62 @@
-//! Signals that `jobctl run` passes on to its command: SIGINT, SIGTERM, SIGHUP and SIGQUIT.
+//! Signals that `jobctl run` passes on to its command.
+//!
+//! Every signal that would end jobctl by default and that a process can block is forwarded,
+//! so that no signal can end jobctl while its command runs and leave the job behind:
+//! SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGUSR1, SIGSEGV,
+//! SIGUSR2, SIGALRM, SIGTERM, SIGSTKFLT, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF, SIGIO
+//! (SIGPOLL), SIGPWR, SIGSYS, and the real-time signals SIGRTMIN to SIGRTMAX (as glibc numbers
+//! them: it keeps the two below for itself).
+//!
+//! Left alone:
+//! - SIGKILL and SIGSTOP, which cannot be blocked;
+//! - SIGCHLD, SIGCONT, SIGWINCH and SIGURG, which do not end a process;
+//! - SIGTSTP, SIGTTIN and SIGTTOU, which stop jobctl (and from the terminal the command too)
+//!   until SIGCONT;
+//! - SIGPIPE, which Rust ignores from the start: a write to a closed pipe fails with EPIPE
+//!   instead, so it cannot end jobctl (the command gets the default action back at exec).
+//!
+//! Blocking the fault signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) only catches
+//! those sent with `kill`: one raised by a real fault of jobctl is forced on it by the kernel,
+//! blocked or not, and still ends it (with a core dump); `abort()` unblocks SIGABRT first.
 //!
 //! On Unix they are blocked in every thread (call [`block`] before any thread starts, the
 //! library's event thread included) and one thread takes them with `sigwaitinfo`, which also
-//! tells who sent each: a signal the terminal generated (Ctrl-C, Ctrl-\, hangup) has already
-//! reached the command, which shares jobctl's process group, so it is not sent twice.
-//! The command must not inherit that mask (std leaves it as it is across fork and exec):
-//! [`unblock_in_child`] restores it between fork and exec.
+//! tells who sent each. Only those from another process are forwarded: one the kernel
+//! generated came from the terminal (Ctrl-C, Ctrl-\, hangup), which has sent it to the
+//! command too since it shares jobctl's process group, or from jobctl's own timers and
+//! resource limits, as does one jobctl sent itself (SIGXFSZ for a write beyond its file size
+//! limit): those are jobctl's, not the command's. A real-time signal is forwarded with `kill`,
+//! so a value sent with `sigqueue` does not follow it. The command must not inherit the mask
+//! (std leaves it as it is across fork and exec): [`Blocked::restore_in_child`] gives it the
+//! mask jobctl started with.
 //!
 //! Elsewhere (Windows) nothing is forwarded: the console delivers Ctrl-C to every process
 //! attached to it, the command included.
+
+/// Who sent a signal jobctl received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The kernel: the terminal, for the foreground process group that the command is in too,
+    /// or jobctl's own timers and limits.
+    Kernel,
+    /// jobctl itself.
+    Jobctl,
+    /// Another process.
+    Process,
+}
 
 /// A signal jobctl received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Received {
     pub signal: i32,
-    /// The kernel generated it for the terminal's foreground process group, which the command
-    /// is in too: it has it already.
-    pub from_terminal: bool,
+    pub origin: Origin,
+}
+
+impl Received {
+    /// Whether the command should get it too: only what another process sent jobctl.
+    pub fn is_for_the_command(&self) -> bool {
+        self.origin == Origin::Process
+    }
 }
 
 #[cfg(unix)]
@@ -24,35 +64,106 @@ pub use unix::*;
 
 #[cfg(unix)]
 mod unix {
-    use super::Received;
+    use super::{Origin, Received};
     use std::io;
 
     /// SIGINT: a second one kills the whole job.
     pub const INTERRUPT: i32 = libc::SIGINT;
-    /// The signals `run` forwards.
-    const FORWARDED: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
 
-    /// The forwarded signals, blocked in this thread and every thread it starts from now on.
+    /// The standard signals `run` forwards (the real-time ones are added at run time).
+    const FORWARDED: &[i32] = &[
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGILL,
+        libc::SIGTRAP,
+        libc::SIGABRT,
+        libc::SIGBUS,
+        libc::SIGFPE,
+        libc::SIGUSR1,
+        libc::SIGSEGV,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+        libc::SIGTERM,
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        libc::SIGSTKFLT,
+        libc::SIGXCPU,
+        libc::SIGXFSZ,
+        libc::SIGVTALRM,
+        libc::SIGPROF,
+        libc::SIGIO,
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        libc::SIGPWR,
+        libc::SIGSYS,
+    ];
+
+    /// The real-time signals, SIGRTMIN to SIGRTMAX as the C library has them.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn real_time() -> std::ops::RangeInclusive<i32> {
+        libc::SIGRTMIN()..=libc::SIGRTMAX()
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn real_time() -> std::ops::RangeInclusive<i32> {
+        // None known here: an empty range.
+        1..=0
+    }
+
+    /// Every signal `run` forwards.
+    pub fn forwarded() -> impl Iterator<Item = i32> {
+        FORWARDED.iter().copied().chain(real_time())
+    }
+
+    /// The forwarded signals as a set.
+    fn forwarded_set() -> libc::sigset_t {
+        // SAFETY: sigset_t is plain data, initialised by sigemptyset before use; sigaddset
+        // only writes into it (and refuses a number that is not a signal).
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for signal in forwarded() {
+                libc::sigaddset(&mut set, signal);
+            }
+            set
+        }
+    }
+
+    /// The forwarded signals, blocked in this thread and every thread it starts from now on;
+    /// and the mask jobctl had before, for the command.
     pub struct Blocked {
         set: libc::sigset_t,
+        original: libc::sigset_t,
     }
 
     /// Blocks the forwarded signals in the calling thread; threads started later inherit that.
     pub fn block() -> Blocked {
-        // SAFETY: sigset_t is plain data, initialised by sigemptyset before use; the calls
-        // only read and write that set and this thread's mask.
+        let set = forwarded_set();
+        // SAFETY: both sets are valid; the call writes this thread's mask and `original`.
         unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for signal in FORWARDED {
-                libc::sigaddset(&mut set, signal);
-            }
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-            Blocked { set }
+            let mut original: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut original);
+            Blocked { set, original }
         }
     }
 
     impl Blocked {
+        /// Makes the child of `command` start with the signal mask jobctl started with.
+        pub fn restore_in_child(&self, command: &mut std::process::Command) {
+            use std::os::unix::process::CommandExt;
+            let original = self.original;
+            // SAFETY: the hook runs between fork and exec, where only async-signal-safe calls
+            // are allowed: pthread_sigmask is one, and nothing is allocated.
+            unsafe {
+                command.pre_exec(move || {
+                    match libc::pthread_sigmask(libc::SIG_SETMASK, &original, std::ptr::null_mut())
+                    {
+                        0 => Ok(()),
+                        code => Err(io::Error::from_raw_os_error(code)),
+                    }
+                });
+            }
+        }
+
         /// Starts the thread that takes the blocked signals and hands each to `handler`.
         pub fn start(self, mut handler: impl FnMut(Received) + Send + 'static) {
             let set = self.set;
@@ -73,7 +184,7 @@ mod unix {
                         }
                         handler(Received {
                             signal,
-                            from_terminal: from_kernel(&info),
+                            origin: origin(&info),
                         });
                     }
                 });
@@ -85,35 +196,23 @@ mod unix {
         }
     }
 
-    /// Whether the kernel sent the signal (as the terminal driver does), not a process.
-    #[cfg(target_os = "linux")]
-    fn from_kernel(info: &libc::siginfo_t) -> bool {
-        info.si_code == libc::SI_KERNEL
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn from_kernel(_info: &libc::siginfo_t) -> bool {
-        false
-    }
-
-    /// Makes the child of `command` start with the forwarded signals unblocked again.
-    pub fn unblock_in_child(command: &mut std::process::Command) {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: the hook runs between fork and exec, where only async-signal-safe calls are
-        // allowed: sigemptyset, sigaddset and pthread_sigmask are, and nothing is allocated.
-        unsafe {
-            command.pre_exec(|| {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                for signal in FORWARDED {
-                    libc::sigaddset(&mut set, signal);
-                }
-                match libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) {
-                    0 => Ok(()),
-                    code => Err(io::Error::from_raw_os_error(code)),
-                }
-            });
+    /// Who sent the signal `info` describes.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn origin(info: &libc::siginfo_t) -> Origin {
+        if info.si_code == libc::SI_KERNEL {
+            return Origin::Kernel;
         }
+        // si_code <= 0: sent by a process (kill, tgkill, sigqueue), which si_pid names.
+        // SAFETY: for those codes the kernel fills in the si_pid field that this reads.
+        if info.si_code <= 0 && unsafe { info.si_pid() } == std::process::id() as libc::pid_t {
+            return Origin::Jobctl;
+        }
+        Origin::Process
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn origin(_info: &libc::siginfo_t) -> Origin {
+        Origin::Process
     }
 
     /// Sends `signal` to process `pid`.
@@ -128,30 +227,117 @@ mod unix {
         }
     }
 
-    /// The signal's name, `SIGTERM`, or its number.
+    /// The signal's name, `SIGTERM`, `SIGRTMIN+3`, or its number.
     pub fn name(signal: i32) -> String {
         let known = [
             (libc::SIGHUP, "SIGHUP"),
             (libc::SIGINT, "SIGINT"),
             (libc::SIGQUIT, "SIGQUIT"),
             (libc::SIGILL, "SIGILL"),
+            (libc::SIGTRAP, "SIGTRAP"),
             (libc::SIGABRT, "SIGABRT"),
+            (libc::SIGBUS, "SIGBUS"),
             (libc::SIGFPE, "SIGFPE"),
             (libc::SIGKILL, "SIGKILL"),
+            (libc::SIGUSR1, "SIGUSR1"),
             (libc::SIGSEGV, "SIGSEGV"),
+            (libc::SIGUSR2, "SIGUSR2"),
             (libc::SIGPIPE, "SIGPIPE"),
             (libc::SIGALRM, "SIGALRM"),
             (libc::SIGTERM, "SIGTERM"),
-            (libc::SIGUSR1, "SIGUSR1"),
-            (libc::SIGUSR2, "SIGUSR2"),
-            (libc::SIGBUS, "SIGBUS"),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            (libc::SIGSTKFLT, "SIGSTKFLT"),
+            (libc::SIGCHLD, "SIGCHLD"),
+            (libc::SIGCONT, "SIGCONT"),
+            (libc::SIGSTOP, "SIGSTOP"),
+            (libc::SIGTSTP, "SIGTSTP"),
+            (libc::SIGTTIN, "SIGTTIN"),
+            (libc::SIGTTOU, "SIGTTOU"),
+            (libc::SIGURG, "SIGURG"),
             (libc::SIGXCPU, "SIGXCPU"),
+            (libc::SIGXFSZ, "SIGXFSZ"),
+            (libc::SIGVTALRM, "SIGVTALRM"),
+            (libc::SIGPROF, "SIGPROF"),
+            (libc::SIGWINCH, "SIGWINCH"),
+            (libc::SIGIO, "SIGIO"),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            (libc::SIGPWR, "SIGPWR"),
+            (libc::SIGSYS, "SIGSYS"),
         ];
-        known
-            .iter()
-            .find(|(n, _)| *n == signal)
-            .map(|(_, name)| (*name).to_owned())
-            .unwrap_or_else(|| format!("signal {signal}"))
+        if let Some((_, name)) = known.iter().find(|(n, _)| *n == signal) {
+            return (*name).to_owned();
+        }
+        let rt = real_time();
+        if rt.contains(&signal) {
+            // As `kill -l` names them: from the nearer end of the range.
+            let (low, high) = (signal - rt.start(), rt.end() - signal);
+            return match (low, high) {
+                (0, _) => "SIGRTMIN".to_owned(),
+                (_, 0) => "SIGRTMAX".to_owned(),
+                (low, high) if low <= high => format!("SIGRTMIN+{low}"),
+                (_, high) => format!("SIGRTMAX-{high}"),
+            };
+        }
+        format!("signal {signal}")
+    }
+
+    #[cfg(all(test, target_os = "linux"))]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn every_signal_that_ends_a_process_by_default_is_forwarded() {
+            let forwarded: Vec<i32> = forwarded().collect();
+            for signal in [
+                libc::SIGHUP,
+                libc::SIGUSR1,
+                libc::SIGUSR2,
+                libc::SIGALRM,
+                libc::SIGSEGV,
+                libc::SIGSYS,
+                libc::SIGRTMIN(),
+                libc::SIGRTMAX(),
+            ] {
+                assert!(forwarded.contains(&signal), "{}", name(signal));
+            }
+            for signal in [
+                libc::SIGKILL,
+                libc::SIGSTOP,
+                libc::SIGCHLD,
+                libc::SIGCONT,
+                libc::SIGWINCH,
+                libc::SIGURG,
+                libc::SIGTSTP,
+                libc::SIGTTIN,
+                libc::SIGTTOU,
+                libc::SIGPIPE,
+            ] {
+                assert!(!forwarded.contains(&signal), "{}", name(signal));
+            }
+            // Each once, and every number from 1 to SIGRTMAX is decided: forwarded or left.
+            let mut sorted = forwarded.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted.len(), forwarded.len());
+            let left = 10;
+            let reserved = libc::SIGRTMIN() - 32; // glibc's own, 32 and up
+            assert_eq!(
+                forwarded.len() as i32 + left + reserved,
+                libc::SIGRTMAX(),
+                "{forwarded:?}"
+            );
+        }
+
+        #[test]
+        fn names() {
+            assert_eq!(name(libc::SIGTERM), "SIGTERM");
+            assert_eq!(name(libc::SIGPWR), "SIGPWR");
+            assert_eq!(name(libc::SIGRTMIN()), "SIGRTMIN");
+            assert_eq!(name(libc::SIGRTMIN() + 3), "SIGRTMIN+3");
+            assert_eq!(name(libc::SIGRTMAX() - 2), "SIGRTMAX-2");
+            assert_eq!(name(libc::SIGRTMAX()), "SIGRTMAX");
+            assert_eq!(name(200), "signal 200");
+        }
     }
 }
 
@@ -174,10 +360,10 @@ mod other {
     }
 
     impl Blocked {
+        pub fn restore_in_child(&self, _command: &mut std::process::Command) {}
+
         pub fn start(self, _handler: impl FnMut(Received) + Send + 'static) {}
     }
-
-    pub fn unblock_in_child(_command: &mut std::process::Command) {}
 
     pub fn send(_pid: u32, _signal: i32) -> io::Result<()> {
         Err(io::Error::from(io::ErrorKind::Unsupported))

@@ -100,7 +100,7 @@ pub fn supervise(
                         );
                     }
                 }
-                if !received.from_terminal {
+                if received.is_for_the_command() {
                     forward(job, &child, exited, received.signal);
                 }
             }

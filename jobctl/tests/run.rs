@@ -213,6 +213,124 @@ fn sigterm_reaches_the_command() {
     );
 }
 
+/// The pids of the `sleep`s in job `name`, once there are `count` of them.
+fn wait_for_sleeps(name: &str, count: usize) -> Vec<u32> {
+    let mut pids = Vec::new();
+    let found = eventually(|| {
+        let ps = common::run(&["ps", "--json", name]);
+        if ps.code() != 0 {
+            return false;
+        }
+        pids = ps
+            .json()
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["command"][0] == "sleep")
+            .filter_map(|p| p["pid"].as_u64().and_then(|pid| u32::try_from(pid).ok()))
+            .collect();
+        pids.len() == count
+    });
+    assert!(found, "job {name} never had {count} sleeps: {pids:?}");
+    pids
+}
+
+/// Sends `signal` to a `jobctl run` whose shell has a second sleep in the background: the
+/// signal reaches the command, which dies of it, jobctl exits with 128 + N, kills the sleep
+/// left behind and removes the job.
+fn a_signal_ends_the_run_without_orphans(signal: i32) {
+    let guard = Guard::new(&format!("signal-{signal}"));
+    let mut command = jobctl();
+    // No core files from the signals whose default action dumps one.
+    let script = "ulimit -c 0; sleep 300 & sleep 300";
+    command.args(["run", "--name", guard.name(), "--", "sh", "-c", script]);
+    let start = Instant::now();
+    let child = common::spawn(&mut command);
+    let sleeps = wait_for_sleeps(guard.name(), 2);
+    common::signal(child.id(), signal);
+    let out = common::finish(child, start);
+    assert_eq!(out.code(), 128 + signal, "signal {signal}: {out:?}");
+    assert!(out.stderr.contains("killed by SIG"), "{out:?}");
+    // Both sleeps, or the background one where the shell ran the last as itself (exec).
+    assert!(out.stderr.contains("left behind and killed"), "{out:?}");
+    for pid in sleeps {
+        assert!(
+            eventually(|| gone(pid)),
+            "signal {signal}: sleep {pid} is an orphan"
+        );
+    }
+    let stats = common::run(&["stats", guard.name()]);
+    assert_eq!(
+        stats.code(),
+        1,
+        "signal {signal}: the job is still there: {stats:?}"
+    );
+    assert!(stats.stderr.contains("no job named"), "{stats:?}");
+}
+
+#[test]
+fn every_signal_that_would_end_jobctl_reaches_the_command() {
+    if !require_cgroups("every_signal_that_would_end_jobctl_reaches_the_command") {
+        return;
+    }
+    for signal in [
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGPROF,
+        libc::SIGVTALRM,
+        libc::SIGIO,
+        libc::SIGPWR,
+        libc::SIGSTKFLT,
+        libc::SIGXCPU,
+        libc::SIGXFSZ,
+        libc::SIGSYS,
+        libc::SIGTRAP,
+        libc::SIGABRT,
+        libc::SIGBUS,
+        libc::SIGFPE,
+        libc::SIGILL,
+        libc::SIGSEGV,
+        libc::SIGRTMIN(),
+        libc::SIGRTMIN() + 5,
+        libc::SIGRTMAX(),
+    ] {
+        a_signal_ends_the_run_without_orphans(signal);
+    }
+}
+
+/// The command starts with the signal mask jobctl was started with, not with the signals
+/// jobctl blocks to forward them.
+#[test]
+fn the_command_does_not_inherit_the_blocked_signals() {
+    if !require_cgroups("the_command_does_not_inherit_the_blocked_signals") {
+        return;
+    }
+    let mask = |status: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("SigBlk:"))
+            .map(|mask| mask.trim().to_owned())
+    };
+    // jobctl inherits the mask of the thread that starts it: this one.
+    let own = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    let guard = Guard::new("mask");
+    // Not through a shell: dash clears its mask when it starts.
+    let out = common::run(&[
+        "run",
+        "--quiet",
+        "--name",
+        guard.name(),
+        "--",
+        "cat",
+        "/proc/self/status",
+    ]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(mask(&out.stdout), mask(&own), "{out:?}");
+}
+
 #[test]
 fn a_second_interrupt_kills_the_job() {
     if !require_cgroups("a_second_interrupt_kills_the_job") {
