@@ -6,6 +6,7 @@ mod limits;
 mod named;
 mod output;
 mod platform;
+mod process;
 mod run;
 mod signals;
 mod stats;

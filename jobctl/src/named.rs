@@ -8,6 +8,7 @@ use crate::error::{CliError, CliResult};
 use crate::limits::{self, LimitArgs};
 use crate::output;
 use crate::platform::{self, Global};
+use crate::process;
 use crate::run::{self, KILL_WAIT};
 use crate::stats::Snapshot;
 use crate::supervise::wait_empty;
@@ -41,8 +42,11 @@ pub struct AssignArgs {
     /// The job's name
     pub name: String,
     /// The processes to move into it (with all their threads)
-    #[arg(required = true, value_name = "PID")]
+    #[arg(required = true, value_name = "PID", value_parser = units::parse_pid)]
     pub pids: Vec<u32>,
+    /// Move them even if one is process 1 or an ancestor of jobctl (such as its shell)
+    #[arg(long, short)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -193,8 +197,17 @@ pub fn limits(global: &Global, args: &LimitsArgs) -> CliResult<()> {
     Ok(())
 }
 
-/// `assign NAME PID...`: moves running processes into the job.
+/// `assign NAME PID...`: moves running processes into the job. Process 1 and jobctl's
+/// ancestors only with `--force`: all are checked before any is moved.
 pub fn assign(global: &Global, args: &AssignArgs) -> CliResult<()> {
+    if !args.force {
+        if let Some(why) = args.pids.iter().find_map(|&pid| process::danger(pid)) {
+            return Err(CliError::usage(format!(
+                "not moving anything into job {}: {why}; pass --force if you really mean it",
+                args.name
+            )));
+        }
+    }
     let job = platform::open(global, &args.name, false)?;
     for &pid in &args.pids {
         job.assign(pid).map_err(|e| match e {

@@ -211,6 +211,18 @@ pub fn parse_count(text: &str) -> Result<u32, String> {
     }
 }
 
+/// Parses a process id: a whole number from 1 up to the largest pid a system can have
+/// (2^31 - 1). Zero is refused: written to a cgroup it means the writer itself.
+pub fn parse_pid(text: &str) -> Result<u32, String> {
+    match parse_count(text) {
+        Ok(pid) if i32::try_from(pid).is_ok() => Ok(pid),
+        _ => Err(format!(
+            "{text:?} is not a process id: use a number from 1 to {}",
+            i32::MAX
+        )),
+    }
+}
+
 /// Parses a CPU list such as `0,2-3` into an affinity mask (bit `i` = CPU `i`).
 pub fn parse_cpu_list(text: &str) -> Result<u64, String> {
     match jobobject::parse_cpu_list(text) {
@@ -442,6 +454,11 @@ mod tests {
         assert!(parse_count("-1").is_err());
         assert_eq!(parse_count("4294967295"), Ok(u32::MAX));
         assert!(parse_count("4294967296").unwrap_err().contains("too large"));
+        assert_eq!(parse_pid("1"), Ok(1));
+        assert_eq!(parse_pid("2147483647"), Ok(2_147_483_647));
+        for text in ["0", "-1", "2147483648", "", "x", "1.5"] {
+            assert!(parse_pid(text).is_err(), "{text} should be refused");
+        }
     }
 
     #[test]
@@ -483,6 +500,7 @@ mod properties {
         let _ = parse_weight(text);
         let _ = parse_count(text);
         let _ = parse_cpu_list(text);
+        let _ = parse_pid(text);
     }
 
     proptest! {
@@ -579,6 +597,11 @@ mod properties {
         fn counts_and_weights_parse_back(n in 1u32..) {
             prop_assert_eq!(parse_count(&n.to_string()), Ok(n));
             prop_assert_eq!(parse_weight(&n.to_string()).is_ok(), n <= 9);
+        }
+
+        #[test]
+        fn pids_parse_back(pid in 1u32..=0x7fff_ffff) {
+            prop_assert_eq!(parse_pid(&pid.to_string()), Ok(pid));
         }
 
         #[test]

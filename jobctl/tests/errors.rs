@@ -82,6 +82,14 @@ fn a_timeout_out_of_range_is_refused_before_anything_starts() {
 }
 
 #[test]
+fn a_bad_pid_is_a_usage_error() {
+    for pid in ["0", "-5", "2147483648", "x"] {
+        let out = run(&["assign", "some-job", "--", pid]);
+        assert_one_line(&out, 2, &["not a process id"]);
+    }
+}
+
+#[test]
 fn rate_and_weight_exclude_each_other() {
     let out = run(&["run", "--cpu-rate", "5%", "--cpu-weight", "3", "--", "true"]);
     assert_eq!(out.code(), 2, "{out:?}");
@@ -97,7 +105,8 @@ fn an_unknown_job_says_how_to_find_one() {
         let out = run(&[command, &name]);
         assert_one_line(&out, 1, &["no job named", &name, "jobctl list"]);
     }
-    let out = run(&["assign", &name, "1"]);
+    // Pids above the kernel's maximum (4194304) never exist.
+    let out = run(&["assign", &name, "4194305"]);
     assert_one_line(&out, 1, &["no job named"]);
 }
 

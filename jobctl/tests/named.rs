@@ -362,3 +362,95 @@ fn job_names_are_escaped_in_human_output() {
     assert_eq!(out.code(), 1, "{out:?}");
     assert!(!has_raw_control(&out.stderr), "{out:?}");
 }
+
+/// The pids in job `name`, from `jobctl ps --json`.
+fn pids_in(name: &str) -> Vec<u64> {
+    let ps = run(&["ps", "--json", name]);
+    assert_eq!(ps.code(), 0, "{ps:?}");
+    ps.json()
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["pid"].as_u64())
+        .collect()
+}
+
+/// Process 1 is refused. Tried only where process 1 is a shell of the test's own: the first
+/// process of a new pid namespace (pids written to a cgroup are read in the writer's
+/// namespace, so even a jobctl that moved it would move nothing else).
+#[test]
+fn assign_refuses_process_1() {
+    if !require_cgroups("assign_refuses_process_1") {
+        return;
+    }
+    let guard = Guard::new("assign-init");
+    assert_eq!(run(&["create", guard.name()]).code(), 0);
+    // The shell checks that it is process 1 before anything else; jobctl is not the last
+    // command, so the shell does not exec it (it would be process 1 itself then).
+    let script = r#"[ "$$" = 1 ] || exit 99; "$0" assign "$1" 1; exit $?"#;
+    let mut command = Command::new("unshare");
+    command
+        .args(["--pid", "--fork", "--mount-proc", "sh", "-c", script])
+        .arg(env!("CARGO_BIN_EXE_jobctl"))
+        .arg(guard.name())
+        .env("JOBOBJECT_CGROUP_PARENT", "self")
+        .stdin(Stdio::null());
+    let out = common::finish(common::spawn(&mut command), Instant::now());
+    if out.code() == 99 || out.stderr.contains("unshare failed") {
+        let reason = format!("no pid namespace with a shell as process 1: {out:?}");
+        common::skip("assign_refuses_process_1", &reason);
+        return;
+    }
+    assert_eq!(out.code(), 2, "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(out.stderr.contains("process 1 (sh)"), "{out:?}");
+    assert!(out.stderr.contains("--force"), "{out:?}");
+    assert_eq!(
+        pids_in(guard.name()),
+        Vec::<u64>::new(),
+        "something was moved"
+    );
+}
+
+/// jobctl's own ancestors (here a shell of the test's, and that one's parent shell) are
+/// refused, and moved with --force.
+#[test]
+fn assign_refuses_an_ancestor_of_jobctl() {
+    if !require_cgroups("assign_refuses_an_ancestor_of_jobctl") {
+        return;
+    }
+    let guard = Guard::new("assign-ancestor");
+    assert_eq!(run(&["create", guard.name()]).code(), 0);
+    let jobctl_path = env!("CARGO_BIN_EXE_jobctl");
+    let sh = |script: &str| {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", script, jobctl_path, guard.name()])
+            .env("JOBOBJECT_CGROUP_PARENT", "self")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command.spawn().expect("start sh")
+    };
+
+    // The parent, then the grandparent, of jobctl.
+    for script in [
+        r#""$0" assign "$1" $$; echo "status $?""#,
+        r#"sh -c '"$0" assign "$1" '$$'; echo "status $?"' "$0" "$1"; echo done"#,
+    ] {
+        let out = common::finish(sh(script), Instant::now());
+        assert!(out.stdout.contains("status 2"), "{script}: {out:?}");
+        assert!(out.stderr.contains("an ancestor of jobctl"), "{out:?}");
+        assert!(out.stderr.contains("(sh)"), "{out:?}");
+        assert!(out.stderr.contains("--force"), "{out:?}");
+        assert_eq!(pids_in(guard.name()), Vec::<u64>::new(), "{script}: moved");
+    }
+
+    // With --force it is moved; the shell waits on its stdin until the test has looked.
+    let mut shell = sh(r#""$0" assign --force "$1" $$; echo "status $?"; read line"#);
+    let mut stdout = BufReader::new(shell.stdout.take().unwrap());
+    common::read_until(&mut stdout, "status 0");
+    assert_eq!(pids_in(guard.name()), vec![u64::from(shell.id())]);
+    shell.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(shell.wait().unwrap().success());
+}

@@ -70,14 +70,17 @@ pub fn require_cgroups(test: &str) -> bool {
     };
     match missing {
         None => true,
-        Some(reason) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{test}: {reason} (CI=true: a missing capability is a failure)")
-        }
-        Some(reason) => {
-            println!("SKIP {test}: {reason}");
-            false
-        }
+        Some(reason) => skip(test, &reason),
     }
+}
+
+/// Prints `SKIP test: reason` and returns false; under `CI=true` panics instead.
+pub fn skip(test: &str, reason: &str) -> bool {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: {reason} (CI=true: a missing capability is a failure)")
+    }
+    println!("SKIP {test}: {reason}");
+    false
 }
 
 /// What a finished jobctl printed, and its status.
