@@ -10,6 +10,7 @@ mod workload;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -551,6 +552,11 @@ fn set_odd_weight(job: &JobObject) {
     fs::write(dir.join(file), value).unwrap();
 }
 
+/// Says that `test` skips a part, on the stderr descriptor (the harness captures `eprintln!`).
+fn skip(test: &str, reason: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIP {test}: {reason}");
+}
+
 fn is_unified() -> bool {
     matches!(CgroupLayout::detect(), Ok(CgroupLayout::Unified))
 }
@@ -639,7 +645,7 @@ fn a_cpu_rate_below_a_nested_jobs_is_refused_and_changes_nothing() {
     if is_unified() {
         // cgroup v2 takes the smaller of the two quotas instead of refusing
         // (tg_cfs_schedulable_down, kernel/sched/core.c). The burst test below makes v2 refuse.
-        eprintln!("SKIP {test}: cgroup v2 does not refuse a quota below a nested one");
+        skip(test, "cgroup v2 does not refuse a quota below a nested one");
         return;
     }
     let job = limited_job("refused-nested");
@@ -670,7 +676,7 @@ fn a_cpu_rate_below_the_burst_is_refused_and_changes_nothing() {
             std::env::var("CI").map_or(true, |v| v != "true"),
             "{test}: {reason}"
         );
-        eprintln!("SKIP {test}: {reason}");
+        skip(test, reason);
         return;
     };
     fs::write(dir.join(burst), cpu_quota(&job).to_string()).unwrap();
