@@ -399,7 +399,15 @@ fn terminate_kills_a_frozen_job() {
     job.terminate(1).unwrap();
     let outer_gone = outer.wait_timeout(TIMEOUT).is_some();
     let inner_gone = inner.wait_timeout(TIMEOUT).is_some();
-    std::fs::remove_dir(&nested).ok();
+    // Should it have failed, thaw what is left so that the clean-up can kill it.
+    for dir in [&nested, &freezer] {
+        std::fs::write(dir.join("freezer.state"), "THAWED")
+            .or_else(|_| std::fs::write(dir.join("cgroup.freeze"), "0"))
+            .ok();
+    }
+    if inner_gone {
+        std::fs::remove_dir(&nested).ok();
+    }
     assert!(
         outer_gone && inner_gone,
         "a frozen process survived terminate"
