@@ -42,6 +42,8 @@ pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(20);
 const LIMIT_POLL_TICKS: u32 = 5;
 /// How often every watched job is checked for having been deleted: nothing signals it.
 const EXISTENCE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the event thread keeps trying to remove a closed job the kernel reports busy.
+const REMOVAL_PATIENCE: Duration = Duration::from_secs(60);
 /// The most pidfds held for one job's processes.
 const PIDFDS_PER_JOB: usize = 4;
 /// The most pidfds held in all, and the share of the open-file limit they may take.
@@ -238,7 +240,7 @@ pub(crate) fn watch_exit(job: &Arc<Shared>, watch: &Watch, pid: u32) {
 }
 
 /// Removes `job` (closed and empty) on the event thread, retrying while the kernel reports it
-/// busy, for at most [`dir::REMOVE_RETRY`].
+/// busy, for at most [`REMOVAL_PATIENCE`].
 pub(crate) fn remove_later(job: &Arc<Shared>) {
     let Ok(event_loop) = event_loop() else {
         return;
@@ -432,12 +434,11 @@ impl EventLoop {
         for mut removal in due {
             match removal.job.removal_step() {
                 Removal::Done => {}
-                Removal::Retry if removal.started.elapsed() >= dir::REMOVE_RETRY => {
-                    removal.job.removal_abandoned();
-                }
+                // Someone made a cgroup inside it, or the like: it stays.
+                Removal::Retry if removal.started.elapsed() >= REMOVAL_PATIENCE => {}
                 Removal::Retry => {
                     removal.due = Instant::now() + removal.delay;
-                    removal.delay = (removal.delay * 2).min(Duration::from_millis(50));
+                    removal.delay = (removal.delay * 2).min(Duration::from_secs(1));
                     lock(&self.removals).push(removal);
                 }
             }

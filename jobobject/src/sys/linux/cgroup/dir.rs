@@ -155,6 +155,12 @@ pub(crate) fn identity(dir: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
     Ok((stat.st_dev, stat.st_ino))
 }
 
+/// The identity of the entry `name` of `dir` (not following symlinks).
+pub(crate) fn identity_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<(u64, u64)> {
+    let stat = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok((stat.st_dev, stat.st_ino))
+}
+
 /// Marks a directory with the extended attribute `name` (cgroupfs keeps `user.*` ones).
 pub(crate) fn set_mark(dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
     Ok(rustix::fs::fsetxattr(

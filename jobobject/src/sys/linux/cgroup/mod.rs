@@ -40,10 +40,21 @@ pub(crate) struct CgroupDir {
     pub(crate) hierarchy: &'static Hierarchy,
     /// The directory's path, for messages and inotify.
     pub(crate) path: PathBuf,
+    /// Its device and inode: a directory at `path` with another identity is not this job.
+    identity: (u64, u64),
     pub(crate) fd: OwnedFd,
 }
 
 impl CgroupDir {
+    fn new(hierarchy: &'static Hierarchy, path: PathBuf, fd: OwnedFd) -> io::Result<Self> {
+        Ok(CgroupDir {
+            hierarchy,
+            path,
+            identity: dir::identity(fd.as_fd())?,
+            fd,
+        })
+    }
+
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
@@ -197,11 +208,16 @@ impl JobCgroups {
             } else {
                 Ok(())
             };
-            job.dirs.push(CgroupDir {
-                hierarchy,
-                path,
-                fd,
-            });
+            let made = CgroupDir::new(hierarchy, path.clone(), fd);
+            let made = match made {
+                Ok(made) => made,
+                Err(err) => {
+                    dir::remove_child(parent.as_fd(), name).ok();
+                    job.remove().ok();
+                    return Err(os(label, "stat", &path, err));
+                }
+            };
+            job.dirs.push(made);
             if let Err(err) = init {
                 let err = os(
                     label,
@@ -254,11 +270,8 @@ impl JobCgroups {
                     },
                     _ => os(name, "open", &path, err),
                 })?;
-            dirs.push(CgroupDir {
-                hierarchy,
-                path,
-                fd,
-            });
+            let opened = CgroupDir::new(hierarchy, path, fd);
+            dirs.push(opened.map_err(|e| os(name, "stat", &parent_path.join(name), e))?);
         }
         Ok(JobCgroups {
             name: name.to_owned(),
@@ -494,38 +507,62 @@ impl JobCgroups {
         gone
     }
 
-    /// Removes the job's directories (it must be empty), retrying while the kernel reports
-    /// one busy: the others first, the primary one last, so that the job exists until it is
-    /// wholly gone.
+    /// Removes the job's directories (it must be empty), retrying for up to
+    /// [`dir::REMOVE_RETRY`] while the kernel reports one busy.
     pub(crate) fn remove(&self) -> Result<(), Error> {
-        self.remove_with(dir::remove_child_retrying)
+        let start = Instant::now();
+        let mut delay = Duration::from_micros(100);
+        loop {
+            match self.remove_once() {
+                Err(err) if is_busy(&err) && start.elapsed() < dir::REMOVE_RETRY => {
+                    thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
     }
 
-    /// [`remove`](Self::remove) without waiting: the first directory the kernel reports busy
-    /// (`EBUSY`) ends it, for the caller to try again.
+    /// One `rmdir` of each of the job's directories still there, the primary one first: while
+    /// it is busy the job stays whole, and once it is gone nobody can open the job, so the
+    /// others are mere leftovers. A busy directory (`EBUSY`) is the error returned.
     pub(crate) fn remove_once(&self) -> Result<(), Error> {
-        self.remove_with(dir::remove_child)
-    }
-
-    fn remove_with(&self, remove: fn(BorrowedFd<'_>, &str) -> io::Result<()>) -> Result<(), Error> {
         if self.dirs.is_empty() {
             // A job whose making failed at its first directory.
             return Ok(());
         }
         let primary = self.primary();
-        let others = self.dirs.iter().filter(|d| !std::ptr::eq(*d, primary));
-        for d in others.chain([primary]) {
-            let parent = d.path.parent().unwrap_or(&d.path);
-            let removed = dir::open_path(parent).and_then(|p| remove(p.as_fd(), &self.name));
-            match removed {
-                Err(err) if err.raw_os_error() != Some(libc::ENOENT) => {
-                    return Err(os(&self.name, "rmdir", &d.path, err));
-                }
-                _ => {}
+        self.remove_dir(primary)?;
+        let mut first_error = None;
+        for d in self.dirs.iter().filter(|d| !std::ptr::eq(*d, primary)) {
+            if let Err(err) = self.remove_dir(d) {
+                first_error.get_or_insert(err);
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
+
+    /// Removes one directory if it is still this job's (not one that took its name since).
+    fn remove_dir(&self, d: &CgroupDir) -> Result<(), Error> {
+        let parent = d.path.parent().unwrap_or(&d.path);
+        let removed = dir::open_path(parent).and_then(|parent| {
+            if dir::identity_at(parent.as_fd(), &self.name)? != d.identity {
+                return Ok(());
+            }
+            dir::remove_child(parent.as_fd(), &self.name)
+        });
+        match removed {
+            Err(err) if err.raw_os_error() != Some(libc::ENOENT) => {
+                Err(os(&self.name, "rmdir", &d.path, err))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Whether an error is the kernel reporting a cgroup busy (`EBUSY`).
+pub(crate) fn is_busy(err: &Error) -> bool {
+    err.raw_os_error() == Some(libc::EBUSY)
 }
 
 /// Polls `done` with a growing delay until it holds or `timeout` passes; returns whether it

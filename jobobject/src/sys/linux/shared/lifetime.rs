@@ -260,8 +260,9 @@ impl Shared {
     }
 
     /// Removes the job now, on the caller's thread, unless a handle in another process holds
-    /// it.
-    fn remove_if_unheld(&self) -> Result<(), Error> {
+    /// it. What the kernel still reports busy after [`dir::REMOVE_RETRY`] is left to the event
+    /// thread.
+    fn remove_if_unheld(self: &Arc<Self>) -> Result<(), Error> {
         let primary = self.cgroups.primary();
         let exclusive = dir::try_lock(primary.fd(), true)
             .map_err(|e| cgroup::os(self.cgroups.name(), "flock", &primary.path, e))?;
@@ -269,10 +270,17 @@ impl Shared {
             return Ok(());
         }
         let removed = self.cgroups.remove();
-        if removed.is_err() {
-            self.stop_holding().ok();
+        if removed.is_ok() {
+            return Ok(());
         }
-        removed
+        self.stop_holding().ok();
+        match removed {
+            Err(err) if cgroup::is_busy(&err) => {
+                events::remove_later(self);
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// A closed job has emptied (the event thread saw it): remove it, without blocking the
@@ -282,40 +290,28 @@ impl Shared {
         events::remove_later(self);
     }
 
-    /// One attempt of the event thread at removing a closed, emptied job.
+    /// One attempt of the event thread at removing a closed, emptied job. The job's lock is
+    /// held for the attempt only, so that others may open it meanwhile (and then hold it).
     pub(crate) fn removal_step(&self) -> Removal {
-        let mut state = self.lock();
+        let state = self.lock();
         if state.handles > 0 {
             // Opened again here meanwhile: it is held.
-            state.removing = false;
             return Removal::Done;
         }
         let primary = self.cgroups.primary();
-        if !state.removing {
-            if !dir::try_lock(primary.fd(), true).unwrap_or(false) {
-                // Another process holds it now.
-                return Removal::Done;
-            }
-            state.removing = true;
+        let whole = self.cgroups.exists();
+        if whole && !dir::try_lock(primary.fd(), true).unwrap_or(false) {
+            // Another process holds it now.
+            return Removal::Done;
         }
-        match self.cgroups.remove_once() {
-            Err(err) if err.raw_os_error() == Some(libc::EBUSY) => Removal::Retry,
-            result => {
-                state.removing = false;
-                if result.is_err() {
-                    dir::unlock(primary.fd()).ok();
-                }
-                Removal::Done
-            }
+        let result = self.cgroups.remove_once();
+        if whole {
+            dir::unlock(primary.fd()).ok();
         }
-    }
-
-    /// The event thread gave up removing the job (busy for too long): it stays, and anyone may
-    /// open it again.
-    pub(crate) fn removal_abandoned(&self) {
-        let mut state = self.lock();
-        if std::mem::take(&mut state.removing) {
-            dir::unlock(self.cgroups.primary().fd()).ok();
+        drop(state);
+        match result {
+            Err(err) if cgroup::is_busy(&err) => Removal::Retry,
+            _ => Removal::Done,
         }
     }
 }

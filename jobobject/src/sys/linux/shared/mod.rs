@@ -47,8 +47,6 @@ struct State {
     entering: usize,
     /// Closed while processes remained: remove it when it empties.
     reap: bool,
-    /// The event thread is removing the job (see `lifetime`).
-    removing: bool,
     /// Stays in place when closed, even empty (until deleted).
     persistent: bool,
     /// I/O accounting was turned on (`storage_stats` fails until then).
