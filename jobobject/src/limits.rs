@@ -246,4 +246,25 @@ mod tests {
         assert!(negative.check(u64::MAX).is_err());
         assert!(JobLimits::default().check(1).is_ok());
     }
+
+    // Any text: no panic; whatever parses formats back to the same mask.
+    #[cfg(target_os = "linux")]
+    proptest::proptest! {
+        #[test]
+        fn cpu_lists_never_panic(text in ".{0,40}") {
+            let _ = parse_cpu_list(&text);
+        }
+
+        #[test]
+        fn cpu_lists_round_trip(mask: u64) {
+            proptest::prop_assert_eq!(parse_cpu_list(&format_cpu_list(mask)).unwrap(), mask);
+        }
+
+        #[test]
+        fn cpu_list_like_text_never_panics(text in "[0-9, -]{0,30}") {
+            if let Ok(mask) = parse_cpu_list(&text) {
+                proptest::prop_assert_eq!(parse_cpu_list(&format_cpu_list(mask)).unwrap(), mask);
+            }
+        }
+    }
 }

@@ -64,4 +64,17 @@ mod tests {
             assert!(matches!(err, Error::InvalidArgument { .. }), "{bad:?}");
         }
     }
+
+    // Any string: no panic, and every name accepted follows the rules.
+    #[cfg(target_os = "linux")]
+    proptest::proptest! {
+        #[test]
+        fn accepted_names_follow_the_rules(name in ".{0,300}") {
+            if check(&name).is_ok() {
+                proptest::prop_assert!(!name.is_empty() && name.len() <= MAX_NAME_BYTES);
+                proptest::prop_assert!(!name.contains('/') && !name.starts_with('.'));
+                proptest::prop_assert!(!name.chars().any(is_control));
+            }
+        }
+    }
 }

@@ -3,6 +3,7 @@
 #![cfg(target_os = "linux")]
 
 mod common;
+mod workload;
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
@@ -423,4 +424,54 @@ fn a_persistent_job_stays_until_deleted() {
     job.delete().unwrap();
     assert_job_removed(&name);
     assert!(matches!(job.pids(), Err(Error::AlreadyClosed)));
+}
+
+/// Not a test: the workload program (see `workload`).
+#[test]
+#[ignore = "workload program of the lifecycle tests"]
+fn workload() {
+    workload::run_from_env();
+}
+
+/// An observer handle reads a job without holding it: its close removes nothing (not even an
+/// empty job that nobody holds), and it keeps nobody else's close from removing the job.
+#[test]
+fn observers_neither_hold_nor_remove_a_job() {
+    use jobobject::os::linux::OptionsExt;
+    if !require_cgroups("observers_neither_hold_nor_remove_a_job") {
+        return;
+    }
+    // A job whose creator exited without closing it: empty, and held by no one.
+    let orphaned = options("orphaned");
+    let name = orphaned.name.clone().unwrap();
+    let _cleanup = Cleanup::new(&name);
+    let output = workload::command(&format!("orphan {name}"))
+        .output()
+        .unwrap();
+    assert!(workload::ready(&String::from_utf8_lossy(&output.stdout)));
+    assert_job_exists(&name);
+
+    let observer = JobObject::open(&orphaned.clone().observer(true)).unwrap();
+    assert_eq!(observer.pids().unwrap(), Vec::<u32>::new());
+    let err = observer.set_terminate_on_last_handle_close().unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+    observer.close().unwrap();
+    assert_job_exists(&name);
+    // A handle that holds it is its last holder: its close removes it.
+    JobObject::open(&orphaned).unwrap().close().unwrap();
+    assert_job_removed(&name);
+
+    // An observer does not keep the creator's close from removing the job.
+    let options = options("observed");
+    let name = options.name.clone().unwrap();
+    let job = JobObject::create(&options).unwrap();
+    let observer = JobObject::open(&options.clone().observer(true)).unwrap();
+    job.close().unwrap();
+    assert_job_removed(&name);
+    let err = observer.pids().unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    observer.close().unwrap();
+
+    let err = JobObject::create(&options.observer(true)).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
 }

@@ -229,6 +229,23 @@ fn malformed_names_are_refused_and_create_nothing() {
         ".",
         ".hidden",
         "a\nb",
+        // Control characters: a name reaches terminals.
+        "title\x1b]0;pwned\x07",
+        "clear\x1b[2J",
+        "cr\r",
+        "del\x7f",
+        "c1\u{9b}2J",
+        "bidi\u{202e}",
+        // The names of cgroup interface files, which a job directory would collide with.
+        "cgroup.procs",
+        "cgroup.kill",
+        "tasks",
+        "notify_on_release",
+        "memory.max",
+        "cpu.max",
+        "pids.max",
+        "io.max",
+        "freezer.state",
     ];
     // What a careless implementation could have made of them.
     let suspects: BTreeSet<String> = [

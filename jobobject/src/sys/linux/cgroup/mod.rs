@@ -391,8 +391,12 @@ impl JobCgroups {
     pub(crate) fn pids(&self) -> Result<Vec<u32>, Error> {
         let primary = self.primary();
         let mut pids = BTreeSet::new();
-        collect_pids(primary.fd(), &mut pids)
-            .map_err(|e| os(&self.name, "read cgroup.procs in", &primary.path, e))?;
+        collect_pids(primary.fd(), &mut pids).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT) if !self.exists() => Error::NotFound {
+                what: format!("job {:?} (it was deleted)", self.name),
+            },
+            _ => os(&self.name, "read cgroup.procs in", &primary.path, e),
+        })?;
         Ok(pids.into_iter().collect())
     }
 
@@ -642,6 +646,17 @@ mod tests {
                 matches!(check_name(bad), Err(Error::InvalidArgument { .. })),
                 "{bad:?}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn accepted_names_are_no_interface_file(name in "[a-z_]{1,12}(\\.[a-z0-9_.]{0,12})?") {
+            if check_name(&name).is_ok() {
+                let stem = name.split('.').next().unwrap_or_default();
+                proptest::prop_assert!(!name.contains('.') || !INTERFACE_PREFIXES.contains(&stem));
+                proptest::prop_assert!(!INTERFACE_FILES.contains(&name.as_str()));
+            }
         }
     }
 }
