@@ -86,9 +86,8 @@ struct EventLoop {
     jobs: Mutex<Vec<Subscriber>>,
     /// Closed jobs being removed.
     removals: Mutex<Vec<PendingRemoval>>,
-    /// pidfds held now, and the most that may be.
+    /// pidfds held now.
     pidfds: AtomicUsize,
-    pidfd_budget: usize,
 }
 
 /// A closed job whose removal the kernel refused as busy, to try again at `due`.
@@ -151,11 +150,10 @@ fn start() -> Result<EventLoop, String> {
         jobs: Mutex::default(),
         removals: Mutex::default(),
         pidfds: AtomicUsize::new(0),
-        pidfd_budget: pidfd_budget(),
     })
 }
 
-/// How many pidfds the process may hold: a small share of its open-file limit.
+/// How many pidfds the process may hold: a small share of its open-file limit as it is now.
 fn pidfd_budget() -> usize {
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .current
@@ -182,13 +180,17 @@ pub(crate) fn watch(job: &Arc<Shared>) -> Result<Watch, Error> {
     for source in job.cgroups.event_sources() {
         let added = match source {
             EventSource::File { dir, path, file } => event_loop
-                .add_inotify(dir, file, &subscriber)
+                .add_inotify(dir.as_fd(), file, &subscriber)
                 .map(|wd| watch.wds.push(wd))
                 .map_err(|e| (e, path.join(file))),
             EventSource::OomEventfd { dir, .. } => {
                 // Without a descriptor to spare, the slow poll of the counters reports OOM
                 // kills instead.
-                if event_loop.add_oom_eventfd(dir, &subscriber).is_err() && !watch.limit_polled {
+                if event_loop
+                    .add_oom_eventfd(dir.as_fd(), &subscriber)
+                    .is_err()
+                    && !watch.limit_polled
+                {
                     event_loop.add_polled(&event_loop.limit_polled, &subscriber);
                     watch.limit_polled = true;
                 }
@@ -287,7 +289,7 @@ impl EventLoop {
         if for_job >= PIDFDS_PER_JOB {
             return None;
         }
-        let budget = self.pidfd_budget;
+        let budget = pidfd_budget();
         self.pidfds
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 (n < budget).then_some(n + 1)

@@ -26,6 +26,12 @@ pub(crate) fn open_path(path: &Path) -> io::Result<OwnedFd> {
     Ok(rustix::fs::open(path, flags, Mode::empty())?)
 }
 
+/// Opens an absolute directory path, refusing a symlink as its last component (a job's
+/// directory, opened again when needed; the caller checks its identity).
+pub(crate) fn open_path_nofollow(path: &Path) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open(path, DIR_FLAGS, Mode::empty())?)
+}
+
 /// Opens the directory `name` of `parent`, refusing symlinks.
 pub(crate) fn open_child(parent: BorrowedFd<'_>, name: &str) -> io::Result<OwnedFd> {
     Ok(rustix::fs::openat(parent, name, DIR_FLAGS, Mode::empty())?)

@@ -38,8 +38,8 @@ pub(super) fn assign(job: &JobCgroups, pid: u32) -> Result<(), Error> {
     };
     let text = pid.to_string();
     for (i, d) in order.iter().enumerate() {
-        let written = d
-            .open_fd()
+        let written = job
+            .open_dir(d)
             .and_then(|fd| write_procs(fd.as_fd(), text.as_bytes()));
         if let Err(err) = written {
             if i > 0 {
@@ -182,7 +182,8 @@ fn heal(job: &JobCgroups, order: &[&CgroupDir], origins: &[PathBuf]) -> Result<(
                 continue;
             }
             for (d, _) in order.iter().zip(&places).filter(|(_, inside)| !**inside) {
-                moved |= move_live(d.open_fd(), pid).map_err(|e| write_error(job, d, pid, e))?;
+                moved |=
+                    move_live(job.open_dir(d), pid).map_err(|e| write_error(job, d, pid, e))?;
             }
         }
         if !moved {

@@ -38,30 +38,45 @@ const PERSISTENT_MARK: &str = "user.jobobject.persistent";
 #[derive(Debug)]
 pub(crate) struct CgroupDir {
     pub(crate) hierarchy: &'static Hierarchy,
-    /// The directory's path, for messages and inotify.
+    /// The directory's path, for messages, inotify, and to open it when needed.
     pub(crate) path: PathBuf,
     /// Its device and inode: a directory at `path` with another identity is not this job.
     identity: (u64, u64),
-    pub(crate) fd: OwnedFd,
 }
 
 impl CgroupDir {
-    fn new(hierarchy: &'static Hierarchy, path: PathBuf, fd: OwnedFd) -> io::Result<Self> {
+    fn new(hierarchy: &'static Hierarchy, path: PathBuf, fd: BorrowedFd<'_>) -> io::Result<Self> {
         Ok(CgroupDir {
             hierarchy,
             path,
-            identity: dir::identity(fd.as_fd())?,
-            fd,
+            identity: dir::identity(fd)?,
         })
     }
 
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+    /// Opens the directory, for one operation; a directory that took its place since (the job
+    /// was removed and another made with its name) is `NotFound`.
+    pub(crate) fn open(&self) -> io::Result<OwnedFd> {
+        let fd = dir::open_path_nofollow(&self.path)?;
+        if dir::identity(fd.as_fd())? != self.identity {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        Ok(fd)
     }
+}
 
-    /// The directory's descriptor, for one operation.
-    pub(crate) fn open_fd(&self) -> io::Result<BorrowedFd<'_>> {
-        Ok(self.fd.as_fd())
+/// A job directory's descriptor for one operation: the primary one, which the job holds, or
+/// another one, opened for the operation.
+pub(crate) enum DirFd<'a> {
+    Held(BorrowedFd<'a>),
+    Opened(OwnedFd),
+}
+
+impl AsFd for DirFd<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            DirFd::Held(fd) => *fd,
+            DirFd::Opened(fd) => fd.as_fd(),
+        }
     }
 }
 
@@ -69,12 +84,12 @@ impl CgroupDir {
 pub(crate) enum EventSource<'a> {
     /// A file whose changes inotify reports (`cgroup.events`, `memory.events`, `pids.events`).
     File {
-        dir: BorrowedFd<'a>,
+        dir: DirFd<'a>,
         path: &'a Path,
         file: &'static str,
     },
     /// A v1 memory cgroup's OOM notification, through an eventfd.
-    OomEventfd { dir: BorrowedFd<'a> },
+    OomEventfd { dir: DirFd<'a> },
     /// Nothing signals membership changes: poll.
     Poll,
     /// Nothing signals the v1 process limit's refusals (v1 `pids.events` sends no inotify
@@ -87,10 +102,12 @@ pub(crate) enum EventSource<'a> {
 #[derive(Debug)]
 pub(crate) struct JobCgroups {
     name: String,
-    /// One descriptor per hierarchy, and no more: a job's descriptors count against the
-    /// process's limit of open files (often 1024), so parents and `cgroup.procs` are opened
-    /// when needed.
     dirs: Vec<CgroupDir>,
+    /// The primary directory (see [`primary`](Self::primary)), by its index in `dirs`, and its
+    /// descriptor: the only one a job holds. A process's open files are a budget its caller
+    /// shares (often 1024), so the other directories are opened when needed.
+    primary: usize,
+    primary_fd: OwnedFd,
 }
 
 /// The prefixes of cgroup interface files: `cgroup.` and each controller's name, v1 and v2
@@ -139,6 +156,15 @@ pub(crate) fn check_name(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Which directory is primary: v2 where mounted, else the v1 freezer's, else the pids one's.
+fn primary_index<T>(dirs: &[(CgroupDir, T)]) -> usize {
+    let find = |found: &dyn Fn(&CgroupDir) -> bool| dirs.iter().position(|(d, _)| found(d));
+    find(&|d| d.hierarchy.version == Version::V2)
+        .or_else(|| find(&|d| d.hierarchy.has("freezer")))
+        .or_else(|| find(&|d| d.hierarchy.has("pids")))
+        .unwrap_or(0)
+}
+
 /// A name that a file of the parent cgroup has: an interface file of a controller this crate
 /// does not know yet.
 fn interface_file(name: &str, path: &Path) -> Error {
@@ -177,80 +203,101 @@ impl JobCgroups {
         name: &str,
         label: &str,
     ) -> Result<Self, Error> {
-        let mut job = JobCgroups {
-            name: name.to_owned(),
-            dirs: Vec::with_capacity(parents.len()),
-        };
+        let mut made: Vec<(CgroupDir, OwnedFd)> = Vec::with_capacity(parents.len());
         for ((parent_path, parent), hierarchy) in parents.into_iter().zip(&layout.hierarchies) {
             let path = parent_path.join(name);
-            if let Err(err) = dir::make_child(parent.as_fd(), name) {
-                job.remove().ok();
-                return Err(match err.raw_os_error() {
-                    Some(libc::EEXIST) if dir::is_file(parent.as_fd(), name) => {
-                        interface_file(name, &path)
+            match Self::make_one(hierarchy, parent.as_fd(), path, name, label) {
+                Ok(one) => made.push(one),
+                Err(err) => {
+                    for (d, _) in made.iter().rev() {
+                        let parent = d.path.parent().unwrap_or(&d.path);
+                        dir::open_path(parent)
+                            .and_then(|p| dir::remove_child_retrying(p.as_fd(), name))
+                            .ok();
                     }
-                    Some(libc::EEXIST) => Error::AlreadyExists {
-                        job: label.to_owned(),
-                    },
-                    _ => creation_error(label, &path, err),
-                });
-            }
-            let fd = match dir::open_child(parent.as_fd(), name) {
-                Ok(fd) => fd,
-                Err(err) => {
-                    dir::remove_child(parent.as_fd(), name).ok();
-                    job.remove().ok();
-                    return Err(os(label, "open", &path, err));
+                    return Err(err);
                 }
-            };
-            let init = if hierarchy.has("cpuset") {
-                v1::init_cpuset(parent.as_fd(), fd.as_fd())
-            } else {
-                Ok(())
-            };
-            let made = CgroupDir::new(hierarchy, path.clone(), fd);
-            let made = match made {
-                Ok(made) => made,
-                Err(err) => {
-                    dir::remove_child(parent.as_fd(), name).ok();
-                    job.remove().ok();
-                    return Err(os(label, "stat", &path, err));
-                }
-            };
-            job.dirs.push(made);
-            if let Err(err) = init {
-                let err = os(
-                    label,
-                    "copy cpuset.cpus/mems into",
-                    &job.dirs[job.dirs.len() - 1].path,
-                    err,
-                );
-                job.remove().ok();
-                return Err(err);
             }
         }
-        Ok(job)
+        Self::assemble(name, made)
+    }
+
+    /// Makes the job's directory in one hierarchy; on failure nothing of it is left.
+    fn make_one(
+        hierarchy: &'static Hierarchy,
+        parent: BorrowedFd<'_>,
+        path: PathBuf,
+        name: &str,
+        label: &str,
+    ) -> Result<(CgroupDir, OwnedFd), Error> {
+        if let Err(err) = dir::make_child(parent, name) {
+            return Err(match err.raw_os_error() {
+                Some(libc::EEXIST) if dir::is_file(parent, name) => interface_file(name, &path),
+                Some(libc::EEXIST) => Error::AlreadyExists {
+                    job: label.to_owned(),
+                },
+                _ => creation_error(label, &path, err),
+            });
+        }
+        let ready = dir::open_child(parent, name)
+            .map_err(|e| os(label, "open", &path, e))
+            .and_then(|fd| {
+                if hierarchy.has("cpuset") {
+                    v1::init_cpuset(parent, fd.as_fd())
+                        .map_err(|e| os(label, "copy cpuset.cpus/mems into", &path, e))?;
+                }
+                let made = CgroupDir::new(hierarchy, path.clone(), fd.as_fd());
+                Ok((made.map_err(|e| os(label, "stat", &path, e))?, fd))
+            });
+        if ready.is_err() {
+            dir::remove_child(parent, name).ok();
+        }
+        ready
+    }
+
+    /// The job from its directories and their descriptors: it keeps the primary one's.
+    fn assemble(name: &str, dirs: Vec<(CgroupDir, OwnedFd)>) -> Result<Self, Error> {
+        let primary = primary_index(&dirs);
+        let mut kept = None;
+        let mut plain = Vec::with_capacity(dirs.len());
+        for (i, (d, fd)) in dirs.into_iter().enumerate() {
+            if i == primary {
+                kept = Some(fd);
+            }
+            plain.push(d);
+        }
+        let Some(primary_fd) = kept else {
+            return Err(Error::Unavailable {
+                message: "no cgroup hierarchy to hold jobs".into(),
+            });
+        };
+        Ok(JobCgroups {
+            name: name.to_owned(),
+            dirs: plain,
+            primary,
+            primary_fd,
+        })
     }
 
     /// Marks the job as made by this library; where the kernel keeps no extended attributes
     /// on cgroups, only its creator will remove it.
     pub(crate) fn mark_made(&self) {
-        dir::set_mark(self.primary().fd(), JOB_MARK).ok();
+        dir::set_mark(self.primary_fd(), JOB_MARK).ok();
     }
 
     /// Whether this library made the job (in any process).
     pub(crate) fn made_by_library(&self) -> bool {
-        dir::has_mark(self.primary().fd(), JOB_MARK)
+        dir::has_mark(self.primary_fd(), JOB_MARK)
     }
 
     /// Marks the job to stay when closed, for every process.
     pub(crate) fn mark_persistent(&self) {
-        dir::set_mark(self.primary().fd(), PERSISTENT_MARK).ok();
+        dir::set_mark(self.primary_fd(), PERSISTENT_MARK).ok();
     }
 
     /// Whether the job stays when closed.
     pub(crate) fn is_persistent(&self) -> bool {
-        dir::has_mark(self.primary().fd(), PERSISTENT_MARK)
+        dir::has_mark(self.primary_fd(), PERSISTENT_MARK)
     }
 
     /// Opens the existing job `name` below `parent`.
@@ -270,13 +317,10 @@ impl JobCgroups {
                     },
                     _ => os(name, "open", &path, err),
                 })?;
-            let opened = CgroupDir::new(hierarchy, path, fd);
-            dirs.push(opened.map_err(|e| os(name, "stat", &parent_path.join(name), e))?);
+            let opened = CgroupDir::new(hierarchy, path.clone(), fd.as_fd());
+            dirs.push((opened.map_err(|e| os(name, "stat", &path, e))?, fd));
         }
-        Ok(JobCgroups {
-            name: name.to_owned(),
-            dirs,
-        })
+        Self::assemble(name, dirs)
     }
 
     /// The job's directory name.
@@ -300,24 +344,19 @@ impl JobCgroups {
     /// hierarchies (on a hybrid host the v2 mount has no controllers).
     pub(crate) fn controllers(&self) -> Box<dyn controllers::Controllers + '_> {
         let v1_dirs = self.dirs.iter().any(|d| d.hierarchy.version == Version::V1);
-        match self.v2() {
-            Some(d) if !v1_dirs => Box::new(v2::V2 { dir: d.fd() }),
-            _ => Box::new(v1::V1 {
-                cpu: self.v1("cpu").map(CgroupDir::fd),
-                cpuacct: self.v1("cpuacct").map(CgroupDir::fd),
-                cpuset: self.v1("cpuset").map(CgroupDir::fd),
-                memory: self.v1("memory").map(CgroupDir::fd),
-                blkio: self.v1("blkio").map(CgroupDir::fd),
-                pids: self.v1("pids").map(CgroupDir::fd),
-            }),
-        }
-    }
-
-    fn file_source<'a>(d: &'a CgroupDir, file: &'static str) -> EventSource<'a> {
-        EventSource::File {
-            dir: d.fd(),
-            path: &d.path,
-            file,
+        match self.v2_fd() {
+            Some(fd) if !v1_dirs => Box::new(v2::V2 { dir: fd }),
+            _ => {
+                let lazy = |controller| self.v1(controller).map(|d| v1::LazyDir::new(self, d));
+                Box::new(v1::V1 {
+                    cpu: lazy("cpu"),
+                    cpuacct: lazy("cpuacct"),
+                    cpuset: lazy("cpuset"),
+                    memory: lazy("memory"),
+                    blkio: lazy("blkio"),
+                    pids: lazy("pids"),
+                })
+            }
         }
     }
 
@@ -327,25 +366,32 @@ impl JobCgroups {
         let v1_dirs = self.dirs.iter().any(|d| d.hierarchy.version == Version::V1);
         match self.v2() {
             Some(d) => {
-                sources.push(Self::file_source(d, "cgroup.events"));
+                let file = |file| EventSource::File {
+                    dir: DirFd::Held(self.primary_fd()),
+                    path: &d.path,
+                    file,
+                };
+                sources.push(file("cgroup.events"));
                 if !v1_dirs {
                     for name in ["memory.events", "pids.events"] {
-                        if dir::exists(d.fd(), name) {
-                            sources.push(Self::file_source(d, name));
+                        if dir::exists(self.primary_fd(), name) {
+                            sources.push(file(name));
                         }
                     }
                 }
             }
             None => sources.push(EventSource::Poll),
         }
-        if self
-            .v1("pids")
-            .is_some_and(|d| dir::exists(d.fd(), "pids.events"))
-        {
+        let pids_events = self.v1("pids").and_then(|d| self.open_dir(d).ok());
+        if pids_events.is_some_and(|fd| dir::exists(fd.as_fd(), "pids.events")) {
             sources.push(EventSource::PollProcessLimit);
         }
         if let Some(d) = self.v1("memory") {
-            sources.push(EventSource::OomEventfd { dir: d.fd() });
+            // Without the directory, the slow poll of the counters reports OOM kills.
+            match self.open_dir(d) {
+                Ok(dir) => sources.push(EventSource::OomEventfd { dir }),
+                Err(_) => sources.push(EventSource::PollProcessLimit),
+            }
         }
         sources
     }
@@ -362,10 +408,25 @@ impl JobCgroups {
 
     /// The directory whose membership is authoritative: v2 where mounted, else a v1 one.
     pub(crate) fn primary(&self) -> &CgroupDir {
-        self.v2()
-            .or_else(|| self.v1("freezer"))
-            .or_else(|| self.v1("pids"))
-            .unwrap_or(&self.dirs[0])
+        &self.dirs[self.primary]
+    }
+
+    /// The primary directory's descriptor, which the job holds.
+    pub(crate) fn primary_fd(&self) -> BorrowedFd<'_> {
+        self.primary_fd.as_fd()
+    }
+
+    /// The v2 directory's descriptor (the primary one, where there is one).
+    fn v2_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.v2().map(|_| self.primary_fd())
+    }
+
+    /// A directory's descriptor for one operation.
+    pub(crate) fn open_dir(&self, d: &CgroupDir) -> io::Result<DirFd<'_>> {
+        if std::ptr::eq(d, self.primary()) {
+            return Ok(DirFd::Held(self.primary_fd()));
+        }
+        d.open().map(DirFd::Opened)
     }
 
     /// Every `cgroup.procs` open for writing, for a child to join the job before it execs.
@@ -374,7 +435,8 @@ impl JobCgroups {
             .dirs
             .iter()
             .map(|d| {
-                dir::open_write(d.fd(), "cgroup.procs")
+                self.open_dir(d)
+                    .and_then(|fd| dir::open_write(fd.as_fd(), "cgroup.procs"))
                     .map_err(|e| os(&self.name, "open cgroup.procs in", &d.path, e))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -391,7 +453,7 @@ impl JobCgroups {
     pub(crate) fn pids(&self) -> Result<Vec<u32>, Error> {
         let primary = self.primary();
         let mut pids = BTreeSet::new();
-        collect_pids(primary.fd(), &mut pids).map_err(|e| match e.raw_os_error() {
+        collect_pids(self.primary_fd(), &mut pids).map_err(|e| match e.raw_os_error() {
             Some(libc::ENOENT) if !self.exists() => Error::NotFound {
                 what: format!("job {:?} (it was deleted)", self.name),
             },
@@ -407,7 +469,7 @@ impl JobCgroups {
             return Ok(false);
         }
         match self.v2() {
-            Some(d) => v2::events(d.fd())
+            Some(d) => v2::events(self.primary_fd())
                 .map(|e| e.populated)
                 .map_err(|e| os(&self.name, "read cgroup.events in", &d.path, e)),
             None => Ok(!self.pids()?.is_empty()),
@@ -416,7 +478,7 @@ impl JobCgroups {
 
     /// Whether the job's directory still exists (nobody removed it under its handles).
     pub(crate) fn exists(&self) -> bool {
-        dir::exists(self.primary().fd(), "cgroup.procs")
+        dir::exists(self.primary_fd(), "cgroup.procs")
     }
 
     /// Sends SIGKILL to every process of the job and its nested cgroups, race-free against
@@ -431,27 +493,27 @@ impl JobCgroups {
         // A process frozen by the v1 freezer (by anyone, in the job or a job nested in it)
         // ignores even SIGKILL until thawed: thaw them all, so that they die.
         if let Some(freezer) = self.v1("freezer") {
-            v1::thaw_tree(freezer.open_fd()?)?;
+            v1::thaw_tree(self.open_dir(freezer)?.as_fd())?;
         }
         Ok(())
     }
 
     /// Sends SIGKILL to every process, race-free against forks.
     fn signal_all(&self) -> io::Result<()> {
-        if let Some(d) = self.v2() {
-            if v2::kill(d.fd())? {
+        if let Some(fd) = self.v2_fd() {
+            if v2::kill(fd)? {
                 return Ok(());
             }
-            if v2::freeze(d.fd(), true)? {
-                let result = signal_until_none_new(d.fd());
-                v2::freeze(d.fd(), false)?;
+            if v2::freeze(fd, true)? {
+                let result = signal_until_none_new(fd);
+                v2::freeze(fd, false)?;
                 return result;
             }
         }
-        let primary = self.primary().fd();
+        let primary = self.primary_fd();
         match self.v1("freezer") {
             Some(freezer) => {
-                v1::freeze(freezer.fd(), true)?;
+                v1::freeze(self.open_dir(freezer)?.as_fd(), true)?;
                 signal_until_none_new(primary)
             }
             None => signal_until_none_new(primary),
@@ -475,14 +537,14 @@ impl JobCgroups {
     /// Whether a nested cgroup (another job) lives inside this one.
     pub(crate) fn has_nested(&self) -> bool {
         // Jobs are made in every hierarchy at once: the primary one tells.
-        dir::subdirectories(self.primary().fd()).is_ok_and(|s| !s.is_empty())
+        dir::subdirectories(self.primary_fd()).is_ok_and(|s| !s.is_empty())
     }
 
     /// After a kill: removes the cgroups nested in the job (jobs made inside it, whose
     /// creators died with it), deepest first, unless a handle still holds one (its `flock`),
     /// so that the job itself can be removed.
     pub(crate) fn remove_unheld_nested(&self) {
-        for name in dir::subdirectories(self.primary().fd()).unwrap_or_default() {
+        for name in dir::subdirectories(self.primary_fd()).unwrap_or_default() {
             self.remove_nested(&name);
         }
     }
@@ -490,7 +552,7 @@ impl JobCgroups {
     /// Removes the nested cgroup at `relative` (below the job) and everything below it, in
     /// every hierarchy; returns whether it is gone.
     fn remove_nested(&self, relative: &str) -> bool {
-        let Ok(nested) = dir::open_child(self.primary().fd(), relative) else {
+        let Ok(nested) = dir::open_child(self.primary_fd(), relative) else {
             return false;
         };
         if !dir::try_lock(nested.as_fd(), true).unwrap_or(false) {
@@ -502,7 +564,10 @@ impl JobCgroups {
         }
         if gone {
             for d in self.dirs.iter().rev() {
-                match dir::remove_child_retrying(d.fd(), relative) {
+                let removed = self
+                    .open_dir(d)
+                    .and_then(|fd| dir::remove_child_retrying(fd.as_fd(), relative));
+                match removed {
                     Err(err) if err.raw_os_error() != Some(libc::ENOENT) => gone = false,
                     _ => {}
                 }

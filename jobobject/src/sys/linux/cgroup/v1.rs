@@ -1,5 +1,6 @@
 //! What only cgroup v1 needs: the freezer's states and cpuset's initialisation.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -9,7 +10,7 @@ use super::controllers::{
     ACCOUNTING_ONLY_BPS, Controllers, CpuMax, Device, IoMax, IoRule, IoUsage, Knobs, LimitEvents,
     MemoryUsage, keyed_value, max_or_number, page_counter_max, page_size,
 };
-use super::{dir, wait_until};
+use super::{CgroupDir, DirFd, JobCgroups, dir, wait_until};
 
 /// Freezes (`true`) or thaws a v1 freezer cgroup, waiting up to a second for `FROZEN`.
 ///
@@ -60,12 +61,38 @@ pub(crate) fn init_cpuset(parent: BorrowedFd<'_>, child: BorrowedFd<'_>) -> io::
 /// mounted together), for limits and statistics.
 #[derive(Default)]
 pub(crate) struct V1<'a> {
-    pub(crate) cpu: Option<BorrowedFd<'a>>,
-    pub(crate) cpuacct: Option<BorrowedFd<'a>>,
-    pub(crate) cpuset: Option<BorrowedFd<'a>>,
-    pub(crate) memory: Option<BorrowedFd<'a>>,
-    pub(crate) blkio: Option<BorrowedFd<'a>>,
-    pub(crate) pids: Option<BorrowedFd<'a>>,
+    pub(crate) cpu: Option<LazyDir<'a>>,
+    pub(crate) cpuacct: Option<LazyDir<'a>>,
+    pub(crate) cpuset: Option<LazyDir<'a>>,
+    pub(crate) memory: Option<LazyDir<'a>>,
+    pub(crate) blkio: Option<LazyDir<'a>>,
+    pub(crate) pids: Option<LazyDir<'a>>,
+}
+
+/// One of the job's v1 directories, opened on first use and kept while the [`V1`] lives (one
+/// call): a job holds no descriptor of its v1 directories between calls.
+pub(crate) struct LazyDir<'a> {
+    job: &'a JobCgroups,
+    dir: &'a CgroupDir,
+    fd: OnceCell<DirFd<'a>>,
+}
+
+impl<'a> LazyDir<'a> {
+    pub(crate) fn new(job: &'a JobCgroups, dir: &'a CgroupDir) -> Self {
+        LazyDir {
+            job,
+            dir,
+            fd: OnceCell::new(),
+        }
+    }
+
+    fn get(&self) -> io::Result<BorrowedFd<'_>> {
+        if let Some(fd) = self.fd.get() {
+            return Ok(fd.as_fd());
+        }
+        let fd = self.job.open_dir(self.dir)?;
+        Ok(self.fd.get_or_init(|| fd).as_fd())
+    }
 }
 
 /// The kernel's default `cpu.shares`.
@@ -89,8 +116,8 @@ fn missing(controller: &str) -> io::Error {
     )
 }
 
-fn get<'a>(dir: Option<BorrowedFd<'a>>, controller: &str) -> io::Result<BorrowedFd<'a>> {
-    dir.ok_or_else(|| missing(controller))
+fn get<'s>(dir: &'s Option<LazyDir<'_>>, controller: &str) -> io::Result<BorrowedFd<'s>> {
+    dir.as_ref().ok_or_else(|| missing(controller))?.get()
 }
 
 fn number(dir: BorrowedFd<'_>, file: &str) -> io::Result<i64> {
@@ -135,7 +162,7 @@ fn read_write_sums(text: &str) -> (u64, u64) {
 
 impl V1<'_> {
     fn blkio_stat(&self, file: &str) -> io::Result<String> {
-        let blkio = get(self.blkio, "blkio")?;
+        let blkio = get(&self.blkio, "blkio")?;
         // The recursive files count nested cgroups too.
         dir::read(blkio, &format!("{file}_recursive")).or_else(|_| dir::read(blkio, file))
     }
@@ -147,15 +174,15 @@ impl Knobs for V1<'_> {
     }
 
     fn cpu_weight(&self) -> io::Result<u64> {
-        Ok(number(get(self.cpu, "cpu")?, "cpu.shares")?.max(0) as u64)
+        Ok(number(get(&self.cpu, "cpu")?, "cpu.shares")?.max(0) as u64)
     }
 
     fn set_cpu_weight(&self, weight: u64) -> io::Result<()> {
-        write(get(self.cpu, "cpu")?, "cpu.shares", &weight.to_string())
+        write(get(&self.cpu, "cpu")?, "cpu.shares", &weight.to_string())
     }
 
     fn cpu_max(&self) -> io::Result<CpuMax> {
-        let cpu = get(self.cpu, "cpu")?;
+        let cpu = get(&self.cpu, "cpu")?;
         let quota = number(cpu, "cpu.cfs_quota_us")?;
         Ok(CpuMax {
             quota: u64::try_from(quota).ok(),
@@ -168,7 +195,7 @@ impl Knobs for V1<'_> {
     /// its parent's); an unchanged period is not written, so that lowering a quota is one
     /// write, which the kernel refuses or applies as a whole.
     fn set_cpu_max(&self, max: CpuMax) -> io::Result<()> {
-        let cpu = get(self.cpu, "cpu")?;
+        let cpu = get(&self.cpu, "cpu")?;
         if number(cpu, "cpu.cfs_period_us")? != max.period as i64 {
             write(cpu, "cpu.cfs_quota_us", "-1")?;
             write(cpu, "cpu.cfs_period_us", &max.period.to_string())?;
@@ -178,29 +205,33 @@ impl Knobs for V1<'_> {
     }
 
     fn cpus(&self) -> io::Result<String> {
-        Ok(dir::read(get(self.cpuset, "cpuset")?, "cpuset.cpus")?
+        Ok(dir::read(get(&self.cpuset, "cpuset")?, "cpuset.cpus")?
             .trim()
             .to_owned())
     }
 
     fn set_cpus(&self, list: &str) -> io::Result<()> {
         let list = if list.is_empty() { "\n" } else { list };
-        write(get(self.cpuset, "cpuset")?, "cpuset.cpus", list)
+        write(get(&self.cpuset, "cpuset")?, "cpuset.cpus", list)
     }
 
     fn memory_max(&self) -> io::Result<Option<u64>> {
-        let bytes = number(get(self.memory, "memory")?, "memory.limit_in_bytes")?.max(0) as u64;
+        let bytes = number(get(&self.memory, "memory")?, "memory.limit_in_bytes")?.max(0) as u64;
         // No limit reads as PAGE_COUNTER_MAX pages.
         Ok((bytes / page_size() < page_counter_max()).then_some(bytes))
     }
 
     fn set_memory_max(&self, bytes: Option<u64>) -> io::Result<()> {
         let value = bytes.map_or_else(|| "-1".to_owned(), |b| b.to_string());
-        write(get(self.memory, "memory")?, "memory.limit_in_bytes", &value)
+        write(
+            get(&self.memory, "memory")?,
+            "memory.limit_in_bytes",
+            &value,
+        )
     }
 
     fn io_rules(&self) -> io::Result<Vec<(Device, IoRule)>> {
-        let blkio = get(self.blkio, "blkio")?;
+        let blkio = get(&self.blkio, "blkio")?;
         let mut rules = BTreeMap::new();
         for (file, field) in THROTTLE_FILES {
             for (device, value) in device_values(&dir::read(blkio, file)?) {
@@ -211,7 +242,7 @@ impl Knobs for V1<'_> {
     }
 
     fn set_io_rule(&self, device: Device, mut rule: IoRule) -> io::Result<()> {
-        let blkio = get(self.blkio, "blkio")?;
+        let blkio = get(&self.blkio, "blkio")?;
         // 0 removes a file's rule (the kernel stores it as U64_MAX / UINT_MAX, no limit).
         for (file, field) in THROTTLE_FILES {
             let value = field(&mut rule).unwrap_or(0);
@@ -225,22 +256,22 @@ impl Knobs for V1<'_> {
     }
 
     fn pids_max(&self) -> io::Result<Option<u64>> {
-        max_or_number(&dir::read(get(self.pids, "pids")?, "pids.max")?)
+        max_or_number(&dir::read(get(&self.pids, "pids")?, "pids.max")?)
     }
 
     fn set_pids_max(&self, max: Option<u64>) -> io::Result<()> {
         let value = max.map_or_else(|| "max".to_owned(), |m| m.to_string());
-        write(get(self.pids, "pids")?, "pids.max", &value)
+        write(get(&self.pids, "pids")?, "pids.max", &value)
     }
 }
 
 impl Controllers for V1<'_> {
     fn effective_cpus(&self) -> io::Result<String> {
-        dir::read(get(self.cpuset, "cpuset")?, "cpuset.effective_cpus")
+        dir::read(get(&self.cpuset, "cpuset")?, "cpuset.effective_cpus")
     }
 
     fn memory_usage(&self) -> io::Result<MemoryUsage> {
-        let memory = get(self.memory, "memory")?;
+        let memory = get(&self.memory, "memory")?;
         Ok(MemoryUsage {
             current: number(memory, "memory.usage_in_bytes")? as u64,
             peak: number(memory, "memory.max_usage_in_bytes")? as u64,
@@ -248,7 +279,7 @@ impl Controllers for V1<'_> {
     }
 
     fn cpu_times(&self) -> io::Result<(Duration, Duration)> {
-        let cpuacct = get(self.cpuacct, "cpuacct")?;
+        let cpuacct = get(&self.cpuacct, "cpuacct")?;
         let user = number(cpuacct, "cpuacct.usage_user")?;
         let system = number(cpuacct, "cpuacct.usage_sys")?;
         Ok((
@@ -258,14 +289,14 @@ impl Controllers for V1<'_> {
     }
 
     fn page_faults(&self) -> io::Result<u64> {
-        let stat = dir::read(get(self.memory, "memory")?, "memory.stat")?;
+        let stat = dir::read(get(&self.memory, "memory")?, "memory.stat")?;
         keyed_value(&stat, "total_pgfault").ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidData, "memory.stat: no total_pgfault")
         })
     }
 
     fn private_memory(&self) -> io::Result<u64> {
-        let stat = dir::read(get(self.memory, "memory")?, "memory.stat")?;
+        let stat = dir::read(get(&self.memory, "memory")?, "memory.stat")?;
         keyed_value(&stat, "total_rss")
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "memory.stat: no total_rss"))
     }
@@ -289,12 +320,12 @@ impl Controllers for V1<'_> {
 
     fn limit_events(&self) -> io::Result<LimitEvents> {
         let mut events = LimitEvents::default();
-        if let Some(memory) = self.memory {
+        if let Ok(memory) = get(&self.memory, "memory") {
             events.memory_max = number(memory, "memory.failcnt").unwrap_or(0) as u64;
             let oom = dir::read(memory, "memory.oom_control").unwrap_or_default();
             events.oom_kills = keyed_value(&oom, "oom_kill").unwrap_or(0);
         }
-        if let Some(pids) = self.pids {
+        if let Ok(pids) = get(&self.pids, "pids") {
             let text = dir::read(pids, "pids.events").unwrap_or_default();
             events.pids_max = keyed_value(&text, "max").unwrap_or(0);
         }

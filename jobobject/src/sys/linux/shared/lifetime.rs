@@ -63,7 +63,7 @@ fn lock_shared(cgroups: &JobCgroups) -> Result<(), Error> {
     let start = Instant::now();
     let mut delay = Duration::from_micros(100);
     loop {
-        match dir::try_lock(primary.fd(), false) {
+        match dir::try_lock(cgroups.primary_fd(), false) {
             Ok(true) => return Ok(()),
             Ok(false) if start.elapsed() < LOCK_WAIT => {
                 thread::sleep(delay);
@@ -88,7 +88,7 @@ impl Shared {
     /// another handle here already has reuses that job's state.
     pub(crate) fn register(cgroups: JobCgroups, holder: Holder) -> Result<Arc<Shared>, Error> {
         let primary = cgroups.primary();
-        let key = dir::identity(primary.fd())
+        let key = dir::identity(cgroups.primary_fd())
             .map_err(|e| cgroup::os(cgroups.name(), "stat", &primary.path, e))?;
         if holder != Holder::Observer {
             lock_shared(&cgroups)?;
@@ -129,7 +129,7 @@ impl Shared {
         if state.handles == 0 {
             // This state's descriptor holds no lock since its last holder went; the caller's
             // own descriptor got one, so nobody holds the job exclusively now.
-            let fd = self.cgroups.primary().fd();
+            let fd = self.cgroups.primary_fd();
             if !dir::try_lock(fd, false).unwrap_or(false) {
                 return Err(Error::Busy {
                     what: format!("job {:?} is being removed", self.cgroups.name()),
@@ -230,7 +230,7 @@ impl Shared {
     /// still keep the state, and its descriptor, alive).
     fn stop_holding(&self) -> Result<(), Error> {
         let primary = self.cgroups.primary();
-        dir::unlock(primary.fd())
+        dir::unlock(self.cgroups.primary_fd())
             .map_err(|e| cgroup::os(self.cgroups.name(), "flock", &primary.path, e))
     }
 
@@ -264,7 +264,7 @@ impl Shared {
     /// thread.
     fn remove_if_unheld(self: &Arc<Self>) -> Result<(), Error> {
         let primary = self.cgroups.primary();
-        let exclusive = dir::try_lock(primary.fd(), true)
+        let exclusive = dir::try_lock(self.cgroups.primary_fd(), true)
             .map_err(|e| cgroup::os(self.cgroups.name(), "flock", &primary.path, e))?;
         if !exclusive {
             return Ok(());
@@ -298,15 +298,14 @@ impl Shared {
             // Opened again here meanwhile: it is held.
             return Removal::Done;
         }
-        let primary = self.cgroups.primary();
         let whole = self.cgroups.exists();
-        if whole && !dir::try_lock(primary.fd(), true).unwrap_or(false) {
+        if whole && !dir::try_lock(self.cgroups.primary_fd(), true).unwrap_or(false) {
             // Another process holds it now.
             return Removal::Done;
         }
         let result = self.cgroups.remove_once();
         if whole {
-            dir::unlock(primary.fd()).ok();
+            dir::unlock(self.cgroups.primary_fd()).ok();
         }
         drop(state);
         match result {

@@ -1,0 +1,95 @@
+//! What jobs cost in open files, a budget the caller shares: a job holds one descriptor (two
+//! with v1 OOM notifications), pidfds are held for a few processes per job, and a process short
+//! of descriptors still spawns into its jobs and hears of every emptying. A single test, as
+//! it counts the process's open files and lowers its limit.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use common::*;
+use jobobject::{JobObject, Notification};
+
+fn open_files() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Spawns `count` sleepers into the job; all must start.
+fn spawn_sleepers(job: &JobObject, count: usize) -> Vec<Reap> {
+    (0..count)
+        .map(|i| {
+            let child = job.spawn(Command::new("sleep").arg("60"));
+            Reap::new(child.unwrap_or_else(|e| panic!("spawn {i}: {e}")))
+        })
+        .collect()
+}
+
+#[test]
+fn jobs_hold_few_descriptors_and_never_fail_a_spawn_for_them() {
+    if !require_cgroups("jobs_hold_few_descriptors_and_never_fail_a_spawn_for_them") {
+        return;
+    }
+    // The event thread's own descriptors come once.
+    drop(create(&options("warm-up").notifications(true)));
+
+    let before = open_files();
+    let plain: Vec<JobObject> = (0..100)
+        .map(|i| create(&options(&format!("plain-{i}"))))
+        .collect();
+    // A few more may be open for a moment: the event thread reads files as it goes.
+    const TRANSIENT: usize = 5;
+    let grown = open_files() - before;
+    eprintln!("100 jobs hold {grown} descriptors");
+    assert!(
+        grown <= 100 + TRANSIENT,
+        "100 jobs hold {grown} descriptors"
+    );
+    drop(plain);
+
+    let before = open_files();
+    let watched: Vec<Arc<JobObject>> = (0..50)
+        .map(|i| create_arc(&options(&format!("watched-{i}")).notifications(true)))
+        .collect();
+    let grown = open_files() - before;
+    eprintln!("50 jobs with notifications hold {grown} descriptors");
+    assert!(grown <= 100 + TRANSIENT, "50 watched jobs hold {grown}");
+    drop(watched);
+
+    // pidfds: a few per job, however many processes it starts.
+    let job = create_arc(&options("many").notifications(true));
+    let before = open_files();
+    let mut sleepers = spawn_sleepers(&job, 100);
+    let grown = open_files() - before;
+    eprintln!("100 processes spawned into a watched job: {grown} more descriptors");
+    assert!(
+        grown <= 4 + TRANSIENT,
+        "100 processes cost {grown} descriptors"
+    );
+    job.terminate(1).unwrap();
+    sleepers.iter_mut().for_each(|s| {
+        s.wait();
+    });
+    assert_eq!(
+        poll_within(&job, TIMEOUT).unwrap(),
+        Notification::AllProcessesExited
+    );
+
+    // Short of descriptors: spawns still succeed and the emptying is still reported.
+    let limit = open_files() as u64 + 24;
+    let nofile = rustix::process::Resource::Nofile;
+    let mut rlimit = rustix::process::getrlimit(nofile);
+    rlimit.current = Some(limit);
+    rustix::process::setrlimit(nofile, rlimit).unwrap();
+    let mut sleepers = spawn_sleepers(&job, 100);
+    job.terminate(1).unwrap();
+    sleepers.iter_mut().for_each(|s| {
+        s.wait();
+    });
+    assert_eq!(
+        poll_within(&job, TIMEOUT).unwrap(),
+        Notification::AllProcessesExited
+    );
+    eprintln!("with an open-file limit of {limit}: 100 spawns, the emptying reported");
+}
