@@ -57,10 +57,11 @@ pub enum Error {
         what: String,
     },
 
-    /// The job cannot be deleted while it holds processes or nested jobs.
+    /// The job is busy: it cannot be deleted while it holds processes or nested jobs, or
+    /// another process has held it locked for longer than an open waits (it was removing it).
     #[error("{what}")]
     Busy {
-        /// What it still holds.
+        /// What keeps it busy.
         what: String,
     },
 

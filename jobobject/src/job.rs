@@ -29,12 +29,18 @@ use crate::{
 /// [`set_terminate_on_last_handle_close`](Self::set_terminate_on_last_handle_close) kills the
 /// processes at that last close instead, then removes the job.
 ///
-/// On Linux every handle holds a shared `flock` on the job's directory, which tells the last
-/// one; a job is marked as the library's own with an extended attribute (`user.jobobject.job`),
-/// so a cgroup that another tool made and this crate opened by name is never removed. Where
-/// the kernel keeps no extended attributes on cgroups, only the process that created a job
-/// removes it. [`JobObjectExt::set_persistent`](crate::os::linux::JobObjectExt) keeps a job
-/// when it is closed.
+/// On Linux every process with a handle holds a shared `flock` on the job's directory, which
+/// tells the last one; a job is marked as the library's own with an extended attribute
+/// (`user.jobobject.job`), so a cgroup that another tool made and this crate opened by name is
+/// never removed. Where the kernel keeps no extended attributes on cgroups, only the process
+/// that created a job removes it. [`JobObjectExt::set_persistent`](crate::os::linux::JobObjectExt)
+/// keeps a job when it is closed, and an observer handle
+/// ([`OptionsExt::observer`](crate::os::linux::OptionsExt)) never holds one.
+///
+/// No other user can hold, pin or change a job: its directories are mode 0711 (others cannot
+/// open them to lock them) and its files keep the kernel's modes. A lock is never waited for
+/// without bound: a job that another process holds exclusively (it is removing it) for more
+/// than a few seconds is [`Error::Busy`](crate::Error::Busy).
 ///
 /// # Example
 /// ```
@@ -95,9 +101,19 @@ impl JobObject {
     /// Moves the running process `pid`, with all its threads, into the job. Its later
     /// children are born in the job.
     ///
-    /// Pid 0 is [`Error::InvalidArgument`](crate::Error::InvalidArgument); a process that does
-    /// not exist is [`Error::NotFound`](crate::Error::NotFound). A process may run code before
-    /// it is assigned; use [`spawn`](Self::spawn) where that matters.
+    /// Pid 0, pid 1 (init: terminating the job would take the whole system or container down)
+    /// and kernel threads are [`Error::InvalidArgument`](crate::Error::InvalidArgument); a
+    /// process that does not exist is [`Error::NotFound`](crate::Error::NotFound). A process
+    /// may run code before it is assigned; use [`spawn`](Self::spawn) where that matters.
+    ///
+    /// On Linux with cgroup v1 (hybrid or legacy) a job is a directory in each hierarchy and
+    /// the kernel moves a process one hierarchy at a time: children the process forks meanwhile
+    /// are moved too before this returns, so every process of its tree that is in the job is
+    /// in it in every hierarchy, and each is counted by the process limit from the first
+    /// write. If the kernel refuses a move (a real-time process the v1 cpu controller cannot
+    /// hold is [`Error::InvalidArgument`](crate::Error::InvalidArgument)), the process and its
+    /// new children are moved back where they were. The process limit refuses forks, not the
+    /// move: the assigned process itself may take the job one over its limit.
     pub fn assign(&self, pid: u32) -> Result<()> {
         self.inner.assign(pid)
     }
@@ -135,7 +151,9 @@ impl JobObject {
     ///
     /// On Windows every process exits with `exit_code`. On Linux a process killed this way
     /// has no exit code: its parent sees it terminated by SIGKILL (a shell reports status
-    /// 137), and `exit_code` is not used.
+    /// 137), and `exit_code` is not used. A job (or a job nested in it) that someone froze is
+    /// killed too: a process frozen by the v1 freezer ignores SIGKILL until thawed, so every
+    /// cgroup of the job frozen that way is thawed after the kill.
     pub fn terminate(&self, exit_code: u32) -> Result<()> {
         self.inner.terminate(exit_code)
     }
@@ -156,7 +174,9 @@ impl JobObject {
     /// On Linux the job reports [`Notification::AllProcessesExited`] each time it goes from
     /// holding processes to empty, from an inotify watch on the v2 `cgroup.events` file (the
     /// unified mount in a hybrid layout). On a legacy v1-only host, which has no such event,
-    /// the event thread polls the job's `cgroup.procs` every 20 ms instead.
+    /// the event thread polls the job's `cgroup.procs` every 20 ms instead. A job deleted under
+    /// the handle (by another handle's `delete`, or by anyone's `rmdir`) reports every emptying
+    /// that came before the deletion, then [`Error::NotFound`](crate::Error::NotFound).
     pub fn poll_notification(&self) -> Result<Notification> {
         self.inner.poll_notification()
     }
@@ -169,7 +189,9 @@ impl JobObject {
     /// (v2 `cpu.weight` 100, v1 `cpu.shares` 1024); a rate `r` is the CFS quota
     /// `r × CPUs × 10` µs per 100 ms (v2 `cpu.max`, v1 `cpu.cfs_quota_us`), with a longer
     /// period where that quota would be under the kernel's 1 ms floor (so on a 2-CPU host the
-    /// smallest rate it can enforce is 5).
+    /// smallest rate it can enforce is 5). A value the kernel refuses (a CFS quota below the
+    /// job's CFS burst, or on cgroup v1 below a nested job's quota) is an error that changes
+    /// nothing: the weight or rate cleared on the way is put back as it was.
     ///
     /// ```
     /// use jobobject::{CpuRateControlType, JobObject, Options};
@@ -195,7 +217,10 @@ impl JobObject {
     /// Restricts the job to the logical CPUs whose bits are set (bit `i` = CPU `i`). Zero, or
     /// a bit of a CPU the host does not have, is
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument). Linux: `cpuset.cpus` (on v1
-    /// the job's `cpuset.mems` is copied from its parent when the job is made).
+    /// the job's `cpuset.mems` is copied from its parent when the job is made). CPUs the kernel
+    /// refuses (on cgroup v1 outside the parent's `cpuset.cpus`, or leaving out CPUs a nested
+    /// job uses; on v2 CPUs another cgroup holds exclusively) are an error that changes
+    /// nothing.
     pub fn set_cpu_affinity(&self, mask: u64) -> Result<()> {
         self.inner.set_cpu_affinity(mask)
     }
@@ -209,6 +234,14 @@ impl JobObject {
     /// then kills a process of the job (Linux's OOM killer; Windows fails the allocation).
     /// Linux v2: `memory.max`; v1: `memory.limit_in_bytes`. Both count the page cache the job
     /// uses.
+    ///
+    /// Zero is [`Error::InvalidArgument`](crate::Error::InvalidArgument). On Linux the kernel
+    /// counts whole pages, rounding down: `bytes` must be at least one page (4096 bytes on most
+    /// machines) and below `PAGE_COUNTER_MAX` pages (2^63 bytes less one page on 64-bit), where
+    /// the kernel would hold no limit at all; anything else is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) and changes nothing. On cgroup
+    /// v1 a limit below what the job uses that the kernel cannot reclaim down to is refused
+    /// (EBUSY) and changes nothing.
     pub fn set_memory_limit(&self, bytes: u64) -> Result<()> {
         self.inner.set_memory_limit(bytes)
     }
@@ -220,8 +253,10 @@ impl JobObject {
     }
 
     /// Limits disk I/O to `max_bandwidth` bytes/s and `max_iops` operations/s, each on every
-    /// disk and for reads and writes each; 0 leaves that one unlimited. Negative values are
-    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    /// disk and for reads and writes each; 0 leaves that one unlimited. Negative values, and on
+    /// Linux a `max_iops` above 4294967294 (the kernel holds operation limits in 32 bits, the
+    /// last value meaning none), are [`Error::InvalidArgument`](crate::Error::InvalidArgument);
+    /// any bandwidth up to `i64::MAX` is held. On Linux an error changes no disk's limits.
     ///
     /// On Linux "every disk" is every whole disk in `/sys/block` when the call is made, but
     /// loop, RAM and zram devices (`io.max` on v2, `blkio.throttle.*` on v1; partitions are
@@ -243,7 +278,8 @@ impl JobObject {
     }
 
     /// Limits the number of processes alive in the job at once; a fork or spawn beyond it
-    /// fails. Zero is [`Error::InvalidArgument`](crate::Error::InvalidArgument). Linux:
+    /// fails. Zero, and on Linux more than 4194304 (the kernel's `PID_MAX_LIMIT`), is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) and changes nothing. Linux:
     /// `pids.max`, which counts threads too; Windows: the active process limit.
     pub fn set_max_processes(&self, count: u32) -> Result<()> {
         self.inner.set_max_processes(count)
@@ -254,8 +290,12 @@ impl JobObject {
         self.inner.max_processes()
     }
 
-    /// Applies every non-zero field of `limits`, after checking all of them: one invalid field
-    /// is [`Error::InvalidArgument`](crate::Error::InvalidArgument) and changes nothing.
+    /// Applies every non-zero field of `limits`, after checking all of them: one invalid field,
+    /// or one the system cannot hold (see each setter), is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) and changes nothing. On Linux
+    /// the call is all or nothing: if the kernel still refuses a value, every limit the call had
+    /// applied is put back to exactly what it was, and the error names the refused limit (and
+    /// says so if putting one back failed too).
     pub fn set_resource_limits(&self, limits: &JobLimits) -> Result<()> {
         self.inner.set_resource_limits(limits)
     }
