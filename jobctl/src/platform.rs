@@ -45,8 +45,16 @@ fn cgroup_parent(global: &Global) -> jobobject::CgroupParent {
 }
 
 /// Opens the existing job `name`, with a message that says what to do when it is missing.
+///
+/// On Linux as an observer: jobctl acts on a job others hold but never holds it, so closing
+/// its handle never removes or kills anything (reading a job changes nothing).
 pub fn open(global: &Global, name: &str, notifications: bool) -> CliResult<JobObject> {
     let options = options(global, Some(name))?.notifications(notifications);
+    #[cfg(target_os = "linux")]
+    let options = {
+        use jobobject::os::linux::OptionsExt;
+        options.observer(true)
+    };
     JobObject::open(&options).map_err(|e| CliError::from_job(Some(name), e))
 }
 

@@ -454,3 +454,58 @@ fn assign_refuses_an_ancestor_of_jobctl() {
     shell.stdin.take().unwrap().write_all(b"\n").unwrap();
     assert!(shell.wait().unwrap().success());
 }
+
+/// Commands never change a job's lifetime as a side effect: a job nobody holds any more (its
+/// `jobctl run` was killed) and that is empty stays through `kill`, `list`, `ps`, `stats`,
+/// `limits` and `top`, until `delete`.
+#[test]
+fn reading_a_job_never_removes_it() {
+    if !require_cgroups("reading_a_job_never_removes_it") {
+        return;
+    }
+    let guard = Guard::new("orphaned");
+    let name = guard.name();
+    let mut runner = common::spawn(jobctl().args(["run", "--name", name, "--", "sleep", "100"]));
+    assert!(
+        common::eventually(|| pids_in_quietly(name).len() == 1),
+        "the command never showed up in job {name}"
+    );
+    // SIGKILL: jobctl cannot clean up; its job stays, held by nobody.
+    common::signal(runner.id(), libc::SIGKILL);
+    runner.wait().unwrap();
+    assert_eq!(run(&["kill", name]).code(), 0);
+    for args in [
+        vec!["list"],
+        vec!["list", "--json"],
+        vec!["ps", name],
+        vec!["stats", name],
+        vec!["limits", name],
+        vec!["top", "--once", "--delay", "100ms"],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.code(), 0, "{args:?}: {out:?}");
+        assert_eq!(
+            run(&["ps", name]).code(),
+            0,
+            "`jobctl {}` removed the job",
+            args.join(" ")
+        );
+    }
+    assert!(run(&["list"]).stdout.contains(name));
+    assert_eq!(run(&["delete", name]).code(), 0);
+    assert_ne!(run(&["ps", name]).code(), 0);
+}
+
+/// The pids in job `name`, or none when it cannot be read yet.
+fn pids_in_quietly(name: &str) -> Vec<u64> {
+    let ps = run(&["ps", "--json", name]);
+    if ps.code() != 0 {
+        return Vec::new();
+    }
+    ps.json()
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["pid"].as_u64())
+        .collect()
+}
