@@ -11,8 +11,8 @@ use crate::units;
 /// Limits in human units.
 #[derive(Args, Debug, Clone, Default)]
 pub struct LimitArgs {
-    /// Memory for the whole job: 512M, 2G, 1.5GiB (K/M/G/T and KiB..TiB are powers of 1024,
-    /// KB..TB powers of 1000)
+    /// Memory for the whole job: 512M, 2G, 1.5GiB (K/M/G/T/P and KiB..PiB are powers of 1024,
+    /// KB..PB powers of 1000)
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
     pub memory: Option<u64>,
     /// CPU cap, as a percentage of all the host's CPUs: 25% (0.01% steps)

@@ -60,8 +60,9 @@ enum Cmd {
 
 The exit status is the command's (128+N when signal N ended it); 124 when --timeout ran out;
 125 when jobctl failed before the command ran; 126/127 when it could not be executed / found.
-SIGINT, SIGTERM, SIGHUP and SIGQUIT are passed on to the command; a second Ctrl-C kills the
-whole job.")]
+Every signal that would end jobctl (SIGTERM, SIGHUP, SIGUSR1, SIGALRM, the real-time
+signals...) is passed on to the command, so that jobctl stays to clean up; a second Ctrl-C
+kills the whole job.")]
     Run(run::RunArgs),
     /// Create a named job that stays until `jobctl delete`
     #[command(
@@ -83,7 +84,10 @@ whole job.")]
     )]
     Limits(named::LimitsArgs),
     /// Move running processes into a job (their later children follow)
-    #[command(after_help = "Example:\n  jobctl assign build $(pgrep -f 'make -j4')")]
+    #[command(after_help = "Example:\n  jobctl assign build $(pgrep -f 'make -j4')
+
+Process 1 and jobctl's own ancestors (such as the shell that runs it) are refused unless
+--force: a `jobctl kill` of the job would kill them.")]
     Assign(named::AssignArgs),
     /// Kill every process of a job (the job itself stays)
     #[command(after_help = "Example:\n  jobctl kill build")]

@@ -32,6 +32,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Kill the whole job when this runs out, and exit with status 124: 30s, 2m, 1h30m, 500ms
+    /// (at most 36500d, 100 years)
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
     pub timeout: Option<Duration>,
     /// Leave the processes the command leaves behind running (a named job then stays until

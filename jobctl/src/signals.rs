@@ -35,6 +35,8 @@
 
 /// Who sent a signal jobctl received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Without Unix signals only `Process` is ever named (and nothing is received).
+#[cfg_attr(not(unix), allow(dead_code))]
 pub enum Origin {
     /// The kernel: the terminal, for the foreground process group that the command is in too,
     /// or jobctl's own timers and limits.

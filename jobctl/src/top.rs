@@ -15,7 +15,7 @@ use crate::units;
 
 #[derive(Args, Debug)]
 pub struct TopArgs {
-    /// Time between refreshes: 1s, 500ms
+    /// Time between refreshes: 1s, 500ms (at most 36500d)
     #[arg(long, short = 'd', value_name = "DURATION", default_value = "1s", value_parser = units::parse_duration)]
     pub delay: Duration,
     /// Stop after N refreshes, printing each table below the last instead of redrawing

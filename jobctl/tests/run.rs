@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::BufReader;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::{Guard, eventually, gone, jobctl, require_cgroups};
@@ -213,10 +214,15 @@ fn sigterm_reaches_the_command() {
     );
 }
 
-/// The pids of the `sleep`s in job `name`, once there are `count` of them.
-fn wait_for_sleeps(name: &str, count: usize) -> Vec<u32> {
+/// The pids of the `sleep`s in the job of `jobctl run` `child`, once there are `count` of
+/// them; none if jobctl ended meanwhile.
+fn wait_for_sleeps(child: &mut Child, name: &str, count: usize) -> Vec<u32> {
     let mut pids = Vec::new();
     let found = eventually(|| {
+        if !matches!(child.try_wait(), Ok(None)) {
+            pids.clear();
+            return true;
+        }
         let ps = common::run(&["ps", "--json", name]);
         if ps.code() != 0 {
             return false;
@@ -242,11 +248,19 @@ fn a_signal_ends_the_run_without_orphans(signal: i32) {
     let guard = Guard::new(&format!("signal-{signal}"));
     let mut command = jobctl();
     // No core files from the signals whose default action dumps one.
-    let script = "ulimit -c 0; sleep 300 & sleep 300";
+    let script = "ulimit -c 0; sleep 300 & echo ready; sleep 300";
     command.args(["run", "--name", guard.name(), "--", "sh", "-c", script]);
     let start = Instant::now();
-    let child = common::spawn(&mut command);
-    let sleeps = wait_for_sleeps(guard.name(), 2);
+    let mut child = common::spawn(&mut command);
+    // `ps` only once the job holds the shell: a `ps` that opens a job still empty, before
+    // the command is in, removes it when it closes (until ps opens jobs read-only).
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    common::read_until(&mut stdout, "ready");
+    let sleeps = wait_for_sleeps(&mut child, guard.name(), 2);
+    if sleeps.is_empty() {
+        let out = common::finish(child, start);
+        panic!("signal {signal}: jobctl ended before its command was ready: {out:?}");
+    }
     common::signal(child.id(), signal);
     let out = common::finish(child, start);
     assert_eq!(out.code(), 128 + signal, "signal {signal}: {out:?}");
