@@ -252,8 +252,7 @@ fn a_signal_ends_the_run_without_orphans(signal: i32) {
     command.args(["run", "--name", guard.name(), "--", "sh", "-c", script]);
     let start = Instant::now();
     let mut child = common::spawn(&mut command);
-    // `ps` only once the job holds the shell: a `ps` that opens a job still empty, before
-    // the command is in, removes it when it closes (until ps opens jobs read-only).
+    // The job holds the shell once it has printed a line.
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     common::read_until(&mut stdout, "ready");
     let sleeps = wait_for_sleeps(&mut child, guard.name(), 2);

@@ -18,12 +18,35 @@ use std::time::{Duration, Instant};
 /// How long a jobctl that should end may take (generous: slow machines).
 pub const TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The jobctl binary, with jobs below this process's own cgroups.
+/// The jobctl binary, with jobs below this process's own cgroups, and every signal's default
+/// action.
 pub fn jobctl() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_jobctl"));
     command.env("JOBOBJECT_CGROUP_PARENT", "self");
     command.stdin(Stdio::null());
+    default_signal_actions(&mut command);
     command
+}
+
+/// Makes `command` start with no signal ignored. Tests run in the background or under nohup
+/// inherit SIGINT, SIGQUIT or SIGHUP ignored, and so would jobctl and its command (a shell
+/// cannot even trap a signal ignored when it started): the signal tests would then wait for
+/// a command that never dies of what they send.
+fn default_signal_actions(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let last = libc::SIGRTMAX();
+    // SAFETY: the hook runs between fork and exec, where only async-signal-safe calls are
+    // allowed: signal() is (it is sigaction); it fails harmlessly on the numbers it refuses.
+    unsafe {
+        command.pre_exec(move || {
+            for signal in 1..=last {
+                if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
+            }
+            Ok(())
+        });
+    }
 }
 
 /// The name of this test process's job `what`.
