@@ -483,9 +483,13 @@ impl JobCgroups {
 
     /// Sends SIGKILL to every process of the job and its nested cgroups, race-free against
     /// forks: `cgroup.kill` where there is one, else freeze, signal, thaw.
+    ///
+    /// A job removed meanwhile (by whoever saw it empty) holds nothing left to kill.
     pub(crate) fn kill(&self) -> Result<(), Error> {
-        self.kill_inner()
-            .map_err(|e| os(&self.name, "terminate", &self.primary().path, e))
+        match self.kill_inner() {
+            Err(err) if err.raw_os_error() == Some(libc::ENOENT) && !self.exists() => Ok(()),
+            result => result.map_err(|e| os(&self.name, "terminate", &self.primary().path, e)),
+        }
     }
 
     fn kill_inner(&self) -> io::Result<()> {

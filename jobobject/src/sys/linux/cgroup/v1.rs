@@ -30,7 +30,13 @@ pub(crate) fn freeze(freezer: BorrowedFd<'_>, frozen: bool) -> io::Result<()> {
 /// Thaws a v1 freezer cgroup and every cgroup below it that was frozen by itself (thawing a
 /// parent leaves a child frozen that someone froze on its own).
 pub(crate) fn thaw_tree(freezer: BorrowedFd<'_>) -> io::Result<()> {
-    if dir::read(freezer, "freezer.self_freezing")?.trim() == "1" {
+    let self_frozen = match dir::read(freezer, "freezer.self_freezing") {
+        Ok(text) => text.trim() == "1",
+        // Removed meanwhile: it holds nothing.
+        Err(err) if err.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    if self_frozen {
         dir::write(freezer, "freezer.state", b"THAWED")?;
     }
     for name in dir::subdirectories(freezer)? {
