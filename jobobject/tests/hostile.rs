@@ -101,23 +101,22 @@ fn a_lock_held_by_anyone_is_waited_for_a_bounded_time() {
     let _cleanup = Cleanup::new(&name);
     let job = JobObject::create(&options).unwrap();
     job.set_persistent().unwrap();
-    // A cgroup made by another tool may let anyone lock it: open ours up likewise.
-    let primary = job.cgroup_paths().unwrap()[0].clone();
+    // A cgroup made by another tool may let anyone lock it: open ours up likewise, and lock
+    // every directory (whichever the library locks: the primary one).
+    let dirs = job.cgroup_paths().unwrap();
     job.close().unwrap();
-    std::fs::set_permissions(
-        &primary,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    // It holds the lock until its stdin closes.
-    let mut holder = as_nobody(&format!(
-        "exec flock -o -n -x {} sh -c 'echo locked; exec cat'",
-        primary.display()
-    ))
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut script = String::from("exec");
+    for dir in &dirs {
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        script += &format!(" flock -o -n -x {}", dir.display());
+    }
+    // It holds the locks until its stdin closes.
+    script += " sh -c 'echo locked; exec cat'";
+    let mut holder = as_nobody(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
     BufReader::new(holder.stdout.take().unwrap())
         .read_line(&mut line)
