@@ -367,6 +367,11 @@ fn job_names_are_escaped_in_human_output() {
 fn pids_in(name: &str) -> Vec<u64> {
     let ps = run(&["ps", "--json", name]);
     assert_eq!(ps.code(), 0, "{ps:?}");
+    pids_of(&ps)
+}
+
+/// The pids that `jobctl ps --json` printed.
+fn pids_of(ps: &common::Outcome) -> Vec<u64> {
     ps.json()
         .as_array()
         .into_iter()
@@ -502,10 +507,5 @@ fn pids_in_quietly(name: &str) -> Vec<u64> {
     if ps.code() != 0 {
         return Vec::new();
     }
-    ps.json()
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p["pid"].as_u64())
-        .collect()
+    pids_of(&ps)
 }

@@ -26,6 +26,18 @@ fn spawn_sleepers(job: &JobObject, count: usize) -> Vec<Reap> {
         .collect()
 }
 
+/// Kills the job's processes and waits for `AllProcessesExited`.
+fn kill_and_hear_it(job: &Arc<JobObject>, mut sleepers: Vec<Reap>) {
+    job.terminate(1).unwrap();
+    for sleeper in &mut sleepers {
+        sleeper.wait();
+    }
+    assert_eq!(
+        poll_within(job, TIMEOUT).unwrap(),
+        Notification::AllProcessesExited
+    );
+}
+
 #[test]
 fn jobs_hold_few_descriptors_and_never_fail_a_spawn_for_them() {
     if !require_cgroups("jobs_hold_few_descriptors_and_never_fail_a_spawn_for_them") {
@@ -60,21 +72,14 @@ fn jobs_hold_few_descriptors_and_never_fail_a_spawn_for_them() {
     // pidfds: a few per job, however many processes it starts.
     let job = create_arc(&options("many").notifications(true));
     let before = open_files();
-    let mut sleepers = spawn_sleepers(&job, 100);
+    let sleepers = spawn_sleepers(&job, 100);
     let grown = open_files() - before;
     eprintln!("100 processes spawned into a watched job: {grown} more descriptors");
     assert!(
         grown <= 4 + TRANSIENT,
         "100 processes cost {grown} descriptors"
     );
-    job.terminate(1).unwrap();
-    sleepers.iter_mut().for_each(|s| {
-        s.wait();
-    });
-    assert_eq!(
-        poll_within(&job, TIMEOUT).unwrap(),
-        Notification::AllProcessesExited
-    );
+    kill_and_hear_it(&job, sleepers);
 
     // Short of descriptors: spawns still succeed and the emptying is still reported.
     let limit = open_files() as u64 + 24;
@@ -82,14 +87,7 @@ fn jobs_hold_few_descriptors_and_never_fail_a_spawn_for_them() {
     let mut rlimit = rustix::process::getrlimit(nofile);
     rlimit.current = Some(limit);
     rustix::process::setrlimit(nofile, rlimit).unwrap();
-    let mut sleepers = spawn_sleepers(&job, 100);
-    job.terminate(1).unwrap();
-    sleepers.iter_mut().for_each(|s| {
-        s.wait();
-    });
-    assert_eq!(
-        poll_within(&job, TIMEOUT).unwrap(),
-        Notification::AllProcessesExited
-    );
+    let sleepers = spawn_sleepers(&job, 100);
+    kill_and_hear_it(&job, sleepers);
     eprintln!("with an open-file limit of {limit}: 100 spawns, the emptying reported");
 }

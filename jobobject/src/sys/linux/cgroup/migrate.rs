@@ -91,16 +91,13 @@ fn origins(job: &JobCgroups, order: &[&CgroupDir], pid: u32) -> Result<Vec<PathB
     order
         .iter()
         .map(|d| {
-            d.hierarchy
-                .find(&entries)
-                .and_then(|entry| d.hierarchy.path_of(&entry.path))
-                .ok_or_else(|| Error::Unavailable {
-                    message: format!(
-                        "process {pid}'s cgroup in the hierarchy at {} is not visible from \
+            cgroup_of(d, &entries).ok_or_else(|| Error::Unavailable {
+                message: format!(
+                    "process {pid}'s cgroup in the hierarchy at {} is not visible from \
                          this process",
-                        d.hierarchy.mount_point.display()
-                    ),
-                })
+                    d.hierarchy.mount_point.display()
+                ),
+            })
         })
         .collect()
 }
@@ -159,14 +156,16 @@ fn places(pid: u32, order: &[&CgroupDir]) -> Option<Vec<bool>> {
     Some(
         order
             .iter()
-            .map(|d| {
-                d.hierarchy
-                    .find(&entries)
-                    .and_then(|entry| d.hierarchy.path_of(&entry.path))
-                    .is_some_and(|path| path == d.path)
-            })
+            .map(|d| cgroup_of(d, &entries).is_some_and(|path| path == d.path))
             .collect(),
     )
+}
+
+/// The cgroup, in the hierarchy of `d`, that a process's `/proc/PID/cgroup` lines name.
+fn cgroup_of(d: &CgroupDir, entries: &[parse::ProcCgroup]) -> Option<PathBuf> {
+    d.hierarchy
+        .find(entries)
+        .and_then(|entry| d.hierarchy.path_of(&entry.path))
 }
 
 /// Moves every split process into the directories of `order` it is missing from, in order,
