@@ -81,17 +81,13 @@ impl CliError {
             E::Unavailable { message } => Self::failure(message),
             E::Unsupported { what } => Self::failure(format!("not supported here: {what}")),
             err if err.is_permission_denied() => Self::failure(format!(
-                "permission denied: {err}: run jobctl as root, or delegate a cgroup subtree \
-                 to this user (chown it) and point --parent or {} at it",
-                PARENT_ENV
+                "permission denied: {err}: {}",
+                crate::platform::permission_hint()
             )),
             err => Self::failure(err.to_string()),
         }
     }
 }
-
-/// The environment variable that says where jobs live (Linux).
-pub const PARENT_ENV: &str = "JOBOBJECT_CGROUP_PARENT";
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

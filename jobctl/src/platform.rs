@@ -22,6 +22,7 @@ pub fn options(global: &Global, name: Option<&str>) -> CliResult<Options> {
     }
     #[cfg(target_os = "linux")]
     {
+        use jobobject::os::linux::OptionsExt;
         options = options.cgroup_parent(cgroup_parent(global));
     }
     #[cfg(not(target_os = "linux"))]
@@ -34,8 +35,8 @@ pub fn options(global: &Global, name: Option<&str>) -> CliResult<Options> {
 }
 
 #[cfg(target_os = "linux")]
-fn cgroup_parent(global: &Global) -> jobobject::CgroupParent {
-    use jobobject::CgroupParent;
+fn cgroup_parent(global: &Global) -> jobobject::os::linux::CgroupParent {
+    use jobobject::os::linux::CgroupParent;
     match global.parent.as_deref() {
         None => CgroupParent::Default,
         Some("self") => CgroupParent::Own,
@@ -147,12 +148,37 @@ pub fn process_limit_refusals(job: &JobObject) -> Option<u64> {
 
 /// Where jobs live, for messages.
 pub fn describe_parent(global: &Global) -> String {
-    match global.parent.as_deref() {
-        Some(parent) => format!("--parent {parent}"),
-        None => match std::env::var(crate::error::PARENT_ENV) {
-            Ok(value) if !value.is_empty() => format!("{}={value}", crate::error::PARENT_ENV),
-            _ => "the shared place".to_owned(),
-        },
+    #[cfg(target_os = "linux")]
+    {
+        use jobobject::os::linux::CGROUP_PARENT_ENV;
+        match global.parent.as_deref() {
+            Some(parent) => format!("--parent {parent}"),
+            None => match std::env::var(CGROUP_PARENT_ENV) {
+                Ok(value) if !value.is_empty() => format!("{CGROUP_PARENT_ENV}={value}"),
+                _ => "the shared place".to_owned(),
+            },
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = global;
+        "this session".to_owned()
+    }
+}
+
+/// What to do about a permission error, for messages.
+pub fn permission_hint() -> String {
+    #[cfg(target_os = "linux")]
+    {
+        format!(
+            "run jobctl as root, or delegate a cgroup subtree to this user (chown it) and point \
+             --parent or {} at it",
+            jobobject::os::linux::CGROUP_PARENT_ENV
+        )
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        "run jobctl as an administrator".to_owned()
     }
 }
 

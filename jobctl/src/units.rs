@@ -225,7 +225,7 @@ pub fn parse_pid(text: &str) -> Result<u32, String> {
 
 /// Parses a CPU list such as `0,2-3` into an affinity mask (bit `i` = CPU `i`).
 pub fn parse_cpu_list(text: &str) -> Result<u64, String> {
-    match jobobject::parse_cpu_list(text) {
+    match jobobject::cpu_list::parse(text) {
         Ok(0) => Err(format!("{text:?} names no CPU: use e.g. 0,2-3")),
         Ok(mask) => Ok(mask),
         Err(jobobject::Error::InvalidArgument { message }) => Err(message),
@@ -235,7 +235,7 @@ pub fn parse_cpu_list(text: &str) -> Result<u64, String> {
 
 /// Formats an affinity mask as a CPU list (`0,2-3`).
 pub fn cpu_list(mask: u64) -> String {
-    jobobject::format_cpu_list(mask)
+    jobobject::cpu_list::format(mask)
 }
 
 /// Formats bytes with a binary unit: `512 B`, `1.5 KiB`, `12.3 MiB`.

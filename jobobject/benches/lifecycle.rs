@@ -63,7 +63,8 @@ mod linux {
     use std::time::{Duration, Instant};
 
     use criterion::{Criterion, SamplingMode};
-    use jobobject::{CgroupParent, JobObject, Notification, Options};
+    use jobobject::os::linux::{CgroupParent, OptionsExt};
+    use jobobject::{JobObject, Notification, Options};
     use rustix::event::{PollFd, PollFlags, poll};
     use rustix::fs::inotify;
 

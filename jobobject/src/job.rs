@@ -15,7 +15,7 @@ use crate::{
 /// the last one has exited ([`poll_notification`](Self::poll_notification)).
 ///
 /// On Linux a job is a cgroup: a directory `PARENT/NAME` in each cgroup hierarchy the crate
-/// uses (see [`CgroupParent`](crate::CgroupParent)). On Windows it is a Job Object.
+/// uses (see [`CgroupParent`](crate::os::linux::CgroupParent)). On Windows it is a Job Object.
 ///
 /// The handle is `Send + Sync`; share it with an `Arc`. Every method takes `&self`, and
 /// every method after [`close`](Self::close) returns [`Error::AlreadyClosed`](crate::Error).

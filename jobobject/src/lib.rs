@@ -26,10 +26,12 @@
 //! on the host, so that one process can open by name a job that another made. The
 //! environment variable `JOBOBJECT_CGROUP_PARENT` changes that default (`self`: below the
 //! caller's own cgroups; a path: relative to each hierarchy's root), and
-//! [`Options::cgroup_parent`] chooses per job.
+//! [`os::linux::OptionsExt::cgroup_parent`] chooses per job. What only one platform has lives
+//! in [`os`], as in std; the crate root is the same everywhere.
 
 #![warn(missing_docs)]
 
+pub mod cpu_list;
 mod error;
 mod events;
 mod handle;
@@ -44,13 +46,7 @@ mod sys;
 
 pub use error::{Error, Result};
 pub use job::JobObject;
-pub use limits::{
-    CpuRateControlType, JobLimits, MAX_CPU_RATE, MAX_CPU_WEIGHT, format_cpu_list, parse_cpu_list,
-};
+pub use limits::{CpuRateControlType, JobLimits, MAX_CPU_RATE, MAX_CPU_WEIGHT};
 pub use notification::Notification;
 pub use options::Options;
-#[cfg(target_os = "linux")]
-pub use options::{CGROUP_PARENT_ENV, CgroupParent};
 pub use stats::{MemoryStats, ProcessorStats, StorageStats};
-#[cfg(target_os = "linux")]
-pub use sys::CgroupLayout;

@@ -1,8 +1,5 @@
 //! How a job is created or opened.
 
-#[cfg(target_os = "linux")]
-use std::path::PathBuf;
-
 /// Settings for [`JobObject::create`](crate::JobObject::create) and
 /// [`JobObject::open`](crate::JobObject::open).
 ///
@@ -30,9 +27,10 @@ pub struct Options {
     /// Turn on I/O accounting at creation, as
     /// [`set_io_tracking`](crate::JobObject::set_io_tracking) does.
     pub enable_io_tracking: bool,
-    /// Linux: where the job's cgroups live. See [`CgroupParent`].
+    /// Linux: where the job's cgroups live (see
+    /// [`OptionsExt::cgroup_parent`](crate::os::linux::OptionsExt::cgroup_parent)).
     #[cfg(target_os = "linux")]
-    pub cgroup_parent: CgroupParent,
+    pub(crate) cgroup_parent: crate::os::linux::CgroupParent,
     /// Linux: open as an observer (see
     /// [`OptionsExt::observer`](crate::os::linux::OptionsExt::observer)).
     #[cfg(target_os = "linux")]
@@ -68,38 +66,4 @@ impl Options {
         self.enable_io_tracking = enabled;
         self
     }
-
-    /// Sets [`cgroup_parent`](Self::cgroup_parent).
-    #[cfg(target_os = "linux")]
-    pub fn cgroup_parent(mut self, parent: CgroupParent) -> Self {
-        self.cgroup_parent = parent;
-        self
-    }
 }
-
-/// Linux: the cgroup below which a job's directories are made (one per hierarchy).
-///
-/// A job named `NAME` is the directory `PARENT/NAME` in every cgroup hierarchy the library
-/// uses. Two processes see the same job when they resolve the same parent.
-#[cfg(target_os = "linux")]
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CgroupParent {
-    /// The environment decides: `JOBOBJECT_CGROUP_PARENT=self` means [`Own`](Self::Own),
-    /// `JOBOBJECT_CGROUP_PARENT=PATH` means [`Path`](Self::Path), and unset means
-    /// [`Shared`](Self::Shared).
-    #[default]
-    Default,
-    /// The well-known place shared by every process on the host: `/jobobject` at the top of
-    /// each hierarchy, made on first use.
-    Shared,
-    /// Below the calling process's own cgroup, in each hierarchy.
-    Own,
-    /// This path, relative to the root of each hierarchy (for example `ci/runner-3`). It must
-    /// exist, and may not contain `..`.
-    Path(PathBuf),
-}
-
-/// The environment variable that changes [`CgroupParent::Default`].
-#[cfg(target_os = "linux")]
-pub const CGROUP_PARENT_ENV: &str = "JOBOBJECT_CGROUP_PARENT";

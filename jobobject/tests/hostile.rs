@@ -15,8 +15,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use jobobject::os::linux::CgroupLayout;
 use jobobject::os::linux::JobObjectExt;
-use jobobject::{CgroupLayout, Error, JobObject};
+use jobobject::{Error, JobObject};
 
 /// Not a test: the workload program (see `workload`).
 #[test]

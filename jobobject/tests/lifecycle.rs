@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use jobobject::{CgroupParent, Error, JobObject, Notification, Options};
+use jobobject::os::linux::{CgroupParent, OptionsExt};
+use jobobject::{Error, JobObject, Notification, Options};
 
 /// Go `TestJobNilOptions`: the default options make an anonymous job without notifications.
 #[test]

@@ -19,8 +19,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{Reap, TIMEOUT, Watcher, create, create_arc, options, require_cgroups, wait_for};
+use jobobject::os::linux::CgroupLayout;
 use jobobject::os::linux::JobObjectExt;
-use jobobject::{CgroupLayout, CpuRateControlType, Error, JobLimits, JobObject, Notification};
+use jobobject::{CpuRateControlType, Error, JobLimits, JobObject, Notification};
 
 const MIB: u64 = 1 << 20;
 

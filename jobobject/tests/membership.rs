@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use jobobject::{CgroupLayout, Error};
+use jobobject::Error;
+use jobobject::os::linux::{CgroupLayout, OptionsExt};
 
 /// A shell's background child (a grandchild of the test) is in the job, and dies with it.
 #[test]
@@ -320,7 +321,7 @@ fn child_creates_a_nested_job() {
     };
     let options = jobobject::Options::new()
         .name(name.into_string().unwrap())
-        .cgroup_parent(jobobject::CgroupParent::Own);
+        .cgroup_parent(jobobject::os::linux::CgroupParent::Own);
     let job = create(&options);
     let mut sleep = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
     println!("\nNESTED-PID: {}", sleep.pid);

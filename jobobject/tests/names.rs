@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use common::*;
-use jobobject::{CgroupParent, Error, JobObject, Options};
+use jobobject::os::linux::{CgroupParent, OptionsExt};
+use jobobject::{Error, JobObject, Options};
 
 /// The environment variable that turns this test binary into the child of
 /// `open_by_name_from_another_process`: it holds the job's name.

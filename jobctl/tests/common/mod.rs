@@ -87,7 +87,7 @@ pub fn require_cgroups(test: &str) -> bool {
     let missing = if !root {
         Some("not running as root (jobs need root or a delegated cgroup subtree)".to_owned())
     } else {
-        jobobject::CgroupLayout::detect()
+        jobobject::os::linux::CgroupLayout::detect()
             .err()
             .map(|e| format!("no usable cgroups: {e}"))
     };

@@ -1,15 +1,42 @@
-//! Linux-specific parts of the API: a job's cgroups, jobs that outlive their handles, and the
-//! list of jobs.
+//! Linux-specific parts of the API, as `std::os::linux` is std's: where jobs live (the cgroup
+//! parent, the layout), a job's cgroups, jobs that outlive their handles, the list of jobs, and
+//! observer handles.
 
 use std::path::PathBuf;
 
-use crate::{CgroupParent, JobObject, Options, Result, sys};
+pub use crate::sys::CgroupLayout;
+use crate::{JobObject, Options, Result, sys};
+
+/// Linux: the cgroup below which a job's directories are made (one per hierarchy).
+///
+/// A job named `NAME` is the directory `PARENT/NAME` in every cgroup hierarchy the library
+/// uses. Two processes see the same job when they resolve the same parent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CgroupParent {
+    /// The environment decides: `JOBOBJECT_CGROUP_PARENT=self` means [`Own`](Self::Own),
+    /// `JOBOBJECT_CGROUP_PARENT=PATH` means [`Path`](Self::Path), and unset means
+    /// [`Shared`](Self::Shared).
+    #[default]
+    Default,
+    /// The well-known place shared by every process on the host: `/jobobject` at the top of
+    /// each hierarchy, made on first use.
+    Shared,
+    /// Below the calling process's own cgroup, in each hierarchy.
+    Own,
+    /// This path, relative to the root of each hierarchy (for example `ci/runner-3`). It must
+    /// exist, and may not contain `..`.
+    Path(PathBuf),
+}
+
+/// The environment variable that changes [`CgroupParent::Default`].
+pub const CGROUP_PARENT_ENV: &str = "JOBOBJECT_CGROUP_PARENT";
 
 /// What a job can do on Linux only.
 ///
 /// ```
-/// use jobobject::os::linux::{JobObjectExt, list_jobs};
-/// use jobobject::{CgroupParent, JobObject, Options};
+/// use jobobject::os::linux::{CgroupParent, JobObjectExt, list_jobs};
+/// use jobobject::{JobObject, Options};
 ///
 /// # fn main() -> Result<(), jobobject::Error> {
 /// let name = format!("doc-persistent-{}", std::process::id());
@@ -58,8 +85,23 @@ pub fn list_jobs(parent: &CgroupParent) -> Result<Vec<String>> {
     sys::list_jobs(parent)
 }
 
-/// What [`Options`] can say on Linux only.
+/// What [`Options`] can say on Linux only, as std's `CommandExt` does for `Command`.
 pub trait OptionsExt {
+    /// Where the job's cgroups live (see [`CgroupParent`]); the default follows
+    /// [`CGROUP_PARENT_ENV`].
+    ///
+    /// ```
+    /// use jobobject::os::linux::{CgroupParent, OptionsExt};
+    /// use jobobject::{JobObject, Options};
+    ///
+    /// # fn main() -> Result<(), jobobject::Error> {
+    /// // Below this process's own cgroups, whatever the environment says.
+    /// let job = JobObject::create(&Options::new().cgroup_parent(CgroupParent::Own))?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn cgroup_parent(self, parent: CgroupParent) -> Self;
+
     /// Opens the job as an observer: a handle that reads and controls the job (statistics,
     /// limits, `pids`, `assign`, `terminate`, notifications) without holding it. It keeps no
     /// other handle from being the last one, so the job is removed as if it were not there,
@@ -88,6 +130,11 @@ pub trait OptionsExt {
 }
 
 impl OptionsExt for Options {
+    fn cgroup_parent(mut self, parent: CgroupParent) -> Self {
+        self.cgroup_parent = parent;
+        self
+    }
+
     fn observer(mut self, enabled: bool) -> Self {
         self.observer = enabled;
         self

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use jobobject::os::linux::OptionsExt;
 use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -110,7 +111,7 @@ fn fork_forever(life_ms: u64) {
 fn assign(name: &str, pid: u32) {
     let options = jobobject::Options::new()
         .name(name)
-        .cgroup_parent(jobobject::CgroupParent::Own);
+        .cgroup_parent(jobobject::os::linux::CgroupParent::Own);
     let job = jobobject::JobObject::open(&options).expect("open the job");
     match job.assign(pid) {
         Ok(()) => println!("WORKLOAD assign ok"),
@@ -123,7 +124,7 @@ fn assign(name: &str, pid: u32) {
 fn orphan(name: &str) {
     let options = jobobject::Options::new()
         .name(name)
-        .cgroup_parent(jobobject::CgroupParent::Own);
+        .cgroup_parent(jobobject::os::linux::CgroupParent::Own);
     let job = jobobject::JobObject::create(&options).expect("create the job");
     println!("WORKLOAD ready orphaned");
     std::io::stdout().flush().ok();

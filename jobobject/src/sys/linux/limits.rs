@@ -107,7 +107,7 @@ impl<'a> Limits<'a> {
                 format!(
                     "enable it in the cgroup.subtree_control of the job's parent, {} \
                      (a cgroup that holds processes itself cannot enable controllers: choose \
-                     another Options::cgroup_parent)",
+                     another cgroup parent: os::linux::OptionsExt::cgroup_parent)",
                     path.parent().unwrap_or(path).display()
                 )
             };
@@ -226,7 +226,7 @@ impl<'a> Limits<'a> {
 
     pub(crate) fn set_cpu_affinity(&self, mask: u64) -> Result<(), Error> {
         check_affinity(mask, controllers::online_mask())?;
-        self.apply(&[Change::Cpus(crate::format_cpu_list(mask))])
+        self.apply(&[Change::Cpus(crate::cpu_list::format(mask))])
     }
 
     /// The job's own CPU list, or the CPUs it may use where it has none (v2).
@@ -237,7 +237,7 @@ impl<'a> Limits<'a> {
         if list.is_empty() {
             list = c.effective_cpus().map_err(read)?;
         }
-        crate::parse_cpu_list(&list).map_err(|_| {
+        crate::cpu_list::parse(&list).map_err(|_| {
             let err = io::Error::new(io::ErrorKind::InvalidData, format!("CPU list {list:?}"));
             self.error("cpuset", "parse CPU affinity", err)
         })

@@ -294,7 +294,7 @@ pub(crate) fn disks() -> io::Result<Vec<Device>> {
 pub(crate) fn host_cpus() -> u32 {
     std::fs::read_to_string("/sys/devices/system/cpu/online")
         .ok()
-        .and_then(|list| crate::parse_cpu_list(&list).ok())
+        .and_then(|list| crate::cpu_list::parse(&list).ok())
         .map(u64::count_ones)
         .filter(|&n| n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
@@ -304,7 +304,7 @@ pub(crate) fn host_cpus() -> u32 {
 pub(crate) fn online_mask() -> u64 {
     std::fs::read_to_string("/sys/devices/system/cpu/online")
         .ok()
-        .and_then(|list| crate::parse_cpu_list(&list).ok())
+        .and_then(|list| crate::cpu_list::parse(&list).ok())
         .unwrap_or(u64::MAX)
 }
 

@@ -37,7 +37,7 @@ impl CgroupLayout {
     ///
     /// ```
     /// # fn main() -> Result<(), jobobject::Error> {
-    /// let layout = jobobject::CgroupLayout::detect()?;
+    /// let layout = jobobject::os::linux::CgroupLayout::detect()?;
     /// println!("cgroups: {layout}");
     /// # Ok(())
     /// # }

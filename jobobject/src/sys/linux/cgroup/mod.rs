@@ -27,7 +27,8 @@ use membership::{collect_pids, signal_until_none_new};
 pub(crate) use parent::list;
 use parent::open_parents;
 
-use crate::{CgroupParent, Error, options::CGROUP_PARENT_ENV};
+use crate::Error;
+use crate::os::linux::{CGROUP_PARENT_ENV, CgroupParent};
 
 /// The extended attribute that marks a cgroup as a job this library made (so that whoever
 /// closes its last handle may remove it), and the one that keeps it when closed.

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use super::{
     Hierarchy, Layout, Version, check_name, creation_error, dir, layout, os, parse, v1, v2,
 };
-use crate::{CgroupParent, Error, options::CGROUP_PARENT_ENV};
+use crate::Error;
+use crate::os::linux::{CGROUP_PARENT_ENV, CgroupParent};
 
 /// The directory made at the top of each hierarchy for [`CgroupParent::Shared`].
 const SHARED_PARENT: &str = "jobobject";

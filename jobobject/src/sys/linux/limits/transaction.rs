@@ -314,7 +314,7 @@ pub(crate) fn resources(limits: &JobLimits, disks: &[Device], cpus: u32) -> Vec<
     // cannot (on v2 they refuse, with ENOSPC, to empty again the `cpuset.cpus` of a cgroup that
     // holds processes; later ones keep that rule for v1 only).
     if limits.cpu_affinity != 0 {
-        changes.push(Change::Cpus(crate::format_cpu_list(limits.cpu_affinity)));
+        changes.push(Change::Cpus(crate::cpu_list::format(limits.cpu_affinity)));
     }
     changes
 }
