@@ -53,38 +53,41 @@ impl CliError {
         self
     }
 
-    /// Turns a library error about job `job` (if known) into a message with what to do.
+    /// Turns a library error about job `job` (if known) into a message with what to do,
+    /// telling errors apart by their kind, never by their text.
     pub fn from_job(job: Option<&str>, err: jobobject::Error) -> Self {
-        use jobobject::Error as E;
+        use jobobject::ErrorKind as K;
         let name = job.unwrap_or("(anonymous)");
-        match err {
-            E::NotFound { what } if what.starts_with("job") => Self::failure(format!(
+        match err.kind() {
+            K::JobNotFound => Self::failure(format!(
                 "no job named {name:?} here: see the jobs with `jobctl list`, or make it with \
                  `jobctl create {name}`"
             )),
-            E::NotFound { what } => Self::failure(format!("{what} does not exist")),
-            E::AlreadyExists { job } => Self::failure(format!(
-                "a job named {job:?} already exists: pick another name, or remove it with \
-                 `jobctl delete --force {job}`"
-            )),
-            E::InvalidArgument { message } if message.starts_with("cgroup parent") => {
-                Self::usage(format!(
-                    "{message}: create it, or choose another --parent (self, shared or an \
-                     existing cgroup path)"
-                ))
+            K::ProcessNotFound => {
+                Self::failure(format!("{err}: check the pid (it may have exited already)"))
             }
-            E::InvalidArgument { message } => Self::usage(message),
-            E::Busy { what } => Self::failure(format!(
-                "{what}: kill them first with `jobctl kill {name}`, or use `jobctl delete \
+            K::AlreadyExists => Self::failure(format!(
+                "a job named {name:?} already exists: pick another name, or remove it with \
+                 `jobctl delete --force {name}`"
+            )),
+            K::ParentNotFound => Self::usage(format!(
+                "{err}: create it, or choose another --parent (self, shared or an existing \
+                 cgroup path)"
+            )),
+            K::InvalidArgument => Self::usage(match err {
+                jobobject::Error::InvalidArgument { message } => message,
+                other => other.to_string(),
+            }),
+            K::Busy => Self::failure(format!(
+                "{err}: kill them first with `jobctl kill {name}`, or use `jobctl delete \
                  --force {name}`"
             )),
-            E::Unavailable { message } => Self::failure(message),
-            E::Unsupported { what } => Self::failure(format!("not supported here: {what}")),
-            err if err.is_permission_denied() => Self::failure(format!(
+            K::Unsupported => Self::failure(format!("{err} here")),
+            K::PermissionDenied => Self::failure(format!(
                 "permission denied: {err}: {}",
                 crate::platform::permission_hint()
             )),
-            err => Self::failure(err.to_string()),
+            _ => Self::failure(err.to_string()),
         }
     }
 }

@@ -210,12 +210,8 @@ pub fn assign(global: &Global, args: &AssignArgs) -> CliResult<()> {
     }
     let job = platform::open(global, &args.name, false)?;
     for &pid in &args.pids {
-        job.assign(pid).map_err(|e| match e {
-            jobobject::Error::NotFound { .. } => CliError::failure(format!(
-                "no process {pid}: check the pid (it may have exited already)"
-            )),
-            e => CliError::from_job(Some(&args.name), e),
-        })?;
+        job.assign(pid)
+            .map_err(|e| CliError::from_job(Some(&args.name), e))?;
     }
     job.close().ok();
     if global.json {

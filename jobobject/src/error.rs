@@ -43,11 +43,27 @@ pub enum Error {
         message: String,
     },
 
-    /// A job or a process that does not exist.
+    /// A job that does not exist, or no longer does (it was deleted under the handle).
     #[error("{what} does not exist")]
     NotFound {
-        /// The missing thing, such as `job "build-42"` or `process 1234`.
+        /// The missing job, such as `job "build-42"`, and what is known of why.
         what: String,
+    },
+
+    /// A process that does not exist, or has exited.
+    #[error("process {pid} {}", if *.exited { "has exited" } else { "does not exist" })]
+    ProcessNotFound {
+        /// Its process id.
+        pid: u32,
+        /// It existed, but had exited (a zombie, or gone meanwhile).
+        exited: bool,
+    },
+
+    /// Linux: the cgroup parent a job should live below does not exist.
+    #[error("cgroup parent {} does not exist", .path.display())]
+    ParentNotFound {
+        /// The parent's directory, in one hierarchy.
+        path: PathBuf,
     },
 
     /// A limit that was read but is not set, such as the CPU rate of a job without one.
@@ -85,6 +101,9 @@ pub enum Error {
     Unavailable {
         /// What is missing and how to fix it.
         message: String,
+        /// The operating system's error, when one said so.
+        #[source]
+        source: Option<io::Error>,
     },
 
     /// A system call or file operation failed.
@@ -109,10 +128,78 @@ fn path_suffix(path: &Option<PathBuf>) -> String {
     }
 }
 
+/// What kind of error an [`Error`] is: what callers match on (the messages are for people and
+/// may change).
+///
+/// ```
+/// use jobobject::{ErrorKind, JobObject, Options};
+///
+/// let missing = Options::new().name(format!("surely-absent-{}", std::process::id()));
+/// match JobObject::open(&missing) {
+///     Err(err) if err.kind() == ErrorKind::JobNotFound => {}
+///     Err(err) => panic!("{err}"),
+///     Ok(_) => panic!("it exists"),
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`Error::AlreadyClosed`].
+    AlreadyClosed,
+    /// [`Error::NotRegistered`].
+    NotRegistered,
+    /// [`Error::IoTrackingDisabled`].
+    IoTrackingDisabled,
+    /// [`Error::InvalidArgument`].
+    InvalidArgument,
+    /// [`Error::NotFound`]: the job.
+    JobNotFound,
+    /// [`Error::ProcessNotFound`].
+    ProcessNotFound,
+    /// [`Error::ParentNotFound`].
+    ParentNotFound,
+    /// [`Error::NotSet`].
+    NotSet,
+    /// [`Error::Busy`].
+    Busy,
+    /// [`Error::AlreadyExists`].
+    AlreadyExists,
+    /// [`Error::Unsupported`].
+    Unsupported,
+    /// [`Error::Unavailable`].
+    Unavailable,
+    /// [`Error::Os`] for lack of privileges.
+    PermissionDenied,
+    /// Any other [`Error::Os`].
+    Other,
+}
+
 impl Error {
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Error::InvalidArgument {
             message: message.into(),
+        }
+    }
+
+    /// What kind of error this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::AlreadyClosed => ErrorKind::AlreadyClosed,
+            Error::NotRegistered => ErrorKind::NotRegistered,
+            Error::IoTrackingDisabled => ErrorKind::IoTrackingDisabled,
+            Error::InvalidArgument { .. } => ErrorKind::InvalidArgument,
+            Error::NotFound { .. } => ErrorKind::JobNotFound,
+            Error::ProcessNotFound { .. } => ErrorKind::ProcessNotFound,
+            Error::ParentNotFound { .. } => ErrorKind::ParentNotFound,
+            Error::NotSet { .. } => ErrorKind::NotSet,
+            Error::Busy { .. } => ErrorKind::Busy,
+            Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+            Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::Unavailable { .. } => ErrorKind::Unavailable,
+            Error::Os { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
+                ErrorKind::PermissionDenied
+            }
+            Error::Os { .. } => ErrorKind::Other,
         }
     }
 
@@ -126,7 +213,7 @@ impl Error {
 
     /// Whether the OS refused the operation for lack of privileges.
     pub fn is_permission_denied(&self) -> bool {
-        matches!(self, Error::Os { source, .. } if source.kind() == io::ErrorKind::PermissionDenied)
+        self.kind() == ErrorKind::PermissionDenied
     }
 }
 

@@ -44,7 +44,7 @@ pub mod os;
 mod stats;
 mod sys;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use job::JobObject;
 pub use limits::{CpuRateControlType, JobLimits, MAX_CPU_RATE, MAX_CPU_WEIGHT};
 pub use notification::Notification;

@@ -160,8 +160,8 @@ fn spawned_child_sees_the_job_in_every_hierarchy() {
 }
 
 /// `assign(0)` is `InvalidArgument`; a pid that no longer exists, or whose process has
-/// exited but is not reaped yet, is `NotFound`; a live process started outside the job moves
-/// in.
+/// exited but is not reaped yet, is `ProcessNotFound`; a live process started outside the job
+/// moves in.
 #[test]
 fn assign_checks_its_pid() {
     if !require_cgroups("assign_checks_its_pid") {
@@ -178,7 +178,7 @@ fn assign_checks_its_pid() {
     let gone_pid = gone.id();
     assert!(gone.wait().unwrap().success());
     match job.assign(gone_pid) {
-        Err(Error::NotFound { what }) => assert!(what.contains(&gone_pid.to_string()), "{what}"),
+        Err(Error::ProcessNotFound { pid, .. }) => assert_eq!(pid, gone_pid),
         other => panic!("assign of the exited process {gone_pid}: {other:?}"),
     }
     assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
@@ -192,7 +192,7 @@ fn assign_checks_its_pid() {
             .is_ok_and(|stat| stat.windows(3).any(|w| w == b") Z"))
     });
     match job.assign(zombie_pid) {
-        Err(Error::NotFound { .. }) => {}
+        Err(Error::ProcessNotFound { exited: true, .. }) => {}
         other => panic!("assign of the zombie {zombie_pid}: {other:?}"),
     }
     assert!(zombie.wait().unwrap().success());

@@ -322,7 +322,7 @@ fn assign_a_running_process() {
     assert!(matches!(job.assign(0), Err(Error::InvalidArgument { .. })));
     assert!(matches!(
         job.assign(0x7FFF_FFF0),
-        Err(Error::NotFound { .. })
+        Err(Error::ProcessNotFound { .. })
     ));
     job.terminate(9).unwrap();
     assert_eq!(wait(&mut running).code(), Some(9));
@@ -332,7 +332,7 @@ fn assign_a_running_process() {
     wait(&mut exited);
     // The process is gone (our handle keeps its id from being reused).
     assert!(
-        matches!(job.assign(pid), Err(Error::NotFound { .. })),
+        matches!(job.assign(pid), Err(Error::ProcessNotFound { .. })),
         "{:?}",
         job.assign(pid)
     );

@@ -235,9 +235,7 @@ fn check_assignable(pid: u32) -> Result<(), Error> {
                 "process {pid} is a kernel thread: it cannot be moved into a job"
             ))),
             Some(false) => Ok(()),
-            None => Err(Error::NotFound {
-                what: format!("process {pid}"),
-            }),
+            None => Err(Error::ProcessNotFound { pid, exited: false }),
         },
     }
 }

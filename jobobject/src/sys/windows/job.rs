@@ -118,9 +118,7 @@ impl Job {
         }
         let process = process::open(pid, PROCESS_SET_QUOTA | PROCESS_TERMINATE).map_err(|err| {
             if err.raw_os_error() == Some(ERROR_INVALID_PARAMETER as i32) {
-                Error::NotFound {
-                    what: format!("process {pid}"),
-                }
+                Error::ProcessNotFound { pid, exited: false }
             } else {
                 errors::os(&inner.label, format!("OpenProcess {pid}"), err)
             }
@@ -131,9 +129,7 @@ impl Job {
             let err = std::io::Error::last_os_error();
             // The process exited between the open and the assignment.
             if process::has_exited(&process) {
-                return Err(Error::NotFound {
-                    what: format!("process {pid} (it has exited)"),
-                });
+                return Err(Error::ProcessNotFound { pid, exited: true });
             }
             return Err(errors::os(
                 &inner.label,

@@ -113,21 +113,27 @@ pub(crate) struct Layout {
     pub(crate) hierarchies: Vec<Hierarchy>,
 }
 
-/// The layout, detected on first use.
+/// The layout, detected on first success: a failure is not kept, so that a later call (once
+/// `/proc` or the cgroup filesystems are mounted) can succeed.
 pub(crate) fn get() -> Result<&'static Layout, Error> {
-    static LAYOUT: OnceLock<Result<Layout, String>> = OnceLock::new();
-    LAYOUT
-        .get_or_init(detect)
-        .as_ref()
-        .map_err(|message| Error::Unavailable {
-            message: message.clone(),
-        })
+    static LAYOUT: OnceLock<Layout> = OnceLock::new();
+    if let Some(layout) = LAYOUT.get() {
+        return Ok(layout);
+    }
+    let layout = detect()?;
+    Ok(LAYOUT.get_or_init(|| layout))
 }
 
-fn detect() -> Result<Layout, String> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|err| format!("cannot read /proc/self/mountinfo ({err}): is /proc mounted?"))?;
-    let mounts = parse::mountinfo(&mountinfo).map_err(|err| err.to_string())?;
+fn detect() -> Result<Layout, Error> {
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").map_err(|err| Error::Unavailable {
+            message: format!("cannot read /proc/self/mountinfo ({err}): is /proc mounted?"),
+            source: Some(err),
+        })?;
+    let mounts = parse::mountinfo(&mountinfo).map_err(|err| Error::Unavailable {
+        message: err.to_string(),
+        source: Some(err.into()),
+    })?;
     let kind = if is_cgroup2(CGROUP_ROOT) {
         LayoutKind::Unified
     } else if is_cgroup2(HYBRID_UNIFIED) {
@@ -135,7 +141,10 @@ fn detect() -> Result<Layout, String> {
     } else {
         LayoutKind::Legacy
     };
-    from_mounts(kind, &mounts)
+    from_mounts(kind, &mounts).map_err(|message| Error::Unavailable {
+        message,
+        source: None,
+    })
 }
 
 fn is_cgroup2(path: &str) -> bool {

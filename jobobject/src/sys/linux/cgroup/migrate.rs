@@ -53,9 +53,7 @@ pub(super) fn assign(job: &JobCgroups, pid: u32) -> Result<(), Error> {
     }
     // The kernel skips an exiting process without an error: a zombie was not moved.
     if !is_alive(pid) {
-        return Err(Error::NotFound {
-            what: format!("process {pid} (it has exited)"),
-        });
+        return Err(Error::ProcessNotFound { pid, exited: true });
     }
     Ok(())
 }
@@ -81,9 +79,7 @@ fn write_order(job: &JobCgroups) -> Vec<&CgroupDir> {
 fn origins(job: &JobCgroups, order: &[&CgroupDir], pid: u32) -> Result<Vec<PathBuf>, Error> {
     let path = format!("/proc/{pid}/cgroup");
     let text = std::fs::read_to_string(&path).map_err(|err| match err.kind() {
-        io::ErrorKind::NotFound => Error::NotFound {
-            what: format!("process {pid}"),
-        },
+        io::ErrorKind::NotFound => Error::ProcessNotFound { pid, exited: false },
         _ => os(job.name(), "read", path.as_ref(), err),
     })?;
     let entries =
@@ -92,6 +88,7 @@ fn origins(job: &JobCgroups, order: &[&CgroupDir], pid: u32) -> Result<Vec<PathB
         .iter()
         .map(|d| {
             cgroup_of(d, &entries).ok_or_else(|| Error::Unavailable {
+                source: None,
                 message: format!(
                     "process {pid}'s cgroup in the hierarchy at {} is not visible from \
                          this process",
@@ -104,9 +101,7 @@ fn origins(job: &JobCgroups, order: &[&CgroupDir], pid: u32) -> Result<Vec<PathB
 
 fn write_error(job: &JobCgroups, d: &CgroupDir, pid: u32, err: io::Error) -> Error {
     match err.raw_os_error() {
-        Some(libc::ESRCH) => Error::NotFound {
-            what: format!("process {pid}"),
-        },
+        Some(libc::ESRCH) => Error::ProcessNotFound { pid, exited: false },
         Some(libc::EINVAL) if may_hold_cpu(d) && is_realtime(pid) => Error::invalid(format!(
             "process {pid} has a thread with a real-time scheduling policy, and the kernel \
              refused to move it into {}: that cgroup has no real-time runtime \

@@ -269,6 +269,7 @@ impl JobCgroups {
         }
         let Some(primary_fd) = kept else {
             return Err(Error::Unavailable {
+                source: None,
                 message: "no cgroup hierarchy to hold jobs".into(),
             });
         };
@@ -677,6 +678,7 @@ pub(super) fn creation_error(job: &str, path: &Path, source: io::Error) -> Error
                  subtree to this user (chown it) and point {CGROUP_PARENT_ENV} at it",
                 path.display()
             ),
+            source: Some(source),
         },
         _ => os(job, "mkdir", path, source),
     }

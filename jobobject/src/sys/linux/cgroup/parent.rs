@@ -52,9 +52,7 @@ pub(super) fn open_parents(
                 _ => return open_shared_parent(hierarchy),
             };
             let fd = dir::open_path(&path).map_err(|err| match err.raw_os_error() {
-                Some(libc::ENOENT) => {
-                    Error::invalid(format!("cgroup parent {} does not exist", path.display()))
-                }
+                Some(libc::ENOENT) => Error::ParentNotFound { path: path.clone() },
                 _ => os("(parent)", "open", &path, err),
             })?;
             Ok((path, fd))
@@ -108,6 +106,7 @@ fn own_path(hierarchy: &Hierarchy, own: &[parse::ProcCgroup]) -> Result<PathBuf,
         .find(own)
         .and_then(|entry| hierarchy.path_of(&entry.path))
         .ok_or_else(|| Error::Unavailable {
+            source: None,
             message: format!(
                 "this process's cgroup in the hierarchy at {} is not visible there; \
                  use another cgroup parent",
