@@ -12,7 +12,8 @@
 //! - timers for the removal of closed jobs that the kernel still reports busy: nothing on this
 //!   thread sleeps or waits, so one job can never delay another's notifications.
 //!
-//! It tells the job's [`Shared`] state when something changed.
+//! It tells each job, through the [`Listener`] it registered, when something may have changed;
+//! what that means for the job is the listener's to decide.
 //!
 //! Descriptors are a budget the caller shares: a watched job costs none but its v1 OOM eventfd,
 //! and pidfds are held for at most [`PIDFDS_PER_JOB`] processes per job and a process-wide
@@ -31,8 +32,7 @@ use rustix::event::{EventfdFlags, Timespec};
 use rustix::fs::inotify;
 use rustix::process::{Pid, PidfdFlags};
 
-use super::cgroup::{EventSource, dir};
-use super::shared::{Removal, Shared};
+use super::cgroup::{EventSource, JobCgroups, dir};
 use crate::Error;
 
 /// How often jobs without a v2 cgroup are polled.
@@ -55,12 +55,36 @@ const INOTIFY: u64 = 0;
 const WAKE: u64 = 1;
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(2);
 
-type Subscriber = (u64, Weak<Shared>);
+/// A watched job, as the event thread sees it. The thread holds jobs weakly (a job being
+/// removed strongly) and calls them from its own thread: each call must be quick, and must not
+/// wait for anything that waits for the thread.
+pub(crate) trait Listener: Send + Sync {
+    /// The job's membership or limit counters may have changed: an inotify event, a pidfd of
+    /// one of its processes, an OOM eventfd, or the poll of a job that nothing signals.
+    fn changed(self: Arc<Self>);
+    /// Called every [`EXISTENCE_INTERVAL`]: the job may have been deleted under its handles,
+    /// which nothing signals.
+    fn check_exists(&self);
+    /// Called every 100 ms for a job whose limit counters nothing signals.
+    fn limits_polled(&self);
+    /// One attempt at removing the job, closed and empty, given to [`remove_later`].
+    fn removal_step(&self) -> Removal;
+}
+
+/// What one step of a removal on the event thread came to.
+pub(crate) enum Removal {
+    /// Removed, or not to be removed (held again, or gone).
+    Done,
+    /// The kernel still reports the cgroup busy: try again a little later.
+    Retry,
+}
+
+type Subscriber = (u64, Weak<dyn Listener>);
 
 /// A descriptor in the epoll set that stands for one job: an OOM eventfd, or a pidfd.
 struct Source {
     fd: OwnedFd,
-    job: Weak<Shared>,
+    job: Weak<dyn Listener>,
     /// The token of the job's [`Watch`], which removes the source when it drops.
     owner: u64,
     /// Set for a pidfd, which is read once (its process has exited) and counts against the
@@ -92,7 +116,7 @@ struct EventLoop {
 
 /// A closed job whose removal the kernel refused as busy, to try again at `due`.
 struct PendingRemoval {
-    job: Arc<Shared>,
+    job: Arc<dyn Listener>,
     started: Instant,
     due: Instant,
     delay: Duration,
@@ -102,6 +126,8 @@ struct PendingRemoval {
 #[derive(Debug)]
 pub(crate) struct Watch {
     token: u64,
+    /// The job, for the pidfds of [`watch_exit`].
+    job: Weak<dyn Listener>,
     wds: Vec<i32>,
     polled: bool,
     limit_polled: bool,
@@ -167,17 +193,18 @@ fn eventfd() -> rustix::io::Result<OwnedFd> {
     rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
 }
 
-/// Starts delivering changes of `job` to [`Shared::changed`].
-pub(crate) fn watch(job: &Arc<Shared>) -> Result<Watch, Error> {
+/// Starts telling `job`, whose cgroups are `cgroups`, of changes ([`Listener::changed`]).
+pub(crate) fn watch(cgroups: &JobCgroups, job: Weak<dyn Listener>) -> Result<Watch, Error> {
     let event_loop = event_loop()?;
     let mut watch = Watch {
         token: NEXT_TOKEN.fetch_add(1, Ordering::Relaxed),
+        job,
         wds: Vec::new(),
         polled: false,
         limit_polled: false,
     };
-    let subscriber = (watch.token, Arc::downgrade(job));
-    for source in job.cgroups.event_sources() {
+    let subscriber = (watch.token, watch.job.clone());
+    for source in cgroups.event_sources() {
         let added = match source {
             EventSource::File { dir, path, file } => event_loop
                 .add_inotify(dir.as_fd(), file, &subscriber)
@@ -210,16 +237,16 @@ pub(crate) fn watch(job: &Arc<Shared>) -> Result<Watch, Error> {
             }
         };
         // `watch` undoes what was added when it drops.
-        added.map_err(|(e, path)| super::cgroup::os(job.cgroups.name(), "watch", &path, e))?;
+        added.map_err(|(e, path)| super::cgroup::os(cgroups.name(), "watch", &path, e))?;
     }
     event_loop.add_polled(&event_loop.jobs, &subscriber);
     Ok(watch)
 }
 
-/// Tells `job`, watched by `watch`, the moment process `pid` exits. Best effort: a process
-/// that is already gone, a kernel without pidfds, or a spent descriptor budget leaves it to
-/// the job's other sources.
-pub(crate) fn watch_exit(job: &Arc<Shared>, watch: &Watch, pid: u32) {
+/// Tells the job of `watch` the moment process `pid` exits. Best effort: a process that is
+/// already gone, a kernel without pidfds, or a spent descriptor budget leaves it to the job's
+/// other sources.
+pub(crate) fn watch_exit(watch: &Watch, pid: u32) {
     let (Ok(event_loop), Some(pid)) = (event_loop(), Pid::from_raw(pid as i32)) else {
         return;
     };
@@ -231,7 +258,7 @@ pub(crate) fn watch_exit(job: &Arc<Shared>, watch: &Watch, pid: u32) {
     };
     let source = Source {
         fd,
-        job: Arc::downgrade(job),
+        job: watch.job.clone(),
         owner: watch.token,
         pidfd: Some(reserved),
     };
@@ -241,15 +268,15 @@ pub(crate) fn watch_exit(job: &Arc<Shared>, watch: &Watch, pid: u32) {
         .ok();
 }
 
-/// Removes `job` (closed and empty) on the event thread, retrying while the kernel reports it
-/// busy, for at most [`REMOVAL_PATIENCE`].
-pub(crate) fn remove_later(job: &Arc<Shared>) {
+/// Removes `job` (closed and empty) on the event thread, one [`Listener::removal_step`] at a
+/// time, retrying while the kernel reports it busy, for at most [`REMOVAL_PATIENCE`].
+pub(crate) fn remove_later(job: Arc<dyn Listener>) {
     let Ok(event_loop) = event_loop() else {
         return;
     };
     let now = Instant::now();
     lock(&event_loop.removals).push(PendingRemoval {
-        job: Arc::clone(job),
+        job,
         started: now,
         due: now,
         delay: Duration::from_millis(1),

@@ -20,7 +20,7 @@ use super::{Key, Shared, State};
 use crate::Error;
 use crate::events::Queue;
 use crate::sys::linux::cgroup::{self, JobCgroups, dir};
-use crate::sys::linux::events;
+use crate::sys::linux::events::{self, Listener, Removal};
 
 /// How long an open waits for a process that holds the job's lock exclusively (it is
 /// removing the job, which takes at most [`dir::REMOVE_RETRY`]).
@@ -38,14 +38,6 @@ pub(crate) enum Holder {
     /// A handle that reads and controls the job without holding it: it keeps nobody from
     /// removing it, and its close neither removes nor kills anything.
     Observer,
-}
-
-/// What one step of a removal on the event thread came to.
-pub(crate) enum Removal {
-    /// Removed, or not to be removed (held again, or gone).
-    Done,
-    /// The kernel still reports the cgroup busy: try again a little later.
-    Retry,
 }
 
 fn registry() -> MutexGuard<'static, HashMap<Key, Arc<Shared>>> {
@@ -239,12 +231,12 @@ impl Shared {
         let mut state = self.lock();
         state.reap = true;
         if state.watch.is_none() {
-            state.watch = Some(events::watch(self)?);
+            state.watch = Some(self.watch()?);
         }
         drop(state);
         registry().insert(self.key, Arc::clone(self));
         // It may have emptied before the watch began.
-        self.changed();
+        Arc::clone(self).changed();
         Ok(())
     }
 
@@ -276,7 +268,7 @@ impl Shared {
         self.stop_holding().ok();
         match removed {
             Err(err) if cgroup::is_busy(&err) => {
-                events::remove_later(self);
+                events::remove_later(Arc::<Self>::clone(self));
                 Ok(())
             }
             other => other,
@@ -287,12 +279,12 @@ impl Shared {
     /// event thread, which retries while the kernel reports it busy.
     pub(super) fn remove_closed(self: &Arc<Self>) {
         self.forget();
-        events::remove_later(self);
+        events::remove_later(Arc::<Self>::clone(self));
     }
 
     /// One attempt of the event thread at removing a closed, emptied job. The job's lock is
     /// held for the attempt only, so that others may open it meanwhile (and then hold it).
-    pub(crate) fn removal_step(&self) -> Removal {
+    pub(super) fn removal_attempt(&self) -> Removal {
         let state = self.lock();
         if state.handles > 0 {
             // Opened again here meanwhile: it is held.

@@ -1,18 +1,21 @@
-//! The state of one job shared by every handle to it in this process: notifications,
-//! counters, and (in [`lifetime`]) who holds the job and when it goes.
+//! The state of one job shared by every handle to it in this process: notifications (when
+//! it empties is decided in [`emptying`]), counters, and (in [`lifetime`]) who holds the job
+//! and when it goes.
 
+mod emptying;
 mod lifetime;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::cgroup::JobCgroups;
 use super::cgroup::controllers::LimitEvents;
-use super::events;
+use super::events::{self, Listener, Removal};
 use super::limits::Limits;
 use crate::events::Queue;
 use crate::{Error, Notification, ProcessorStats, StorageStats};
 
-pub(crate) use lifetime::{Holder, Removal};
+use emptying::{Emptying, Entry};
+pub(crate) use lifetime::Holder;
 
 type Key = (u64, u64);
 
@@ -37,14 +40,8 @@ struct State {
     queues: Vec<Arc<Queue>>,
     /// The inotify watch (or polling entry) of the event thread, while one is needed.
     watch: Option<events::Watch>,
-    /// A process entered the job since the last `AllProcessesExited`.
-    armed: bool,
-    /// Bumped whenever the event thread changes `armed`.
-    generation: u64,
-    /// Spawns and assigns in flight. Until they settle, the event thread does not count the
-    /// job populated on their account: a spawn that fails after its child joined (exec
-    /// failed) must not report `AllProcessesExited`.
-    entering: usize,
+    /// When `AllProcessesExited` is due (meaningful while watched).
+    emptying: Emptying,
     /// Closed while processes remained: remove it when it empties.
     reap: bool,
     /// Stays in place when closed, even empty (until deleted).
@@ -68,9 +65,25 @@ fn broadcast(queues: &[Arc<Queue>], message: Notification, count: u64) {
     }
 }
 
+impl State {
+    /// Reports `AllProcessesExited` if [`Emptying`] said the job emptied.
+    fn report_emptied(&self, emptied: bool) {
+        broadcast(
+            &self.queues,
+            Notification::AllProcessesExited,
+            u64::from(emptied),
+        );
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers the job with the event thread.
+    fn watch(self: &Arc<Self>) -> Result<events::Watch, Error> {
+        events::watch(&self.cgroups, Arc::<Self>::downgrade(self))
     }
 
     /// Adds a handle's notification queue, starting the watch if it is the first.
@@ -78,27 +91,28 @@ impl Shared {
         let mut state = self.lock();
         if state.watch.is_none() {
             state.limit_events = self.limit_events();
-            state.watch = Some(events::watch(self)?);
-            state.armed = self.cgroups.populated()?;
+            state.watch = Some(self.watch()?);
+            let populated = self.cgroups.populated()?;
+            state.emptying.watch(populated);
         }
         state.queues.push(queue);
         Ok(())
     }
 
     /// Called before a process enters the job (spawn, assign); returns what `settle` needs.
-    ///
-    /// A job that emptied since the last `AllProcessesExited`, whose event the event thread
-    /// has not read yet, is reported here: once the new process is in, the event thread would
-    /// find the job populated and that emptying would be lost.
-    pub(crate) fn arm(&self) -> u64 {
+    /// Reports an emptying that the event thread has not read yet (see [`Emptying::arm`]).
+    pub(crate) fn arm(&self) -> Entry {
         let mut state = self.lock();
-        state.entering += 1;
-        if state.watch.is_some() && state.armed && self.cgroups.populated().is_ok_and(|p| !p) {
-            state.armed = false;
-            state.generation += 1;
-            broadcast(&state.queues, Notification::AllProcessesExited, 1);
-        }
-        state.generation
+        let watched = state.watch.is_some();
+        let (entry, emptied) = state.emptying.arm(|| {
+            if watched {
+                self.cgroups.populated().ok()
+            } else {
+                None
+            }
+        });
+        state.report_emptied(emptied);
+        entry
     }
 
     /// The job's limits and statistics.
@@ -167,89 +181,30 @@ impl Shared {
             .saturating_add(u32::try_from(count).unwrap_or(u32::MAX));
     }
 
-    /// After a spawn or assign that succeeded (the process is in, or has been and left): mark
-    /// the job populated, or report the emptying if the process has already left and the event
-    /// thread did not see it come (inotify coalesces events; `generation` tells whether the
-    /// event thread changed `armed` since `arm`).
-    /// `entered` is the process that went in, or `None` when the spawn or assign failed.
-    pub(crate) fn settle(self: &Arc<Self>, generation: u64, entered: Option<u32>) {
+    /// After a spawn or assign: `entered` is the process that went in (and may have left
+    /// since), or `None` when it failed. Marks the job populated, or reports the emptying of a
+    /// process that came and went unseen (see [`Emptying::settle`]).
+    pub(crate) fn settle(&self, entry: Entry, entered: Option<u32>) {
         let mut state = self.lock();
-        state.entering -= 1;
         let Some(pid) = entered else {
+            state.emptying.cancel(entry);
             return;
         };
         state.entered = state.entered.saturating_add(1);
-        let Some(watch) = &state.watch else {
-            return;
-        };
-        // Its exit is then seen at once, not when the kernel's rate-limited inotify event comes.
-        events::watch_exit(self, watch, pid);
-        let Ok(populated) = self.cgroups.populated() else {
-            return;
-        };
-        self.report_limits(&mut state);
-        if populated {
-            if !state.armed {
-                state.armed = true;
-                state.generation += 1;
+        let populated = match &state.watch {
+            Some(watch) => {
+                // Its exit is then seen at once, not when the kernel's rate-limited inotify
+                // event comes.
+                events::watch_exit(watch, pid);
+                self.cgroups.populated().ok()
             }
-        } else if state.armed || state.generation == generation {
-            state.armed = false;
-            state.generation += 1;
-            broadcast(&state.queues, Notification::AllProcessesExited, 1);
-        }
-    }
-
-    /// Called by the event thread when the job's membership may have changed.
-    pub(crate) fn changed(self: &Arc<Self>) {
-        // Read under the lock, so that two readers cannot apply their views out of order.
-        let mut state = self.lock();
-        if state.watch.is_none() {
-            return;
-        }
-        // A job removed meanwhile reads as empty: the kernel removes only empty cgroups.
-        let Ok(populated) = self.cgroups.populated() else {
-            return;
+            None => None,
         };
-        self.report_limits(&mut state);
-        if populated {
-            // While a process is entering, `settle` decides (see `entering`).
-            if !state.armed && state.entering == 0 {
-                state.armed = true;
-                state.generation += 1;
-            }
-            return;
+        if populated.is_some() {
+            self.report_limits(&mut state);
         }
-        self.report_emptied(&mut state);
-        if !self.cgroups.exists() {
-            self.end(state);
-        } else if state.reap {
-            state.reap = false;
-            state.watch = None;
-            drop(state);
-            self.remove_closed();
-        }
-    }
-
-    /// Reports `AllProcessesExited` if a process entered since the last one.
-    fn report_emptied(&self, state: &mut State) {
-        if state.armed {
-            state.armed = false;
-            state.generation += 1;
-            broadcast(&state.queues, Notification::AllProcessesExited, 1);
-        }
-    }
-
-    /// Called by the event thread every second: a job deleted by someone else (`jobctl delete`,
-    /// `rmdir`) ends the notification queues, so no `poll_notification` waits forever. An
-    /// emptying not reported yet comes first: every emptying before a deletion is reported.
-    pub(crate) fn check_exists(&self) {
-        if self.cgroups.exists() {
-            return;
-        }
-        let mut state = self.lock();
-        self.report_emptied(&mut state);
-        self.end(state);
+        let emptied = state.emptying.settle(entry, populated);
+        state.report_emptied(emptied);
     }
 
     /// The job is gone: its queues end with `NotFound` once read, and nothing is watched.
@@ -262,15 +217,6 @@ impl Shared {
         if std::mem::take(&mut state.reap) {
             drop(state);
             self.forget();
-        }
-    }
-
-    /// Called by the event thread's slow poll, for the limit counters that nothing signals
-    /// (v1 `pids.events`, and v1 OOM kills when no eventfd could be had).
-    pub(crate) fn limits_polled(&self) {
-        let mut state = self.lock();
-        if state.watch.is_some() {
-            self.report_limits(&mut state);
         }
     }
 
@@ -295,5 +241,62 @@ impl Shared {
         if gained(now.pids_max, before.pids_max) > 0 {
             broadcast(&state.queues, Notification::ActiveProcessLimit, 1);
         }
+    }
+}
+
+impl Listener for Shared {
+    /// Reads the job: reports an emptying and what the limit counters gained; removes a closed
+    /// job that has emptied, and ends the notifications of one deleted meanwhile.
+    fn changed(self: Arc<Self>) {
+        // Read under the lock, so that two readers cannot apply their views out of order.
+        let mut state = self.lock();
+        if state.watch.is_none() {
+            return;
+        }
+        // A job removed meanwhile reads as empty: the kernel removes only empty cgroups.
+        let Ok(populated) = self.cgroups.populated() else {
+            return;
+        };
+        self.report_limits(&mut state);
+        let emptied = state.emptying.changed(populated);
+        state.report_emptied(emptied);
+        if populated {
+            return;
+        }
+        if !self.cgroups.exists() {
+            self.end(state);
+        } else if state.reap {
+            state.reap = false;
+            state.watch = None;
+            drop(state);
+            self.remove_closed();
+        }
+    }
+
+    /// A job deleted by someone else (`jobctl delete`, `rmdir`) ends the notification queues,
+    /// so no `poll_notification` waits forever. An emptying not reported yet comes first:
+    /// every emptying before a deletion is reported.
+    fn check_exists(&self) {
+        if self.cgroups.exists() {
+            return;
+        }
+        let mut state = self.lock();
+        let emptied = state.emptying.deleted();
+        state.report_emptied(emptied);
+        self.end(state);
+    }
+
+    /// Reports what the limit counters that nothing signals gained (v1 `pids.events`, and v1
+    /// OOM kills when no eventfd could be had).
+    fn limits_polled(&self) {
+        let mut state = self.lock();
+        if state.watch.is_some() {
+            self.report_limits(&mut state);
+        }
+    }
+
+    /// See [`lifetime`]: the job's lock is held for the attempt only.
+    fn removal_step(&self) -> Removal {
+        self.removal_attempt()
     }
 }
