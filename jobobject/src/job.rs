@@ -126,12 +126,13 @@ impl JobObject {
     /// new child in this job too (and fails once the job is removed).
     ///
     /// The cost of that: a `Command` with a hook makes std fork the caller instead of using
-    /// `posix_spawn`, and a fork copies the caller's page tables. For a small caller a spawn
-    /// into a job costs about 1.4 to 1.5 times a plain spawn (0.5 ms more here); for a caller
-    /// with 256 MiB resident, about 20 ms. clone3's `CLONE_INTO_CGROUP` with a shared address space
-    /// would avoid it, but std can only return a `Child` from its own spawn. A process with a
-    /// large heap that starts many jobs' processes does better to run a small launcher
-    /// process in the job once and have it start them.
+    /// `posix_spawn`, and a fork copies the caller's page tables, so a spawn into a job costs
+    /// more than a plain spawn, and much more from a caller with a large resident heap
+    /// (`cargo bench -p jobobject` measures both against a plain spawn). clone3's
+    /// `CLONE_INTO_CGROUP` with a shared address space would avoid it, but std can only return
+    /// a `Child` from its own spawn. A process with a large heap that starts many jobs'
+    /// processes does better to run a small launcher process in the job once and have it
+    /// start them.
     ///
     /// On Windows the child is created suspended, assigned to the job, then resumed (std's
     /// `Command` offers no stable way to pass `PROC_THREAD_ATTRIBUTE_JOB_LIST`); this sets
@@ -158,8 +159,13 @@ impl JobObject {
         self.inner.terminate(exit_code)
     }
 
-    /// Makes the close of the last handle to the job in this process kill every process in
-    /// it, then remove the job.
+    /// Makes the close of the last handle kill every process in the job, then (on Linux)
+    /// remove the job.
+    ///
+    /// On Windows that is the last handle to the job anywhere, in any process, however it is
+    /// released (the kernel's `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`). On Linux today it is the
+    /// last handle in this process that set it, closed or dropped: a process that dies without
+    /// closing leaves the job running.
     pub fn set_terminate_on_last_handle_close(&self) -> Result<()> {
         self.inner.set_terminate_on_last_handle_close()
     }

@@ -1,8 +1,11 @@
 //! Directory and file operations relative to an open directory.
 //!
-//! Every job directory is reached from its parent's descriptor with `O_NOFOLLOW`, and every
-//! file from the job directory's descriptor, so neither a name nor a symlink planted in the
-//! parent can lead outside it.
+//! A job directory is made and first opened from its parent's descriptor with `O_NOFOLLOW`,
+//! and every file of it is reached from the job directory's descriptor. The directories a job
+//! does not hold open (all but the primary one) are opened again by path when needed, and
+//! removal reopens the parent by path: each checks that the directory it reaches is still the
+//! job's (its device and inode), so neither a name nor a symlink planted meanwhile can lead
+//! outside the job.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
