@@ -6,6 +6,9 @@ use std::ops::RangeInclusive;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+#[cfg(test)]
+pub(crate) mod fixture;
+
 /// A block device as `MAJ:MIN`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Device {
@@ -253,6 +256,26 @@ pub(crate) fn keyed_value(text: &str, key: &str) -> Option<u64> {
         let (k, v) = line.split_once(' ')?;
         (k == key).then(|| v.trim().parse().ok()).flatten()
     })
+}
+
+/// The value of `key` in a `key value` file; a missing or malformed one is an error.
+pub(crate) fn required(text: &str, file: &str, key: &str) -> io::Result<u64> {
+    keyed_value(text, key).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{file}: no number for {key}"),
+        )
+    })
+}
+
+/// A kernel file's `text` (a line of it, or all) that does not read as its format says.
+pub(crate) fn malformed(file: &str, text: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("{file}: {text:?}"))
+}
+
+/// The lines of a file with something on them.
+pub(crate) fn nonblank(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter(|line| !line.trim().is_empty())
 }
 
 /// A limit file's value: a number, or `max` for none.

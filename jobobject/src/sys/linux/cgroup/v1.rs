@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::controllers::{
     ACCOUNTING_ONLY_BPS, Controllers, CpuMax, Device, IoMax, IoRule, IoUsage, Knobs, LimitEvents,
-    MemoryUsage, keyed_value, max_or_number, page_counter_max, page_size,
+    MemoryUsage, keyed_value, malformed, max_or_number, nonblank, page_counter_max, page_size,
+    required,
 };
 use super::{CgroupDir, DirFd, JobCgroups, dir, wait_until};
 
@@ -126,44 +127,68 @@ fn get<'s>(dir: &'s Option<LazyDir<'_>>, controller: &str) -> io::Result<Borrowe
     dir.as_ref().ok_or_else(|| missing(controller))?.get()
 }
 
-fn number(dir: BorrowedFd<'_>, file: &str) -> io::Result<i64> {
+/// A file holding one number (every v1 value this crate reads is unsigned but the quota).
+fn number(dir: BorrowedFd<'_>, file: &str) -> io::Result<u64> {
     let text = dir::read(dir, file)?;
-    text.trim()
-        .parse()
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("{file}: {text:?}")))
+    text.trim().parse().map_err(|_| malformed(file, &text))
+}
+
+/// `cpu.cfs_quota_us`: microseconds, or -1 for none.
+fn quota(cpu: BorrowedFd<'_>) -> io::Result<Option<u64>> {
+    const FILE: &str = "cpu.cfs_quota_us";
+    let text = dir::read(cpu, FILE)?;
+    match text.trim() {
+        "-1" => Ok(None),
+        quota => quota.parse().map(Some).map_err(|_| malformed(FILE, &text)),
+    }
 }
 
 fn write(dir: BorrowedFd<'_>, file: &str, value: &str) -> io::Result<()> {
     dir::write(dir, file, value.as_bytes())
 }
 
-/// `MAJ:MIN VALUE` lines of the blkio throttle files.
-fn device_values(text: &str) -> Vec<(Device, u64)> {
-    text.lines()
-        .filter_map(|line| {
-            let (device, value) = line.split_once(' ')?;
-            Some((Device::parse(device)?, value.trim().parse().ok()?))
-        })
+/// The `MAJ:MIN VALUE` lines of a blkio throttle file.
+fn device_values(file: &str, text: &str) -> io::Result<Vec<(Device, u64)>> {
+    nonblank(text)
+        .map(|line| device_value(line).ok_or_else(|| malformed(file, line)))
         .collect()
 }
 
-/// Sums the `Read` and `Write` rows of `MAJ:MIN Op VALUE` lines (blkio statistics).
-fn read_write_sums(text: &str) -> (u64, u64) {
-    let mut sums = (0, 0);
-    for line in text.lines() {
-        let mut words = line.split_whitespace();
-        let (Some(_device), Some(op), Some(value)) = (words.next(), words.next(), words.next())
-        else {
-            continue;
-        };
-        let value: u64 = value.parse().unwrap_or(0);
-        match op {
-            "Read" => sums.0 += value,
-            "Write" => sums.1 += value,
-            _ => {}
-        }
+fn device_value(line: &str) -> Option<(Device, u64)> {
+    let mut words = line.split_whitespace();
+    match (words.next()?, words.next()?, words.next()) {
+        (device, value, None) => Some((Device::parse(device)?, value.parse().ok()?)),
+        _ => None,
     }
-    sums
+}
+
+/// Sums the `Read` and `Write` rows of a blkio statistics file.
+fn read_write_sums(file: &str, text: &str) -> io::Result<(u64, u64)> {
+    let mut sums = (0u64, 0u64);
+    for line in nonblank(text) {
+        let (op, value) = stat_row(line).ok_or_else(|| malformed(file, line))?;
+        let sum = match op {
+            "Read" => &mut sums.0,
+            "Write" => &mut sums.1,
+            _ => continue,
+        };
+        *sum = sum.saturating_add(value);
+    }
+    Ok(sums)
+}
+
+/// A row of blkio statistics, `MAJ:MIN OP VALUE` (`Read`, `Write`, `Sync`, `Async`,
+/// `Discard`, `Total`) or the sum over disks, `Total VALUE`: its operation and value.
+fn stat_row(line: &str) -> Option<(&str, u64)> {
+    let mut words = line.split_whitespace();
+    match (words.next()?, words.next()?, words.next(), words.next()) {
+        ("Total", value, None, None) => Some(("Total", value.parse().ok()?)),
+        (device, op, Some(value), None) => {
+            Device::parse(device)?;
+            Some((op, value.parse().ok()?))
+        }
+        _ => None,
+    }
 }
 
 impl V1<'_> {
@@ -180,7 +205,7 @@ impl Knobs for V1<'_> {
     }
 
     fn cpu_weight(&self) -> io::Result<u64> {
-        Ok(number(get(&self.cpu, "cpu")?, "cpu.shares")?.max(0) as u64)
+        number(get(&self.cpu, "cpu")?, "cpu.shares")
     }
 
     fn set_cpu_weight(&self, weight: u64) -> io::Result<()> {
@@ -189,10 +214,9 @@ impl Knobs for V1<'_> {
 
     fn cpu_max(&self) -> io::Result<CpuMax> {
         let cpu = get(&self.cpu, "cpu")?;
-        let quota = number(cpu, "cpu.cfs_quota_us")?;
         Ok(CpuMax {
-            quota: u64::try_from(quota).ok(),
-            period: number(cpu, "cpu.cfs_period_us")?.max(0) as u64,
+            quota: quota(cpu)?,
+            period: number(cpu, "cpu.cfs_period_us")?,
         })
     }
 
@@ -202,7 +226,7 @@ impl Knobs for V1<'_> {
     /// write, which the kernel refuses or applies as a whole.
     fn set_cpu_max(&self, max: CpuMax) -> io::Result<()> {
         let cpu = get(&self.cpu, "cpu")?;
-        if number(cpu, "cpu.cfs_period_us")? != max.period as i64 {
+        if number(cpu, "cpu.cfs_period_us")? != max.period {
             write(cpu, "cpu.cfs_quota_us", "-1")?;
             write(cpu, "cpu.cfs_period_us", &max.period.to_string())?;
         }
@@ -222,7 +246,7 @@ impl Knobs for V1<'_> {
     }
 
     fn memory_max(&self) -> io::Result<Option<u64>> {
-        let bytes = number(get(&self.memory, "memory")?, "memory.limit_in_bytes")?.max(0) as u64;
+        let bytes = number(get(&self.memory, "memory")?, "memory.limit_in_bytes")?;
         // No limit reads as PAGE_COUNTER_MAX pages.
         Ok((bytes / page_size() < page_counter_max()).then_some(bytes))
     }
@@ -240,7 +264,7 @@ impl Knobs for V1<'_> {
         let blkio = get(&self.blkio, "blkio")?;
         let mut rules = BTreeMap::new();
         for (file, field) in THROTTLE_FILES {
-            for (device, value) in device_values(&dir::read(blkio, file)?) {
+            for (device, value) in device_values(file, &dir::read(blkio, file)?)? {
                 *field(rules.entry(device).or_default()) = Some(value);
             }
         }
@@ -273,14 +297,15 @@ impl Knobs for V1<'_> {
 
 impl Controllers for V1<'_> {
     fn effective_cpus(&self) -> io::Result<String> {
-        dir::read(get(&self.cpuset, "cpuset")?, "cpuset.effective_cpus")
+        let cpus = dir::read(get(&self.cpuset, "cpuset")?, "cpuset.effective_cpus")?;
+        Ok(cpus.trim().to_owned())
     }
 
     fn memory_usage(&self) -> io::Result<MemoryUsage> {
         let memory = get(&self.memory, "memory")?;
         Ok(MemoryUsage {
-            current: number(memory, "memory.usage_in_bytes")? as u64,
-            peak: number(memory, "memory.max_usage_in_bytes")? as u64,
+            current: number(memory, "memory.usage_in_bytes")?,
+            peak: number(memory, "memory.max_usage_in_bytes")?,
         })
     }
 
@@ -288,23 +313,17 @@ impl Controllers for V1<'_> {
         let cpuacct = get(&self.cpuacct, "cpuacct")?;
         let user = number(cpuacct, "cpuacct.usage_user")?;
         let system = number(cpuacct, "cpuacct.usage_sys")?;
-        Ok((
-            Duration::from_nanos(user as u64),
-            Duration::from_nanos(system as u64),
-        ))
+        Ok((Duration::from_nanos(user), Duration::from_nanos(system)))
     }
 
     fn page_faults(&self) -> io::Result<u64> {
         let stat = dir::read(get(&self.memory, "memory")?, "memory.stat")?;
-        keyed_value(&stat, "total_pgfault").ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, "memory.stat: no total_pgfault")
-        })
+        required(&stat, "memory.stat", "total_pgfault")
     }
 
     fn private_memory(&self) -> io::Result<u64> {
         let stat = dir::read(get(&self.memory, "memory")?, "memory.stat")?;
-        keyed_value(&stat, "total_rss")
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "memory.stat: no total_rss"))
+        required(&stat, "memory.stat", "total_rss")
     }
 
     fn io_accounting(&self) -> bool {
@@ -312,10 +331,9 @@ impl Controllers for V1<'_> {
     }
 
     fn io_usage(&self) -> io::Result<IoUsage> {
-        let (read_bytes, write_bytes) =
-            read_write_sums(&self.blkio_stat("blkio.throttle.io_service_bytes")?);
-        let (read_ios, write_ios) =
-            read_write_sums(&self.blkio_stat("blkio.throttle.io_serviced")?);
+        let sums = |file| read_write_sums(file, &self.blkio_stat(file)?);
+        let (read_bytes, write_bytes) = sums("blkio.throttle.io_service_bytes")?;
+        let (read_ios, write_ios) = sums("blkio.throttle.io_serviced")?;
         Ok(IoUsage {
             read_bytes,
             write_bytes,
@@ -327,7 +345,7 @@ impl Controllers for V1<'_> {
     fn limit_events(&self) -> io::Result<LimitEvents> {
         let mut events = LimitEvents::default();
         if let Ok(memory) = get(&self.memory, "memory") {
-            events.memory_max = number(memory, "memory.failcnt").unwrap_or(0) as u64;
+            events.memory_max = number(memory, "memory.failcnt").unwrap_or(0);
             let oom = dir::read(memory, "memory.oom_control").unwrap_or_default();
             events.oom_kills = keyed_value(&oom, "oom_kill").unwrap_or(0);
         }
@@ -340,26 +358,4 @@ impl Controllers for V1<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blkio_files() {
-        assert_eq!(
-            device_values("254:0 1048576\n8:0 5\n"),
-            vec![
-                (
-                    Device {
-                        major: 254,
-                        minor: 0
-                    },
-                    1_048_576
-                ),
-                (Device { major: 8, minor: 0 }, 5)
-            ]
-        );
-        let stat = "254:0 Read 4096\n254:0 Write 8192\n254:0 Sync 0\n8:0 Read 1\nTotal 12289\n";
-        assert_eq!(read_write_sums(stat), (4097, 8192));
-        assert_eq!(read_write_sums("garbage\n"), (0, 0));
-    }
-}
+mod tests;

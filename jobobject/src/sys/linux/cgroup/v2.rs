@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::controllers::{
     Controllers, CpuMax, Device, IoMax, IoRule, IoUsage, Knobs, LimitEvents, MemoryUsage,
-    keyed_value, max_or_number,
+    keyed_value, malformed, max_or_number, nonblank, required,
 };
 use super::{dir, parse, wait_until};
 
@@ -86,8 +86,7 @@ impl V2<'_> {
     }
 
     fn keyed(&self, file: &str, key: &str) -> io::Result<u64> {
-        keyed_value(&self.read(file)?, key)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("{file}: no {key}")))
+        required(&self.read(file)?, file, key)
     }
 }
 
@@ -95,17 +94,15 @@ fn limit(value: Option<u64>) -> String {
     value.map_or_else(|| "max".to_owned(), |v| v.to_string())
 }
 
-/// Parses a line of `io.max`: `MAJ:MIN rbps=.. wbps=.. riops=.. wiops=..`.
-fn io_max_line(line: &str) -> io::Result<Option<(Device, IoRule)>> {
+/// Parses a line of `io.max`: `MAJ:MIN rbps=.. wbps=.. riops=.. wiops=..`, each a number or
+/// `max`.
+fn io_max_line(line: &str) -> io::Result<(Device, IoRule)> {
+    let bad = || malformed("io.max", line);
     let mut words = line.split_whitespace();
-    let Some(device) = words.next().and_then(Device::parse) else {
-        return Ok(None);
-    };
+    let device = words.next().and_then(Device::parse).ok_or_else(bad)?;
     let mut rule = IoRule::default();
     for word in words {
-        let Some((key, value)) = word.split_once('=') else {
-            continue;
-        };
+        let (key, value) = word.split_once('=').ok_or_else(bad)?;
         let field = match key {
             "rbps" => &mut rule.rbps,
             "wbps" => &mut rule.wbps,
@@ -115,7 +112,27 @@ fn io_max_line(line: &str) -> io::Result<Option<(Device, IoRule)>> {
         };
         *field = max_or_number(value)?;
     }
-    Ok(Some((device, rule)))
+    Ok((device, rule))
+}
+
+/// Adds a line of `io.stat` (`MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=.. ...`) to `usage`;
+/// `None` where it is malformed. Other keys are skipped: io.cost's and io.latency's share the
+/// line, and not all of their values are integers.
+fn add_io_stat_line(line: &str, usage: &mut IoUsage) -> Option<()> {
+    let mut words = line.split_whitespace();
+    Device::parse(words.next()?)?;
+    for word in words {
+        let (key, value) = word.split_once('=')?;
+        let total = match key {
+            "rbytes" => &mut usage.read_bytes,
+            "wbytes" => &mut usage.write_bytes,
+            "rios" => &mut usage.read_ios,
+            "wios" => &mut usage.write_ios,
+            _ => continue,
+        };
+        *total = total.saturating_add(value.parse().ok()?);
+    }
+    Some(())
 }
 
 impl Knobs for V2<'_> {
@@ -173,8 +190,8 @@ impl Knobs for V2<'_> {
 
     fn io_rules(&self) -> io::Result<Vec<(Device, IoRule)>> {
         let mut rules = Vec::new();
-        for line in self.read("io.max")?.lines() {
-            rules.extend(io_max_line(line)?);
+        for line in nonblank(&self.read("io.max")?) {
+            rules.push(io_max_line(line)?);
         }
         Ok(rules)
     }
@@ -214,24 +231,23 @@ impl Knobs for V2<'_> {
 
 impl Controllers for V2<'_> {
     fn effective_cpus(&self) -> io::Result<String> {
-        self.read("cpuset.cpus.effective")
+        Ok(self.read("cpuset.cpus.effective")?.trim().to_owned())
     }
 
     fn memory_usage(&self) -> io::Result<MemoryUsage> {
         let current = self.number("memory.current")?;
-        // memory.peak exists from Linux 5.19.
-        let peak = self.number("memory.peak").unwrap_or(current);
+        let peak = match self.number("memory.peak") {
+            // memory.peak exists from Linux 5.19.
+            Err(err) if err.kind() == io::ErrorKind::NotFound => current,
+            peak => peak?,
+        };
         Ok(MemoryUsage { current, peak })
     }
 
     fn cpu_times(&self) -> io::Result<(Duration, Duration)> {
         let stat = self.read("cpu.stat")?;
-        let get = |key| {
-            keyed_value(&stat, key)
-                .map(Duration::from_micros)
-                .unwrap_or_default()
-        };
-        Ok((get("user_usec"), get("system_usec")))
+        let get = |key| required(&stat, "cpu.stat", key).map(Duration::from_micros);
+        Ok((get("user_usec")?, get("system_usec")?))
     }
 
     fn page_faults(&self) -> io::Result<u64> {
@@ -248,20 +264,8 @@ impl Controllers for V2<'_> {
 
     fn io_usage(&self) -> io::Result<IoUsage> {
         let mut usage = IoUsage::default();
-        for line in self.read("io.stat")?.lines() {
-            for word in line.split_whitespace().skip(1) {
-                let Some((key, value)) = word.split_once('=') else {
-                    continue;
-                };
-                let value: u64 = value.parse().unwrap_or(0);
-                match key {
-                    "rbytes" => usage.read_bytes += value,
-                    "wbytes" => usage.write_bytes += value,
-                    "rios" => usage.read_ios += value,
-                    "wios" => usage.write_ios += value,
-                    _ => {}
-                }
-            }
+        for line in nonblank(&self.read("io.stat")?) {
+            add_io_stat_line(line, &mut usage).ok_or_else(|| malformed("io.stat", line))?;
         }
         Ok(usage)
     }
@@ -276,3 +280,6 @@ impl Controllers for V2<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
