@@ -578,6 +578,69 @@ fn limit_events() {
     assert_eq!(fx.v1().limit_events().unwrap(), events);
 }
 
+/// What a getter reads, its setter writes back as the kernel showed it: putting back a limit
+/// after a refused change leaves the file as it was. (No memory limit is the exception: it
+/// is written as -1, which the kernel shows as `PAGE_COUNTER_MAX` pages.)
+#[test]
+fn values_read_are_written_back_as_the_kernel_shows_them() {
+    let fx = Fixture::hybrid();
+    let weight = (
+        |c: &dyn Controllers| c.cpu_weight(),
+        |c: &dyn Controllers, v| c.set_cpu_weight(v),
+    );
+    round_trip(&fx, "cpu.shares", "2048\n", weight);
+    let max = (
+        |c: &dyn Controllers| c.cpu_max(),
+        |c: &dyn Controllers, v| c.set_cpu_max(v),
+    );
+    round_trip(&fx, "cpu.cfs_quota_us", "-1\n", max);
+    round_trip(&fx, "cpu.cfs_quota_us", "50000\n", max);
+    let cpus = (
+        |c: &dyn Controllers| c.cpus(),
+        |c: &dyn Controllers, v: String| c.set_cpus(&v),
+    );
+    round_trip(&fx, "cpuset.cpus", "0-1,3\n", cpus);
+    let memory = (
+        |c: &dyn Controllers| c.memory_max(),
+        |c: &dyn Controllers, v| c.set_memory_max(v),
+    );
+    round_trip(&fx, "memory.limit_in_bytes", "268435456\n", memory);
+    let pids = (
+        |c: &dyn Controllers| c.pids_max(),
+        |c: &dyn Controllers, v| c.set_pids_max(v),
+    );
+    round_trip(&fx, "pids.max", "max\n", pids);
+    round_trip(&fx, "pids.max", "64\n", pids);
+    // A disk's rule: the throttles it has as shown, 0 (none, which the kernel does not show)
+    // in the others.
+    let io = (
+        |c: &dyn Controllers| Ok(c.io_rules()?[0]),
+        |c: &dyn Controllers, (device, rule)| c.set_io_rule(device, rule),
+    );
+    round_trip(&fx, "blkio.throttle.read_bps_device", "254:0 1048576\n", io);
+    assert_eq!(fx.get("blkio.throttle.write_iops_device"), "254:0 0");
+}
+
+/// Reads `file` showing `text` with `get`, and asserts that `set` writes the value back as
+/// that text.
+fn round_trip<T>(
+    fx: &Fixture,
+    file: &str,
+    text: &str,
+    (get, set): (
+        impl Fn(&dyn Controllers) -> io::Result<T>,
+        impl Fn(&dyn Controllers, T) -> io::Result<()>,
+    ),
+) {
+    fx.set(file, text);
+    let value = get(&*fx.v1()).unwrap();
+    assert_eq!(
+        fx.written(file, |c| set(c, value)),
+        text.trim_end(),
+        "{file}"
+    );
+}
+
 /// A job without a hierarchy (a host without that v1 controller): its getters and setters are
 /// `NotFound`, which the limits layer reports as the controller missing.
 #[test]

@@ -431,6 +431,65 @@ fn limit_events() {
     assert_eq!(fx.v2().limit_events().unwrap(), LimitEvents::default());
 }
 
+/// What a getter reads, its setter writes back as the kernel showed it: putting back a limit
+/// after a refused change leaves the file as it was.
+#[test]
+fn values_read_are_written_back_as_the_kernel_shows_them() {
+    let fx = Fixture::new();
+    let weight = (
+        |c: &V2<'_>| c.cpu_weight(),
+        |c: &V2<'_>, v| c.set_cpu_weight(v),
+    );
+    round_trip(&fx, "cpu.weight", "250\n", weight);
+    let max = (|c: &V2<'_>| c.cpu_max(), |c: &V2<'_>, v| c.set_cpu_max(v));
+    round_trip(&fx, "cpu.max", "max 100000\n", max);
+    round_trip(&fx, "cpu.max", "50000 100000\n", max);
+    let cpus = (
+        |c: &V2<'_>| c.cpus(),
+        |c: &V2<'_>, v: String| c.set_cpus(&v),
+    );
+    round_trip(&fx, "cpuset.cpus", "0-1,3\n", cpus);
+    let memory = (
+        |c: &V2<'_>| c.memory_max(),
+        |c: &V2<'_>, v| c.set_memory_max(v),
+    );
+    round_trip(&fx, "memory.max", "max\n", memory);
+    round_trip(&fx, "memory.max", "268435456\n", memory);
+    let io = (
+        |c: &V2<'_>| Ok(c.io_rules()?[0]),
+        |c: &V2<'_>, (device, rule)| c.set_io_rule(device, rule),
+    );
+    let line = "8:0 rbps=1048576 wbps=1048576 riops=max wiops=120\n";
+    round_trip(&fx, "io.max", line, io);
+    let pids = (|c: &V2<'_>| c.pids_max(), |c: &V2<'_>, v| c.set_pids_max(v));
+    round_trip(&fx, "pids.max", "max\n", pids);
+    round_trip(&fx, "pids.max", "64\n", pids);
+    // An empty CPU list reads as empty, and is written as a newline.
+    fx.set("cpuset.cpus", "\n");
+    let cpus = fx.v2().cpus().unwrap();
+    assert_eq!(fx.written("cpuset.cpus", |c| c.set_cpus(&cpus)), "\n");
+}
+
+/// Reads `file` showing `text` with `get`, and asserts that `set` writes the value back as
+/// that text.
+fn round_trip<T>(
+    fx: &Fixture,
+    file: &str,
+    text: &str,
+    (get, set): (
+        impl Fn(&V2<'_>) -> io::Result<T>,
+        impl Fn(&V2<'_>, T) -> io::Result<()>,
+    ),
+) {
+    fx.set(file, text);
+    let value = get(&fx.v2()).unwrap();
+    assert_eq!(
+        fx.written(file, |c| set(c, value)),
+        text.trim_end(),
+        "{file}"
+    );
+}
+
 /// Without a controller's files, its getters and setters are `NotFound` (what the limits
 /// layer reports as a controller the job lacks), and no setter makes a file.
 #[test]
