@@ -64,9 +64,9 @@ impl Tree {
         fs::remove_file(self.path(file)).unwrap();
     }
 
-    /// What `change` writes to `file`, emptied first: the code writes cgroup files without
-    /// truncating them, so afterwards the file holds exactly the last value written (or the
-    /// longest, where it writes several).
+    /// What `change` writes to `file`, emptied first: the code writes cgroup files in place,
+    /// without truncating them, so afterwards the file holds exactly the value written (of
+    /// several, the last one over what is left of longer ones before it).
     pub(crate) fn written<T>(&self, file: &str, change: impl FnOnce() -> T) -> (T, String) {
         self.set(file, "");
         let result = change();
