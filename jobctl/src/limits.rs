@@ -2,37 +2,38 @@
 //! shown.
 
 use clap::Args;
-use jobobject::{CpuRateControlType, Error, JobLimits, JobObject};
+use jobobject::{CpuLimit, Error, JobLimits, JobObject, Limit};
 use serde_json::{Value, json};
 
 use crate::error::{CliError, CliResult};
 use crate::units;
 
-/// Limits in human units.
+/// Limits in human units. Each takes `none` too, which removes that limit.
 #[derive(Args, Debug, Clone, Default)]
 pub struct LimitArgs {
     /// Memory for the whole job: 512M, 2G, 1.5GiB (K/M/G/T/P and KiB..PiB are powers of 1024,
-    /// KB..PB powers of 1000)
-    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
-    pub memory: Option<u64>,
-    /// CPU cap, as a percentage of all the host's CPUs: 25% (0.01% steps)
-    #[arg(long, value_name = "PERCENT", value_parser = units::parse_percent, conflicts_with = "cpu_weight")]
-    pub cpu_rate: Option<u32>,
-    /// Relative CPU weight under contention: 1 (least) to 9 (most); 5 is the default
-    #[arg(long, value_name = "1-9", value_parser = units::parse_weight)]
-    pub cpu_weight: Option<u32>,
-    /// The CPUs the job may run on: 0,2-3
-    #[arg(long, value_name = "LIST", value_parser = units::parse_cpu_list)]
-    pub cpus: Option<u64>,
-    /// Disk bandwidth, bytes per second on each disk: 10M
-    #[arg(long, value_name = "SIZE", value_parser = units::parse_bandwidth)]
-    pub io_bandwidth: Option<u64>,
-    /// Disk operations per second on each disk: 500
-    #[arg(long, value_name = "N", value_parser = units::parse_count)]
-    pub io_iops: Option<u32>,
-    /// The most processes alive in the job at once
-    #[arg(long, value_name = "N", value_parser = units::parse_count)]
-    pub max_processes: Option<u32>,
+    /// KB..PB powers of 1000), or none
+    #[arg(long, value_name = "SIZE", value_parser = |s: &str| units::limit(s, units::parse_size))]
+    pub memory: Option<Limit<u64>>,
+    /// CPU cap, as a percentage of all the host's CPUs: 25% (0.01% steps), or none
+    #[arg(long, value_name = "PERCENT", value_parser = |s: &str| units::limit(s, units::parse_percent), conflicts_with = "cpu_weight")]
+    pub cpu_rate: Option<Limit<u32>>,
+    /// Relative CPU weight under contention: 1 (least) to 9 (most), 5 being the default; or
+    /// none
+    #[arg(long, value_name = "1-9", value_parser = |s: &str| units::limit(s, units::parse_weight))]
+    pub cpu_weight: Option<Limit<u32>>,
+    /// The CPUs the job may run on: 0,2-3, or none
+    #[arg(long, value_name = "LIST", value_parser = |s: &str| units::limit(s, units::parse_cpu_list))]
+    pub cpus: Option<Limit<u64>>,
+    /// Disk bandwidth, bytes per second on each disk: 10M, or none
+    #[arg(long, value_name = "SIZE", value_parser = |s: &str| units::limit(s, units::parse_bandwidth))]
+    pub io_bandwidth: Option<Limit<u64>>,
+    /// Disk operations per second on each disk: 500, or none
+    #[arg(long, value_name = "N", value_parser = |s: &str| units::limit(s, units::parse_count))]
+    pub io_iops: Option<Limit<u32>>,
+    /// The most processes alive in the job at once, or none
+    #[arg(long, value_name = "N", value_parser = |s: &str| units::limit(s, units::parse_count))]
+    pub max_processes: Option<Limit<u32>>,
 }
 
 impl LimitArgs {
@@ -41,19 +42,21 @@ impl LimitArgs {
         self.job_limits() == JobLimits::default()
     }
 
-    /// The library's form: zero leaves a limit as it is.
+    /// The library's form: a limit not given is kept.
     pub fn job_limits(&self) -> JobLimits {
-        JobLimits {
-            cpu_limit: self.cpu_rate.unwrap_or(0),
-            cpu_weight: self.cpu_weight.unwrap_or(0),
-            cpu_affinity: self.cpus.unwrap_or(0),
-            memory_limit_in_bytes: self.memory.unwrap_or(0),
-            max_iops: i64::from(self.io_iops.unwrap_or(0)),
-            max_bandwidth: self
-                .io_bandwidth
-                .map_or(0, |b| i64::try_from(b).unwrap_or(i64::MAX)),
-            max_processes: self.max_processes.unwrap_or(0),
-        }
+        let cpu = match (self.cpu_rate, self.cpu_weight) {
+            (Some(rate), _) => rate.map(CpuLimit::Rate),
+            (None, Some(weight)) => weight.map(CpuLimit::Weight),
+            (None, None) => Limit::Keep,
+        };
+        let mut limits = JobLimits::new();
+        limits.cpu = cpu;
+        limits.cpu_affinity = self.cpus.unwrap_or_default();
+        limits.memory = self.memory.unwrap_or_default();
+        limits.io_bandwidth = self.io_bandwidth.unwrap_or_default();
+        limits.io_iops = self.io_iops.unwrap_or_default().map(u64::from);
+        limits.max_processes = self.max_processes.unwrap_or_default();
+        limits
     }
 
     /// Applies the limits to `job` (all checked first, by the library).
@@ -89,11 +92,10 @@ pub enum Reading<T> {
 }
 
 impl<T: Copy> Reading<T> {
-    fn from(result: Result<T, Error>, unset: impl Fn(&T) -> bool) -> Self {
+    fn from(result: Result<Option<T>, Error>) -> Self {
         match result {
-            Ok(v) if unset(&v) => Reading::Unset,
-            Ok(v) => Reading::Set(v),
-            Err(Error::NotSet { .. }) => Reading::Unset,
+            Ok(Some(v)) => Reading::Set(v),
+            Ok(None) => Reading::Unset,
             Err(_) => Reading::Unavailable,
         }
     }
@@ -116,15 +118,25 @@ impl<T: Copy> Reading<T> {
 
 /// Reads every limit of `job`.
 pub fn read(job: &JobObject) -> Current {
-    let to_u64 = |r: Result<i64, Error>| r.map(|v| v.max(0) as u64);
+    let cpu = job.cpu_limit();
+    let kind = |pick: fn(CpuLimit) -> Option<u32>| match &cpu {
+        Ok(limit) => Reading::from(Ok(limit.and_then(pick))),
+        Err(_) => Reading::Unavailable,
+    };
     Current {
-        cpu_rate: Reading::from(job.cpu_limit(CpuRateControlType::RateBased), |_| false),
-        cpu_weight: Reading::from(job.cpu_limit(CpuRateControlType::WeightBased), |_| false),
-        cpus: Reading::from(job.cpu_affinity(), |_| false),
-        memory: Reading::from(job.memory_limit(), |_| false),
-        io_bandwidth: Reading::from(to_u64(job.io_max_bandwidth_limit()), |v| *v == 0),
-        io_iops: Reading::from(to_u64(job.io_max_iops_limit()), |v| *v == 0),
-        max_processes: Reading::from(job.max_processes(), |_| false),
+        cpu_rate: kind(|l| match l {
+            CpuLimit::Rate(rate) => Some(rate),
+            CpuLimit::Weight(_) => None,
+        }),
+        cpu_weight: kind(|l| match l {
+            CpuLimit::Weight(weight) => Some(weight),
+            CpuLimit::Rate(_) => None,
+        }),
+        cpus: Reading::from(job.cpu_affinity()),
+        memory: Reading::from(job.memory_limit()),
+        io_bandwidth: Reading::from(job.io_max_bandwidth_limit()),
+        io_iops: Reading::from(job.io_max_iops_limit()),
+        max_processes: Reading::from(job.max_processes()),
     }
 }
 

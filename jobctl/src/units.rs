@@ -223,6 +223,17 @@ pub fn parse_pid(text: &str) -> Result<u32, String> {
     }
 }
 
+/// Parses a limit: `none` removes it, anything else is a value for `parse`.
+pub fn limit<T>(
+    text: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<jobobject::Limit<T>, String> {
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(jobobject::Limit::Clear);
+    }
+    parse(text).map(jobobject::Limit::Set)
+}
+
 /// Parses a CPU list such as `0,2-3` into an affinity mask (bit `i` = CPU `i`).
 pub fn parse_cpu_list(text: &str) -> Result<u64, String> {
     match jobobject::cpu_list::parse(text) {

@@ -509,3 +509,20 @@ fn pids_in_quietly(name: &str) -> Vec<u64> {
     }
     pids_of(&ps)
 }
+
+/// `none` removes a limit; a limit left out is kept.
+#[test]
+fn none_removes_a_limit() {
+    if !require_cgroups("none_removes_a_limit") {
+        return;
+    }
+    let guard = Guard::new("clear");
+    let name = guard.name();
+    let created = run(&["create", name, "--memory", "64M", "--max-processes", "9"]);
+    assert_eq!(created.code(), 0, "{created:?}");
+    let cleared = run(&["limits", "--json", name, "--memory", "none"]);
+    assert_eq!(cleared.code(), 0, "{cleared:?}");
+    let limits = cleared.json();
+    assert_eq!(limits["memory_bytes"], serde_json::Value::Null, "{limits}");
+    assert_eq!(limits["max_processes"], 9, "{limits}");
+}

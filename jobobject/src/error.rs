@@ -66,13 +66,6 @@ pub enum Error {
         path: PathBuf,
     },
 
-    /// A limit that was read but is not set, such as the CPU rate of a job without one.
-    #[error("{what} is not set")]
-    NotSet {
-        /// The limit and the job, such as `the memory limit of job "build"`.
-        what: String,
-    },
-
     /// The job is busy: it cannot be deleted while it holds processes or nested jobs, or
     /// another process has held it locked for longer than an open waits (it was removing it).
     #[error("{what}")]
@@ -158,8 +151,6 @@ pub enum ErrorKind {
     ProcessNotFound,
     /// [`Error::ParentNotFound`].
     ParentNotFound,
-    /// [`Error::NotSet`].
-    NotSet,
     /// [`Error::Busy`].
     Busy,
     /// [`Error::AlreadyExists`].
@@ -191,7 +182,6 @@ impl Error {
             Error::NotFound { .. } => ErrorKind::JobNotFound,
             Error::ProcessNotFound { .. } => ErrorKind::ProcessNotFound,
             Error::ParentNotFound { .. } => ErrorKind::ParentNotFound,
-            Error::NotSet { .. } => ErrorKind::NotSet,
             Error::Busy { .. } => ErrorKind::Busy,
             Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             Error::Unsupported { .. } => ErrorKind::Unsupported,

@@ -3,8 +3,8 @@
 use std::process::{Child, Command};
 
 use crate::{
-    CpuRateControlType, JobLimits, MemoryStats, Notification, Options, ProcessorStats, Result,
-    StorageStats, sys,
+    CpuLimit, JobLimits, MemoryStats, Notification, Options, ProcessorStats, Result, StorageStats,
+    sys,
 };
 
 /// A handle to a job: a group of processes controlled as one unit.
@@ -187,8 +187,8 @@ impl JobObject {
         self.inner.poll_notification()
     }
 
-    /// Sets a CPU limit of `kind`: a weight of 1-9, or a rate of 1-10000 (percent × 100 of
-    /// all the host's CPUs). Setting one kind clears the other. Out of range is
+    /// Sets the job's CPU limit, a weight of 1-9 or a rate of 1-10000 (percent × 100 of all
+    /// the host's CPUs), replacing the other kind; `None` removes it. Out of range is
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument), and changes nothing.
     ///
     /// On Linux a weight doubles the CPU share at each step, with 5 at the kernel's default
@@ -200,46 +200,52 @@ impl JobObject {
     /// nothing: the weight or rate cleared on the way is put back as it was.
     ///
     /// ```
-    /// use jobobject::{CpuRateControlType, JobObject, Options};
+    /// use jobobject::{CpuLimit, JobObject, Options};
     ///
     /// # fn main() -> Result<(), jobobject::Error> {
     /// let job = JobObject::create(&Options::default())?;
-    /// job.set_cpu_limit(CpuRateControlType::RateBased, 2_500)?; // a quarter of the machine
-    /// assert_eq!(job.cpu_limit(CpuRateControlType::RateBased)?, 2_500);
+    /// job.set_cpu_limit(Some(CpuLimit::Rate(2_500)))?; // a quarter of the machine
+    /// assert_eq!(job.cpu_limit()?, Some(CpuLimit::Rate(2_500)));
     /// # Ok(())
     /// # }
     /// ```
-    pub fn set_cpu_limit(&self, kind: CpuRateControlType, value: u32) -> Result<()> {
-        self.inner.set_cpu_limit(kind, value)
+    pub fn set_cpu_limit(&self, limit: Option<CpuLimit>) -> Result<()> {
+        self.set_resource_limits(&JobLimits {
+            cpu: limit.into(),
+            ..JobLimits::new()
+        })
     }
 
-    /// The CPU limit of `kind`. Reading a kind that is not set is
-    /// [`Error::NotSet`](crate::Error::NotSet): the rate when none is set, the weight while a
-    /// rate is set. On Linux a job without either has the default weight, 5.
-    pub fn cpu_limit(&self, kind: CpuRateControlType) -> Result<u32> {
-        self.inner.cpu_limit(kind)
+    /// The job's CPU limit, `None` without one (on Linux a weight of 5, the kernel's default
+    /// share, is none).
+    pub fn cpu_limit(&self) -> Result<Option<CpuLimit>> {
+        self.inner.cpu_limit()
     }
 
-    /// Restricts the job to the logical CPUs whose bits are set (bit `i` = CPU `i`). Zero, or
-    /// a bit of a CPU the host does not have, is
-    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument). Linux: `cpuset.cpus` (on v1
-    /// the job's `cpuset.mems` is copied from its parent when the job is made). CPUs the kernel
-    /// refuses (on cgroup v1 outside the parent's `cpuset.cpus`, or leaving out CPUs a nested
-    /// job uses; on v2 CPUs another cgroup holds exclusively) are an error that changes
-    /// nothing.
-    pub fn set_cpu_affinity(&self, mask: u64) -> Result<()> {
-        self.inner.set_cpu_affinity(mask)
+    /// Restricts the job to the logical CPUs whose bits are set (bit `i` = CPU `i`); `None`
+    /// lets it run on every CPU it could without a limit. Zero, or a bit of a CPU the host does
+    /// not have, is [`Error::InvalidArgument`](crate::Error::InvalidArgument). Linux:
+    /// `cpuset.cpus` (on v1 the job's `cpuset.mems` is copied from its parent when the job is
+    /// made; removing the limit copies the parent's `cpuset.cpus` too). CPUs the kernel refuses
+    /// (on cgroup v1 outside the parent's `cpuset.cpus`, or leaving out CPUs a nested job uses;
+    /// on v2 CPUs another cgroup holds exclusively) are an error that changes nothing.
+    pub fn set_cpu_affinity(&self, mask: Option<u64>) -> Result<()> {
+        self.set_resource_limits(&JobLimits {
+            cpu_affinity: mask.into(),
+            ..JobLimits::new()
+        })
     }
 
-    /// The job's CPU affinity mask.
-    pub fn cpu_affinity(&self) -> Result<u64> {
+    /// The CPUs the job is restricted to, `None` when it is not (Linux: no `cpuset.cpus` of
+    /// its own on v2, or its parent's on v1).
+    pub fn cpu_affinity(&self) -> Result<Option<u64>> {
         self.inner.cpu_affinity()
     }
 
-    /// Limits the memory of the whole job to `bytes`: when it is reached the kernel reclaims,
-    /// then kills a process of the job (Linux's OOM killer; Windows fails the allocation).
-    /// Linux v2: `memory.max`; v1: `memory.limit_in_bytes`. Both count the page cache the job
-    /// uses.
+    /// Limits the memory of the whole job to `bytes`, or removes the limit (`None`): when it
+    /// is reached the kernel reclaims, then kills a process of the job (Linux's OOM killer;
+    /// Windows fails the allocation). Linux v2: `memory.max`; v1: `memory.limit_in_bytes`.
+    /// Both count the page cache the job uses.
     ///
     /// Zero is [`Error::InvalidArgument`](crate::Error::InvalidArgument). On Linux the kernel
     /// counts whole pages, rounding down: `bytes` must be at least one page (4096 bytes on most
@@ -248,60 +254,89 @@ impl JobObject {
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) and changes nothing. On cgroup
     /// v1 a limit below what the job uses that the kernel cannot reclaim down to is refused
     /// (EBUSY) and changes nothing.
-    pub fn set_memory_limit(&self, bytes: u64) -> Result<()> {
-        self.inner.set_memory_limit(bytes)
+    pub fn set_memory_limit(&self, bytes: Option<u64>) -> Result<()> {
+        self.set_resource_limits(&JobLimits {
+            memory: bytes.into(),
+            ..JobLimits::new()
+        })
     }
 
-    /// The memory limit the system enforces (Linux rounds down to whole pages);
-    /// [`Error::NotSet`](crate::Error::NotSet) without one.
-    pub fn memory_limit(&self) -> Result<u64> {
+    /// The memory limit the system enforces (Linux rounds down to whole pages), `None`
+    /// without one.
+    pub fn memory_limit(&self) -> Result<Option<u64>> {
         self.inner.memory_limit()
     }
 
-    /// Limits disk I/O to `max_bandwidth` bytes/s and `max_iops` operations/s, each on every
-    /// disk and for reads and writes each; 0 leaves that one unlimited. Negative values, and on
-    /// Linux a `max_iops` above 4294967294 (the kernel holds operation limits in 32 bits, the
-    /// last value meaning none), are [`Error::InvalidArgument`](crate::Error::InvalidArgument);
-    /// any bandwidth up to `i64::MAX` is held. On Linux an error changes no disk's limits.
+    /// Limits disk I/O to `bandwidth` bytes/s and `iops` operations/s, each on every disk and
+    /// for reads and writes each; `None` removes that limit. Zero, and on Linux an `iops` above
+    /// 4294967294 (the kernel holds operation limits in 32 bits, the last value meaning none),
+    /// are [`Error::InvalidArgument`](crate::Error::InvalidArgument). On Linux an error changes
+    /// no disk's limits. To change one of the two and keep the other, use
+    /// [`set_resource_limits`](Self::set_resource_limits).
     ///
     /// On Linux "every disk" is every whole disk in `/sys/block` when the call is made, but
     /// loop, RAM and zram devices (`io.max` on v2, `blkio.throttle.*` on v1; partitions are
     /// covered by their disk). A disk attached later is not limited until the limit is set
     /// again. On v1 only direct I/O is throttled: buffered writes reach the disk later, from
     /// the kernel's writeback, outside the job.
-    pub fn set_io_limit(&self, max_bandwidth: i64, max_iops: i64) -> Result<()> {
-        self.inner.set_io_limit(max_bandwidth, max_iops)
+    pub fn set_io_limit(&self, bandwidth: Option<u64>, iops: Option<u64>) -> Result<()> {
+        self.set_resource_limits(&JobLimits {
+            io_bandwidth: bandwidth.into(),
+            io_iops: iops.into(),
+            ..JobLimits::new()
+        })
     }
 
-    /// The I/O bandwidth limit in bytes/s, 0 when unlimited.
-    pub fn io_max_bandwidth_limit(&self) -> Result<i64> {
+    /// The I/O bandwidth limit in bytes/s, `None` without one (Linux: the highest of the
+    /// job's disks).
+    pub fn io_max_bandwidth_limit(&self) -> Result<Option<u64>> {
         self.inner.io_max_bandwidth_limit()
     }
 
-    /// The I/O operations limit per second, 0 when unlimited.
-    pub fn io_max_iops_limit(&self) -> Result<i64> {
+    /// The I/O operations limit per second, `None` without one (Linux: the highest of the
+    /// job's disks).
+    pub fn io_max_iops_limit(&self) -> Result<Option<u64>> {
         self.inner.io_max_iops_limit()
     }
 
-    /// Limits the number of processes alive in the job at once; a fork or spawn beyond it
-    /// fails. Zero, and on Linux more than 4194304 (the kernel's `PID_MAX_LIMIT`), is
-    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) and changes nothing. Linux:
-    /// `pids.max`, which counts threads too; Windows: the active process limit.
-    pub fn set_max_processes(&self, count: u32) -> Result<()> {
-        self.inner.set_max_processes(count)
+    /// Limits the number of processes alive in the job at once, or removes the limit
+    /// (`None`); a fork or spawn beyond it fails. Zero, and on Linux more than 4194304 (the
+    /// kernel's `PID_MAX_LIMIT`), is [`Error::InvalidArgument`](crate::Error::InvalidArgument)
+    /// and changes nothing. Linux: `pids.max`, which counts threads too; Windows: the active
+    /// process limit.
+    pub fn set_max_processes(&self, count: Option<u32>) -> Result<()> {
+        self.set_resource_limits(&JobLimits {
+            max_processes: count.into(),
+            ..JobLimits::new()
+        })
     }
 
-    /// The process limit; [`Error::NotSet`](crate::Error::NotSet) without one.
-    pub fn max_processes(&self) -> Result<u32> {
+    /// The process limit, `None` without one.
+    pub fn max_processes(&self) -> Result<Option<u32>> {
         self.inner.max_processes()
     }
 
-    /// Applies every non-zero field of `limits`, after checking all of them: one invalid field,
-    /// or one the system cannot hold (see each setter), is
+    /// Sets, keeps or removes each limit as `limits` says, after checking every value: one
+    /// invalid value, or one the system cannot hold (see each setter), is
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) and changes nothing. On Linux
     /// the call is all or nothing: if the kernel still refuses a value, every limit the call had
     /// applied is put back to exactly what it was, and the error names the refused limit (and
     /// says so if putting one back failed too).
+    ///
+    /// ```
+    /// use jobobject::{JobLimits, JobObject, Limit, Options};
+    ///
+    /// # fn main() -> Result<(), jobobject::Error> {
+    /// let job = JobObject::create(&Options::default())?;
+    /// job.set_resource_limits(&JobLimits::new().memory(256 << 20).max_processes(32))?;
+    /// let mut change = JobLimits::new();
+    /// change.memory = Limit::Clear; // remove the memory limit, keep the process limit
+    /// job.set_resource_limits(&change)?;
+    /// assert_eq!(job.memory_limit()?, None);
+    /// assert_eq!(job.max_processes()?, Some(32));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_resource_limits(&self, limits: &JobLimits) -> Result<()> {
         self.inner.set_resource_limits(limits)
     }

@@ -46,7 +46,7 @@ mod sys;
 
 pub use error::{Error, ErrorKind, Result};
 pub use job::JobObject;
-pub use limits::{CpuRateControlType, JobLimits, MAX_CPU_RATE, MAX_CPU_WEIGHT};
+pub use limits::{CpuLimit, JobLimits, Limit, MAX_CPU_RATE, MAX_CPU_WEIGHT, MAX_IO_BANDWIDTH};
 pub use notification::Notification;
 pub use options::Options;
 pub use stats::{MemoryStats, ProcessorStats, StorageStats};

@@ -267,7 +267,7 @@ fn assign_moves_a_forking_tree_whole() {
     };
     let jobs = [create(&options("fork-a")), create(&options("fork-b"))];
     for job in &jobs {
-        job.set_max_processes(LIMIT).unwrap();
+        job.set_max_processes(Some(LIMIT)).unwrap();
     }
     // Its children live 5 ms: the job is often at its limit.
     let mut forker = workload::command("fork 5");

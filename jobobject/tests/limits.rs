@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use common::{Reap, TIMEOUT, Watcher, create, create_arc, options, require_cgroups, wait_for};
 use jobobject::os::linux::CgroupLayout;
 use jobobject::os::linux::JobObjectExt;
-use jobobject::{CpuRateControlType, Error, JobLimits, JobObject, Notification};
+use jobobject::{CpuLimit, Error, JobLimits, JobObject, Notification};
 
 const MIB: u64 = 1 << 20;
 
@@ -70,7 +70,7 @@ fn memory_limit_kills_and_notifies_and_spares_a_small_process() {
         return;
     }
     let job = create_arc(&options("oom").notifications(true));
-    job.set_memory_limit(100 * MIB).unwrap();
+    job.set_memory_limit(Some(100 * MIB)).unwrap();
     let watcher = Watcher::start(&job);
     let mut hogs: Vec<Reap> = (0..5)
         .map(|_| {
@@ -92,7 +92,7 @@ fn memory_limit_kills_and_notifies_and_spares_a_small_process() {
     drop(watcher);
 
     let small = create(&options("oom-small"));
-    small.set_memory_limit(100 * MIB).unwrap();
+    small.set_memory_limit(Some(100 * MIB)).unwrap();
     let mut command = workload::command(&format!("hog {} 200", 20 * MIB));
     command.stdout(Stdio::piped());
     let output = small
@@ -115,8 +115,7 @@ fn cpu_rate_holds_two_busy_processes_to_the_rate() {
     }
     let job = create(&options("cpu-rate"));
     // A quarter of the machine's CPUs.
-    job.set_cpu_limit(CpuRateControlType::RateBased, 2500)
-        .unwrap();
+    job.set_cpu_limit(Some(CpuLimit::Rate(2500))).unwrap();
     let _a = Reap::new(job.spawn(&mut spin()).unwrap());
     let _b = Reap::new(job.spawn(&mut spin()).unwrap());
     let share = cpu_share(&job, Duration::from_secs(3));
@@ -136,9 +135,8 @@ fn cpu_weight_nine_beats_weight_one_on_one_cpu() {
     let heavy = create(&options("weight-9"));
     let light = create(&options("weight-1"));
     for (job, weight) in [(&heavy, 9), (&light, 1)] {
-        job.set_cpu_affinity(0b1).unwrap();
-        job.set_cpu_limit(CpuRateControlType::WeightBased, weight)
-            .unwrap();
+        job.set_cpu_affinity(Some(0b1)).unwrap();
+        job.set_cpu_limit(Some(CpuLimit::Weight(weight))).unwrap();
     }
     let _a = Reap::new(heavy.spawn(&mut spin()).unwrap());
     let _b = Reap::new(light.spawn(&mut spin()).unwrap());
@@ -175,15 +173,24 @@ fn affinity_applies_to_a_spawned_child() {
         return;
     }
     let job = create(&options("affinity"));
-    job.set_cpu_affinity(0b1).unwrap();
-    assert_eq!(job.cpu_affinity().unwrap(), 0b1);
+    job.set_cpu_affinity(Some(0b1)).unwrap();
+    assert_eq!(job.cpu_affinity().unwrap(), Some(0b1));
     assert_eq!(cpus_allowed_of_child(&job), "0");
     if host_cpus() >= 2 {
         // The Go package's round trip.
-        job.set_cpu_affinity(0x3).unwrap();
-        assert_eq!(job.cpu_affinity().unwrap(), 0x3);
+        job.set_cpu_affinity(Some(0x3)).unwrap();
+        // Every CPU the parent allows is no restriction at all.
+        let expected = (host_cpus() > 2).then_some(0x3);
+        assert_eq!(job.cpu_affinity().unwrap(), expected);
         assert_eq!(cpus_allowed_of_child(&job), "0-1");
     }
+    job.set_cpu_affinity(None).unwrap();
+    assert_eq!(job.cpu_affinity().unwrap(), None);
+    let all = format!("0-{}", host_cpus() - 1);
+    assert_eq!(
+        cpus_allowed_of_child(&job),
+        if host_cpus() == 1 { "0".into() } else { all }
+    );
 }
 
 #[test]
@@ -192,8 +199,8 @@ fn process_limit_refuses_the_eleventh_and_notifies() {
         return;
     }
     let job = create_arc(&options("pids").notifications(true));
-    job.set_max_processes(10).unwrap();
-    assert_eq!(job.max_processes().unwrap(), 10);
+    job.set_max_processes(Some(10)).unwrap();
+    assert_eq!(job.max_processes().unwrap(), Some(10));
     let watcher = Watcher::start(&job);
     // The shell and nine sleeps make ten; the tenth fork, the eleventh process, fails.
     // The sleeps must not hold the stderr pipe open.
@@ -276,25 +283,25 @@ fn io_bandwidth_and_iops_are_enforced() {
         return;
     };
     let job = create(&options("io"));
-    job.set_io_limit(5 * MIB as i64, 0).unwrap();
-    assert_eq!(job.io_max_bandwidth_limit().unwrap(), 5 * MIB as i64);
-    assert_eq!(job.io_max_iops_limit().unwrap(), 0);
+    job.set_io_limit(Some(5 * MIB), None).unwrap();
+    assert_eq!(job.io_max_bandwidth_limit().unwrap(), Some(5 * MIB));
+    assert_eq!(job.io_max_iops_limit().unwrap(), None);
     let took = direct_write(&job, &target, "1M", 20);
     assert!(
         took >= Duration::from_millis(2500) && took < TIMEOUT,
         "20 MiB under 5 MiB/s took {took:?}, expected about 4 s"
     );
 
-    job.set_io_limit(0, 50).unwrap();
-    assert_eq!(job.io_max_bandwidth_limit().unwrap(), 0);
-    assert_eq!(job.io_max_iops_limit().unwrap(), 50);
+    job.set_io_limit(None, Some(50)).unwrap();
+    assert_eq!(job.io_max_bandwidth_limit().unwrap(), None);
+    assert_eq!(job.io_max_iops_limit().unwrap(), Some(50));
     let took = direct_write(&job, &target, "4k", 200);
     assert!(
         took >= Duration::from_millis(2500) && took < TIMEOUT,
         "200 writes under 50 IOPS took {took:?}, expected about 4 s"
     );
-    job.set_io_limit(0, 0).unwrap();
-    assert_eq!(job.io_max_iops_limit().unwrap(), 0);
+    job.set_io_limit(None, None).unwrap();
+    assert_eq!(job.io_max_iops_limit().unwrap(), None);
     remove_target(&target);
 }
 
@@ -304,53 +311,41 @@ fn every_getter_round_trips() {
         return;
     }
     let job = create(&options("round-trip"));
+    assert_eq!(job.cpu_limit().unwrap(), None);
     for weight in 1..=9 {
-        job.set_cpu_limit(CpuRateControlType::WeightBased, weight)
-            .unwrap();
-        assert_eq!(
-            job.cpu_limit(CpuRateControlType::WeightBased).unwrap(),
-            weight
-        );
+        job.set_cpu_limit(Some(CpuLimit::Weight(weight))).unwrap();
+        // 5 is the kernel's default share: no limit.
+        let read = (weight != 5).then_some(CpuLimit::Weight(weight));
+        assert_eq!(job.cpu_limit().unwrap(), read);
     }
-    assert!(matches!(
-        job.cpu_limit(CpuRateControlType::RateBased),
-        Err(Error::NotSet { .. })
-    ));
     for rate in [100, 2500, 5000, 10_000] {
-        job.set_cpu_limit(CpuRateControlType::RateBased, rate)
-            .unwrap();
-        assert_eq!(job.cpu_limit(CpuRateControlType::RateBased).unwrap(), rate);
+        job.set_cpu_limit(Some(CpuLimit::Rate(rate))).unwrap();
+        // Setting one kind cleared the other.
+        assert_eq!(job.cpu_limit().unwrap(), Some(CpuLimit::Rate(rate)));
     }
-    // Setting one kind cleared the other.
-    assert!(matches!(
-        job.cpu_limit(CpuRateControlType::WeightBased),
-        Err(Error::NotSet { .. })
-    ));
-    job.set_cpu_limit(CpuRateControlType::WeightBased, 3)
-        .unwrap();
-    assert!(matches!(
-        job.cpu_limit(CpuRateControlType::RateBased),
-        Err(Error::NotSet { .. })
-    ));
+    job.set_cpu_limit(Some(CpuLimit::Weight(3))).unwrap();
+    assert_eq!(job.cpu_limit().unwrap(), Some(CpuLimit::Weight(3)));
+    job.set_cpu_limit(None).unwrap();
+    assert_eq!(job.cpu_limit().unwrap(), None);
 
-    assert!(matches!(job.memory_limit(), Err(Error::NotSet { .. })));
-    job.set_memory_limit(64 * MIB).unwrap();
-    assert_eq!(job.memory_limit().unwrap(), 64 * MIB);
+    assert_eq!(job.memory_limit().unwrap(), None);
+    job.set_memory_limit(Some(64 * MIB)).unwrap();
+    assert_eq!(job.memory_limit().unwrap(), Some(64 * MIB));
     // The kernel enforces whole pages: the getter says what it enforces.
-    job.set_memory_limit(64 * MIB + 100).unwrap();
-    assert_eq!(job.memory_limit().unwrap(), 64 * MIB);
+    job.set_memory_limit(Some(64 * MIB + 100)).unwrap();
+    assert_eq!(job.memory_limit().unwrap(), Some(64 * MIB));
     assert_eq!(job.memory_stats().unwrap().limit, Some(64 * MIB));
 
-    assert!(matches!(job.max_processes(), Err(Error::NotSet { .. })));
-    job.set_max_processes(50).unwrap();
-    assert_eq!(job.max_processes().unwrap(), 50);
+    assert_eq!(job.max_processes().unwrap(), None);
+    job.set_max_processes(Some(50)).unwrap();
+    assert_eq!(job.max_processes().unwrap(), Some(50));
 
-    job.set_io_limit(3 * MIB as i64, 70).unwrap();
-    assert_eq!(job.io_max_bandwidth_limit().unwrap(), 3 * MIB as i64);
-    assert_eq!(job.io_max_iops_limit().unwrap(), 70);
+    job.set_io_limit(Some(3 * MIB), Some(70)).unwrap();
+    assert_eq!(job.io_max_bandwidth_limit().unwrap(), Some(3 * MIB));
+    assert_eq!(job.io_max_iops_limit().unwrap(), Some(70));
 
-    job.set_cpu_affinity(0b1).unwrap();
-    assert_eq!(job.cpu_affinity().unwrap(), 0b1);
+    job.set_cpu_affinity(Some(0b1)).unwrap();
+    assert_eq!(job.cpu_affinity().unwrap(), Some(0b1));
 }
 
 #[test]
@@ -359,32 +354,26 @@ fn two_extended_limits_set_in_a_row_are_both_kept() {
         return;
     }
     let job = create(&options("two-limits"));
-    job.set_memory_limit(128 * MIB).unwrap();
-    job.set_max_processes(20).unwrap();
-    job.set_resource_limits(&JobLimits {
-        cpu_weight: 7,
-        ..JobLimits::default()
-    })
-    .unwrap();
-    assert_eq!(job.memory_limit().unwrap(), 128 * MIB);
-    assert_eq!(job.max_processes().unwrap(), 20);
-    assert_eq!(job.cpu_limit(CpuRateControlType::WeightBased).unwrap(), 7);
+    job.set_memory_limit(Some(128 * MIB)).unwrap();
+    job.set_max_processes(Some(20)).unwrap();
+    job.set_resource_limits(&JobLimits::new().cpu(CpuLimit::Weight(7)))
+        .unwrap();
+    assert_eq!(job.memory_limit().unwrap(), Some(128 * MIB));
+    assert_eq!(job.max_processes().unwrap(), Some(20));
+    assert_eq!(job.cpu_limit().unwrap(), Some(CpuLimit::Weight(7)));
 
-    let all = JobLimits {
-        cpu_limit: 5000,
-        cpu_affinity: 0b1,
-        memory_limit_in_bytes: 96 * MIB,
-        max_bandwidth: 7 * MIB as i64,
-        max_iops: 0,
-        max_processes: 30,
-        ..JobLimits::default()
-    };
+    let all = JobLimits::new()
+        .cpu(CpuLimit::Rate(5000))
+        .cpu_affinity(0b1)
+        .memory(96 * MIB)
+        .io_bandwidth(7 * MIB)
+        .max_processes(30);
     job.set_resource_limits(&all).unwrap();
-    assert_eq!(job.cpu_limit(CpuRateControlType::RateBased).unwrap(), 5000);
-    assert_eq!(job.cpu_affinity().unwrap(), 0b1);
-    assert_eq!(job.memory_limit().unwrap(), 96 * MIB);
-    assert_eq!(job.io_max_bandwidth_limit().unwrap(), 7 * MIB as i64);
-    assert_eq!(job.max_processes().unwrap(), 30);
+    assert_eq!(job.cpu_limit().unwrap(), Some(CpuLimit::Rate(5000)));
+    assert_eq!(job.cpu_affinity().unwrap(), Some(0b1));
+    assert_eq!(job.memory_limit().unwrap(), Some(96 * MIB));
+    assert_eq!(job.io_max_bandwidth_limit().unwrap(), Some(7 * MIB));
+    assert_eq!(job.max_processes().unwrap(), Some(30));
 }
 
 #[test]
@@ -393,75 +382,46 @@ fn invalid_values_are_refused_and_change_nothing() {
         return;
     }
     let job = create(&options("invalid"));
-    job.set_memory_limit(80 * MIB).unwrap();
-    job.set_cpu_limit(CpuRateControlType::WeightBased, 4)
-        .unwrap();
+    job.set_memory_limit(Some(80 * MIB)).unwrap();
+    job.set_cpu_limit(Some(CpuLimit::Weight(4))).unwrap();
     let invalid = |result: Result<(), Error>, what: &str| {
         assert!(
             matches!(result, Err(Error::InvalidArgument { .. })),
             "{what}: {result:?}"
         );
     };
+    invalid(job.set_cpu_limit(Some(CpuLimit::Weight(0))), "weight 0");
+    invalid(job.set_cpu_limit(Some(CpuLimit::Weight(10))), "weight 10");
+    invalid(job.set_cpu_limit(Some(CpuLimit::Rate(0))), "rate 0");
     invalid(
-        job.set_cpu_limit(CpuRateControlType::WeightBased, 0),
-        "weight 0",
-    );
-    invalid(
-        job.set_cpu_limit(CpuRateControlType::WeightBased, 10),
-        "weight 10",
-    );
-    invalid(
-        job.set_cpu_limit(CpuRateControlType::RateBased, 0),
-        "rate 0",
-    );
-    invalid(
-        job.set_cpu_limit(CpuRateControlType::RateBased, 10_001),
+        job.set_cpu_limit(Some(CpuLimit::Rate(10_001))),
         "rate 10001",
     );
-    invalid(job.set_cpu_affinity(0), "affinity 0");
+    invalid(job.set_cpu_affinity(Some(0)), "affinity 0");
     let missing_cpu = 1u64 << host_cpus().min(63);
     invalid(
-        job.set_cpu_affinity(missing_cpu),
+        job.set_cpu_affinity(Some(missing_cpu)),
         "affinity of a missing CPU",
     );
-    invalid(job.set_io_limit(-1, 0), "negative bandwidth");
-    invalid(job.set_io_limit(0, -1), "negative IOPS");
-    invalid(job.set_memory_limit(0), "memory 0");
-    invalid(job.set_max_processes(0), "process limit 0");
+    invalid(job.set_io_limit(Some(0), None), "bandwidth 0");
+    invalid(job.set_io_limit(None, Some(0)), "IOPS 0");
+    invalid(job.set_memory_limit(Some(0)), "memory 0");
+    invalid(job.set_max_processes(Some(0)), "process limit 0");
     for bad in [
-        JobLimits {
-            cpu_weight: 10,
-            memory_limit_in_bytes: 40 * MIB,
-            ..JobLimits::default()
-        },
-        JobLimits {
-            cpu_limit: 10_001,
-            memory_limit_in_bytes: 40 * MIB,
-            ..JobLimits::default()
-        },
-        JobLimits {
-            cpu_limit: 100,
-            cpu_weight: 2,
-            ..JobLimits::default()
-        },
-        JobLimits {
-            max_iops: -5,
-            memory_limit_in_bytes: 40 * MIB,
-            ..JobLimits::default()
-        },
-        JobLimits {
-            cpu_affinity: missing_cpu,
-            max_processes: 3,
-            ..JobLimits::default()
-        },
+        JobLimits::new().cpu(CpuLimit::Weight(10)).memory(40 * MIB),
+        JobLimits::new()
+            .cpu(CpuLimit::Rate(10_001))
+            .memory(40 * MIB),
+        JobLimits::new().io_iops(0).memory(40 * MIB),
+        JobLimits::new().cpu_affinity(missing_cpu).max_processes(3),
     ] {
         invalid(job.set_resource_limits(&bad), &format!("{bad:?}"));
     }
     // Nothing changed.
-    assert_eq!(job.memory_limit().unwrap(), 80 * MIB);
-    assert_eq!(job.cpu_limit(CpuRateControlType::WeightBased).unwrap(), 4);
-    assert!(matches!(job.max_processes(), Err(Error::NotSet { .. })));
-    assert_eq!(job.io_max_iops_limit().unwrap(), 0);
+    assert_eq!(job.memory_limit().unwrap(), Some(80 * MIB));
+    assert_eq!(job.cpu_limit().unwrap(), Some(CpuLimit::Weight(4)));
+    assert_eq!(job.max_processes().unwrap(), None);
+    assert_eq!(job.io_max_iops_limit().unwrap(), None);
 }
 
 #[test]
@@ -472,7 +432,7 @@ fn limits_after_close_are_already_closed() {
     let job = Arc::new(create(&options("limits-closed")));
     job.close().unwrap();
     assert!(matches!(
-        job.set_memory_limit(MIB),
+        job.set_memory_limit(Some(MIB)),
         Err(Error::AlreadyClosed)
     ));
     assert!(matches!(job.memory_stats(), Err(Error::AlreadyClosed)));
@@ -570,47 +530,44 @@ fn page_size() -> u64 {
 
 /// Limits of every kind the kernel can be made to restore, the CPU rate `rate` among them.
 fn every_limit_with_rate(rate: u32) -> JobLimits {
-    JobLimits {
-        cpu_limit: rate,
-        cpu_affinity: 0b1,
-        memory_limit_in_bytes: 48 * MIB,
-        max_bandwidth: 2 * MIB as i64,
-        max_iops: 30,
-        max_processes: 33,
-        ..JobLimits::default()
-    }
+    JobLimits::new()
+        .cpu(CpuLimit::Rate(rate))
+        .cpu_affinity(0b1)
+        .memory(48 * MIB)
+        .io_bandwidth(2 * MIB)
+        .io_iops(30)
+        .max_processes(33)
 }
 
 /// Checks that a refused CPU rate of 20%, alone and with every other limit, leaves the job's
 /// limits (an odd raw weight, a 30% rate, 80 MiB, 20 processes, no I/O rule) as they were.
 fn assert_refused_rate_changes_nothing(job: &JobObject) {
     let before = limit_files(job);
-    let refused = job.set_cpu_limit(CpuRateControlType::RateBased, 2000);
+    let refused = job.set_cpu_limit(Some(CpuLimit::Rate(2000)));
     assert_eq!(
         refused.as_ref().map_err(Error::raw_os_error),
         Err(Some(libc::EINVAL)),
         "{refused:?}"
     );
-    assert_eq!(job.cpu_limit(CpuRateControlType::RateBased).unwrap(), 3000);
+    assert_eq!(job.cpu_limit().unwrap(), Some(CpuLimit::Rate(3000)));
     assert_eq!(limit_files(job), before, "after set_cpu_limit");
 
     let refused = job.set_resource_limits(&every_limit_with_rate(2000));
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(limit_files(job), before, "after set_resource_limits");
-    assert_eq!(job.cpu_limit(CpuRateControlType::RateBased).unwrap(), 3000);
-    assert_eq!(job.memory_limit().unwrap(), 80 * MIB);
-    assert_eq!(job.max_processes().unwrap(), 20);
-    assert_eq!(job.io_max_bandwidth_limit().unwrap(), 0);
-    assert_eq!(job.io_max_iops_limit().unwrap(), 0);
+    assert_eq!(job.cpu_limit().unwrap(), Some(CpuLimit::Rate(3000)));
+    assert_eq!(job.memory_limit().unwrap(), Some(80 * MIB));
+    assert_eq!(job.max_processes().unwrap(), Some(20));
+    assert_eq!(job.io_max_bandwidth_limit().unwrap(), None);
+    assert_eq!(job.io_max_iops_limit().unwrap(), None);
 }
 
 /// A job with a 30% rate, an odd raw weight, 80 MiB and 20 processes.
 fn limited_job(what: &str) -> JobObject {
     let job = create(&options(what));
-    job.set_memory_limit(80 * MIB).unwrap();
-    job.set_max_processes(20).unwrap();
-    job.set_cpu_limit(CpuRateControlType::RateBased, 3000)
-        .unwrap();
+    job.set_memory_limit(Some(80 * MIB)).unwrap();
+    job.set_max_processes(Some(20)).unwrap();
+    job.set_cpu_limit(Some(CpuLimit::Rate(3000))).unwrap();
     set_odd_weight(&job);
     job
 }
@@ -653,9 +610,8 @@ fn a_cpu_rate_below_a_nested_jobs_is_refused_and_changes_nothing() {
     let _nested = NestedCpuCgroup::new(&job, cpu_quota(&job));
     assert_refused_rate_changes_nothing(&job);
     // A rate the nested cgroup fits under is taken.
-    job.set_cpu_limit(CpuRateControlType::RateBased, 5000)
-        .unwrap();
-    assert_eq!(job.cpu_limit(CpuRateControlType::RateBased).unwrap(), 5000);
+    job.set_cpu_limit(Some(CpuLimit::Rate(5000))).unwrap();
+    assert_eq!(job.cpu_limit().unwrap(), Some(CpuLimit::Rate(5000)));
 }
 
 /// Both cgroup versions refuse (EINVAL) a CFS quota below the cgroup's burst
@@ -690,7 +646,7 @@ fn memory_limits_the_kernel_cannot_hold_are_invalid_and_change_nothing() {
         return;
     }
     let job = create(&options("memory-bounds"));
-    job.set_memory_limit(80 * MIB).unwrap();
+    job.set_memory_limit(Some(80 * MIB)).unwrap();
     let page = page_size();
     // PAGE_COUNTER_MAX pages (LONG_MAX / PAGE_SIZE on 64-bit), which the kernel holds as no
     // limit at all; less than a page it holds as none at all.
@@ -703,19 +659,19 @@ fn memory_limits_the_kernel_cannot_hold_are_invalid_and_change_nothing() {
         no_limit + 1,
         u64::MAX,
     ] {
-        let result = job.set_memory_limit(bad);
+        let result = job.set_memory_limit(Some(bad));
         assert!(
             matches!(&result, Err(Error::InvalidArgument { message })
                 if message.contains(&format!("{page} to {}", no_limit - 1))),
             "{bad}: {result:?}"
         );
-        assert_eq!(job.memory_limit().unwrap(), 80 * MIB, "after {bad}");
+        assert_eq!(job.memory_limit().unwrap(), Some(80 * MIB), "after {bad}");
     }
     // The bounds themselves are limits the kernel holds, and the getters say so.
-    job.set_memory_limit(page).unwrap();
-    assert_eq!(job.memory_limit().unwrap(), page);
-    job.set_memory_limit(no_limit - 1).unwrap();
-    assert_eq!(job.memory_limit().unwrap(), no_limit - page);
+    job.set_memory_limit(Some(page)).unwrap();
+    assert_eq!(job.memory_limit().unwrap(), Some(page));
+    job.set_memory_limit(Some(no_limit - 1)).unwrap();
+    assert_eq!(job.memory_limit().unwrap(), Some(no_limit - page));
     assert_eq!(job.memory_stats().unwrap().limit, Some(no_limit - page));
 }
 
@@ -725,19 +681,19 @@ fn process_limits_the_kernel_cannot_hold_are_invalid_and_change_nothing() {
         return;
     }
     let job = create(&options("pids-bounds"));
-    job.set_max_processes(20).unwrap();
+    job.set_max_processes(Some(20)).unwrap();
     // pids.max refuses PID_MAX_LIMIT + 1 (4 Mi + 1 on 64-bit) and up.
     for bad in [4_194_305, u32::MAX] {
-        let result = job.set_max_processes(bad);
+        let result = job.set_max_processes(Some(bad));
         assert!(
             matches!(&result, Err(Error::InvalidArgument { message })
                 if message.contains("1 to 4194304")),
             "{bad}: {result:?}"
         );
-        assert_eq!(job.max_processes().unwrap(), 20, "after {bad}");
+        assert_eq!(job.max_processes().unwrap(), Some(20), "after {bad}");
     }
-    job.set_max_processes(4_194_304).unwrap();
-    assert_eq!(job.max_processes().unwrap(), 4_194_304);
+    job.set_max_processes(Some(4_194_304)).unwrap();
+    assert_eq!(job.max_processes().unwrap(), Some(4_194_304));
 }
 
 #[test]
@@ -746,27 +702,34 @@ fn io_limits_the_kernel_cannot_hold_are_invalid_and_change_nothing() {
         return;
     }
     let job = create(&options("io-bounds"));
-    job.set_io_limit(3 * MIB as i64, 70).unwrap();
+    job.set_io_limit(Some(3 * MIB), Some(70)).unwrap();
     let before = limit_files(&job);
     // IOPS limits are 32-bit in the kernel, with u32::MAX meaning none: v2 clamps larger
     // values to none, v1 truncates them (2^32 becomes 0, which stops all I/O).
-    for bad in [i64::from(u32::MAX), 1 << 32, (1 << 32) + 5, i64::MAX] {
-        let result = job.set_io_limit(0, bad);
+    for bad in [u64::from(u32::MAX), 1 << 32, (1 << 32) + 5, u64::MAX] {
+        let result = job.set_io_limit(None, Some(bad));
         assert!(
             matches!(&result, Err(Error::InvalidArgument { message })
                 if message.contains("4294967294")),
             "{bad}: {result:?}"
         );
         assert_eq!(limit_files(&job), before, "after {bad}");
-        assert_eq!(job.io_max_iops_limit().unwrap(), 70);
-        assert_eq!(job.io_max_bandwidth_limit().unwrap(), 3 * MIB as i64);
+        assert_eq!(job.io_max_iops_limit().unwrap(), Some(70));
+        assert_eq!(job.io_max_bandwidth_limit().unwrap(), Some(3 * MIB));
     }
-    // The largest values are held: any bandwidth of an i64 fits the kernel's u64.
-    job.set_io_limit(i64::MAX, 4_294_967_294).unwrap();
-    if job.io_max_iops_limit().unwrap() != 0 {
-        assert_eq!(job.io_max_iops_limit().unwrap(), 4_294_967_294);
-        assert_eq!(job.io_max_bandwidth_limit().unwrap(), i64::MAX);
+    // The largest values are held.
+    let bandwidth = jobobject::MAX_IO_BANDWIDTH;
+    job.set_io_limit(Some(bandwidth), Some(4_294_967_294))
+        .unwrap();
+    if job.io_max_iops_limit().unwrap().is_some() {
+        assert_eq!(job.io_max_iops_limit().unwrap(), Some(4_294_967_294));
+        assert_eq!(job.io_max_bandwidth_limit().unwrap(), Some(bandwidth));
     }
+    let result = job.set_io_limit(Some(bandwidth + 1), None);
+    assert!(
+        matches!(result, Err(Error::InvalidArgument { .. })),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -775,32 +738,15 @@ fn resource_limits_the_kernel_cannot_hold_are_invalid_and_change_nothing() {
         return;
     }
     let job = create(&options("resource-bounds"));
-    job.set_memory_limit(80 * MIB).unwrap();
-    job.set_max_processes(20).unwrap();
-    job.set_cpu_limit(CpuRateControlType::WeightBased, 4)
-        .unwrap();
+    job.set_memory_limit(Some(80 * MIB)).unwrap();
+    job.set_max_processes(Some(20)).unwrap();
+    job.set_cpu_limit(Some(CpuLimit::Weight(4))).unwrap();
     let before = limit_files(&job);
     for bad in [
-        JobLimits {
-            memory_limit_in_bytes: 4095,
-            max_processes: 5,
-            ..JobLimits::default()
-        },
-        JobLimits {
-            cpu_limit: 2500,
-            memory_limit_in_bytes: u64::MAX,
-            ..JobLimits::default()
-        },
-        JobLimits {
-            memory_limit_in_bytes: 40 * MIB,
-            max_processes: 4_194_305,
-            ..JobLimits::default()
-        },
-        JobLimits {
-            cpu_weight: 3,
-            max_iops: 1 << 32,
-            ..JobLimits::default()
-        },
+        JobLimits::new().memory(4095).max_processes(5),
+        JobLimits::new().cpu(CpuLimit::Rate(2500)).memory(u64::MAX),
+        JobLimits::new().memory(40 * MIB).max_processes(4_194_305),
+        JobLimits::new().cpu(CpuLimit::Weight(3)).io_iops(1 << 32),
     ] {
         let result = job.set_resource_limits(&bad);
         assert!(

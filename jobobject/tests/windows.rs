@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use jobobject::{CpuRateControlType, Error, JobLimits, JobObject, Notification, Options};
+use jobobject::{CpuLimit, Error, JobLimits, JobObject, Notification, Options};
 use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
 
 const CHILD_ENV: &str = "JOBOBJECT_TEST_CHILD";
@@ -199,7 +199,7 @@ fn lifecycle_and_already_closed() {
     assert!(matches!(job.terminate(1), Err(Error::AlreadyClosed)));
     assert!(matches!(job.poll_notification(), Err(Error::AlreadyClosed)));
     assert!(matches!(
-        job.set_memory_limit(1 << 20),
+        job.set_memory_limit(Some(1 << 20)),
         Err(Error::AlreadyClosed)
     ));
     assert!(matches!(job.processor_stats(), Err(Error::AlreadyClosed)));
@@ -513,7 +513,7 @@ fn kill_on_last_handle_close() {
     let mut doomed = job.spawn(&mut child("sleep:60000")).unwrap();
     job.set_terminate_on_last_handle_close().unwrap();
     // Setting a limit afterwards keeps the flag (Wine reads no flags back).
-    let _ = job.set_memory_limit(512 << 20);
+    let _ = job.set_memory_limit(Some(512 << 20));
     assert!(doomed.try_wait().unwrap().is_none());
     let closed = Instant::now();
     job.close().unwrap();
@@ -538,57 +538,40 @@ fn without_kill_on_close_processes_outlive_the_handle() {
 fn cpu_limits() {
     let wine = platform("cpu_limits");
     let job = JobObject::create(&Options::default()).unwrap();
-    use CpuRateControlType::*;
-    assert!(matches!(
-        job.set_cpu_limit(WeightBased, 0),
-        Err(Error::InvalidArgument { .. })
-    ));
-    assert!(matches!(
-        job.set_cpu_limit(WeightBased, 10),
-        Err(Error::InvalidArgument { .. })
-    ));
-    assert!(matches!(
-        job.set_cpu_limit(RateBased, 10_001),
-        Err(Error::InvalidArgument { .. })
-    ));
+    for bad in [
+        CpuLimit::Weight(0),
+        CpuLimit::Weight(10),
+        CpuLimit::Rate(0),
+        CpuLimit::Rate(10_001),
+    ] {
+        assert!(
+            matches!(
+                job.set_cpu_limit(Some(bad)),
+                Err(Error::InvalidArgument { .. })
+            ),
+            "{bad:?}"
+        );
+    }
     if wine.is_some() {
-        assert!(matches!(
-            job.set_cpu_limit(WeightBased, 5),
-            Err(Error::Unsupported { .. })
-        ));
-        assert!(matches!(
-            job.set_cpu_limit(RateBased, 2500),
-            Err(Error::Unsupported { .. })
-        ));
-        assert!(matches!(
-            job.cpu_limit(RateBased),
-            Err(Error::Unsupported { .. })
-        ));
+        for limit in [CpuLimit::Weight(5), CpuLimit::Rate(2500)] {
+            assert!(matches!(
+                job.set_cpu_limit(Some(limit)),
+                Err(Error::Unsupported { .. })
+            ));
+        }
+        assert!(matches!(job.cpu_limit(), Err(Error::Unsupported { .. })));
         return;
     }
-    assert!(matches!(
-        job.cpu_limit(RateBased),
-        Err(Error::NotSet { .. })
-    ));
-    job.set_cpu_limit(WeightBased, 7).unwrap();
-    assert_eq!(job.cpu_limit(WeightBased).unwrap(), 7);
-    assert!(matches!(
-        job.cpu_limit(RateBased),
-        Err(Error::NotSet { .. })
-    ));
+    assert_eq!(job.cpu_limit().unwrap(), None);
+    job.set_cpu_limit(Some(CpuLimit::Weight(7))).unwrap();
+    assert_eq!(job.cpu_limit().unwrap(), Some(CpuLimit::Weight(7)));
     // Rate replaces weight: not both set.
-    job.set_cpu_limit(RateBased, 2500).unwrap();
-    assert_eq!(job.cpu_limit(RateBased).unwrap(), 2500);
-    assert!(matches!(
-        job.cpu_limit(WeightBased),
-        Err(Error::NotSet { .. })
-    ));
-    job.set_cpu_limit(WeightBased, 1).unwrap();
-    assert_eq!(job.cpu_limit(WeightBased).unwrap(), 1);
-    assert!(matches!(
-        job.cpu_limit(RateBased),
-        Err(Error::NotSet { .. })
-    ));
+    job.set_cpu_limit(Some(CpuLimit::Rate(2500))).unwrap();
+    assert_eq!(job.cpu_limit().unwrap(), Some(CpuLimit::Rate(2500)));
+    job.set_cpu_limit(Some(CpuLimit::Weight(1))).unwrap();
+    assert_eq!(job.cpu_limit().unwrap(), Some(CpuLimit::Weight(1)));
+    job.set_cpu_limit(None).unwrap();
+    assert_eq!(job.cpu_limit().unwrap(), None);
 }
 
 #[test]
@@ -596,38 +579,45 @@ fn memory_and_process_limits() {
     let wine = platform("memory_and_process_limits");
     let job = JobObject::create(&Options::default()).unwrap();
     assert!(matches!(
-        job.set_memory_limit(0),
+        job.set_memory_limit(Some(0)),
         Err(Error::InvalidArgument { .. })
     ));
     assert!(matches!(
-        job.set_max_processes(0),
+        job.set_max_processes(Some(0)),
         Err(Error::InvalidArgument { .. })
     ));
-    assert!(matches!(job.memory_limit(), Err(Error::NotSet { .. })));
-    assert!(matches!(job.max_processes(), Err(Error::NotSet { .. })));
+    assert_eq!(job.memory_limit().unwrap(), None);
+    assert_eq!(job.max_processes().unwrap(), None);
     if wine.is_some() {
         // Wine accepts the extended limits but stores none: the library must not claim them.
-        let memory = job.set_memory_limit(64 << 20);
+        let memory = job.set_memory_limit(Some(64 << 20));
         assert!(
             matches!(memory, Err(Error::Unsupported { .. })),
             "{memory:?}"
         );
-        assert!(matches!(job.memory_limit(), Err(Error::NotSet { .. })));
-        let processes = job.set_max_processes(2);
+        assert_eq!(job.memory_limit().unwrap(), None);
+        let processes = job.set_max_processes(Some(2));
         assert!(
             matches!(processes, Err(Error::Unsupported { .. })),
             "{processes:?}"
         );
-        assert!(matches!(job.max_processes(), Err(Error::NotSet { .. })));
+        assert_eq!(job.max_processes().unwrap(), None);
         return;
     }
-    job.set_memory_limit(64 << 20).unwrap();
-    assert_eq!(job.memory_limit().unwrap(), 64 << 20);
-    job.set_max_processes(1).unwrap();
-    assert_eq!(job.max_processes().unwrap(), 1);
+    job.set_memory_limit(Some(64 << 20)).unwrap();
+    assert_eq!(job.memory_limit().unwrap(), Some(64 << 20));
+    job.set_max_processes(Some(1)).unwrap();
+    assert_eq!(job.max_processes().unwrap(), Some(1));
+    job.set_memory_limit(None).unwrap();
+    assert_eq!(job.memory_limit().unwrap(), None);
+    assert_eq!(
+        job.max_processes().unwrap(),
+        Some(1),
+        "clearing one kept the other"
+    );
     // The limit is enforced: the one process allowed cannot start a second.
     let rx_job = Arc::new(JobObject::create(&Options::new().notifications(true)).unwrap());
-    rx_job.set_max_processes(1).unwrap();
+    rx_job.set_max_processes(Some(1)).unwrap();
     let rx = listen(&rx_job);
     let mut parent = rx_job
         .spawn(child("grandchild:1000").stderr(Stdio::null()))
@@ -645,19 +635,16 @@ fn memory_and_process_limits() {
 fn cpu_affinity() {
     let wine = platform("cpu_affinity");
     let job = JobObject::create(&Options::default()).unwrap();
-    let all = job.cpu_affinity().unwrap();
-    assert_ne!(all, 0);
+    assert_eq!(job.cpu_affinity().unwrap(), None);
     assert!(matches!(
-        job.set_cpu_affinity(0),
+        job.set_cpu_affinity(Some(0)),
         Err(Error::InvalidArgument { .. })
     ));
-    if all != u64::MAX {
-        assert!(matches!(
-            job.set_cpu_affinity(!all),
-            Err(Error::InvalidArgument { .. })
-        ));
-    }
-    let result = job.set_cpu_affinity(1);
+    assert!(matches!(
+        job.set_cpu_affinity(Some(1 << 63)),
+        Err(Error::InvalidArgument { .. }) | Ok(())
+    ));
+    let result = job.set_cpu_affinity(Some(1));
     if wine.is_some() {
         assert!(
             matches!(result, Err(Error::Unsupported { .. })),
@@ -665,13 +652,15 @@ fn cpu_affinity() {
         );
         assert_eq!(
             job.cpu_affinity().unwrap(),
-            all,
+            None,
             "an affinity claimed but not applied"
         );
         return;
     }
     result.unwrap();
-    assert_eq!(job.cpu_affinity().unwrap(), 1);
+    assert_eq!(job.cpu_affinity().unwrap(), Some(1));
+    job.set_cpu_affinity(None).unwrap();
+    assert_eq!(job.cpu_affinity().unwrap(), None);
 }
 
 #[test]
@@ -679,14 +668,14 @@ fn io_limits() {
     let wine = platform("io_limits");
     let job = JobObject::create(&Options::default()).unwrap();
     assert!(matches!(
-        job.set_io_limit(-1, 0),
+        job.set_io_limit(Some(0), None),
         Err(Error::InvalidArgument { .. })
     ));
     assert!(matches!(
-        job.set_io_limit(0, -1),
+        job.set_io_limit(None, Some(0)),
         Err(Error::InvalidArgument { .. })
     ));
-    let result = job.set_io_limit(10 << 20, 500);
+    let result = job.set_io_limit(Some(10 << 20), Some(500));
     if wine.is_some() {
         assert!(
             matches!(result, Err(Error::Unsupported { .. })),
@@ -703,51 +692,35 @@ fn io_limits() {
         return;
     }
     result.unwrap();
-    assert_eq!(job.io_max_bandwidth_limit().unwrap(), 10 << 20);
-    assert_eq!(job.io_max_iops_limit().unwrap(), 500);
+    assert_eq!(job.io_max_bandwidth_limit().unwrap(), Some(10 << 20));
+    assert_eq!(job.io_max_iops_limit().unwrap(), Some(500));
+    job.set_io_limit(None, None).unwrap();
+    assert_eq!(job.io_max_bandwidth_limit().unwrap(), None);
 }
 
 #[test]
 fn resource_limits_are_checked_before_anything_is_applied() {
     let wine = platform("resource_limits");
     let job = JobObject::create(&Options::default()).unwrap();
-    let both = JobLimits {
-        cpu_limit: 100,
-        cpu_weight: 5,
-        memory_limit_in_bytes: 1 << 30,
-        ..JobLimits::default()
-    };
-    assert!(matches!(
-        job.set_resource_limits(&both),
-        Err(Error::InvalidArgument { .. })
-    ));
-    let negative = JobLimits {
-        memory_limit_in_bytes: 1 << 30,
-        max_iops: -1,
-        ..JobLimits::default()
-    };
-    assert!(matches!(
-        job.set_resource_limits(&negative),
-        Err(Error::InvalidArgument { .. })
-    ));
-    assert!(matches!(job.memory_limit(), Err(Error::NotSet { .. })));
-    let limits = JobLimits {
-        memory_limit_in_bytes: 256 << 20,
-        max_processes: 8,
-        ..JobLimits::default()
-    };
+    for bad in [
+        JobLimits::new().cpu(CpuLimit::Rate(0)).memory(1 << 30),
+        JobLimits::new().memory(1 << 30).io_iops(0),
+    ] {
+        assert!(matches!(
+            job.set_resource_limits(&bad),
+            Err(Error::InvalidArgument { .. })
+        ));
+    }
+    assert_eq!(job.memory_limit().unwrap(), None);
+    let limits = JobLimits::new().memory(256 << 20).max_processes(8);
     let result = job.set_resource_limits(&limits);
     if wine.is_some() {
         assert!(
             matches!(result, Err(Error::Unsupported { .. })),
             "{result:?}"
         );
-        assert!(matches!(job.memory_limit(), Err(Error::NotSet { .. })));
-        let io = JobLimits {
-            memory_limit_in_bytes: 256 << 20,
-            max_bandwidth: 1 << 20,
-            ..JobLimits::default()
-        };
+        assert_eq!(job.memory_limit().unwrap(), None);
+        let io = JobLimits::new().memory(256 << 20).io_bandwidth(1 << 20);
         assert!(matches!(
             job.set_resource_limits(&io),
             Err(Error::Unsupported { .. })
@@ -755,18 +728,15 @@ fn resource_limits_are_checked_before_anything_is_applied() {
         return;
     }
     result.unwrap();
-    assert_eq!(job.memory_limit().unwrap(), 256 << 20);
-    assert_eq!(job.max_processes().unwrap(), 8);
-    let cpu = JobLimits {
-        cpu_limit: 5000,
-        ..JobLimits::default()
-    };
-    job.set_resource_limits(&cpu).unwrap();
-    assert_eq!(job.cpu_limit(CpuRateControlType::RateBased).unwrap(), 5000);
+    assert_eq!(job.memory_limit().unwrap(), Some(256 << 20));
+    assert_eq!(job.max_processes().unwrap(), Some(8));
+    job.set_resource_limits(&JobLimits::new().cpu(CpuLimit::Rate(5000)))
+        .unwrap();
+    assert_eq!(job.cpu_limit().unwrap(), Some(CpuLimit::Rate(5000)));
     assert_eq!(
         job.memory_limit().unwrap(),
-        256 << 20,
-        "a zero field changed a limit"
+        Some(256 << 20),
+        "a kept field changed a limit"
     );
 }
 

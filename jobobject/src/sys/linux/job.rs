@@ -9,8 +9,7 @@ use super::spawn;
 use crate::events::Queue;
 use crate::handle::Handle;
 use crate::{
-    CpuRateControlType, Error, JobLimits, MemoryStats, Notification, Options, ProcessorStats,
-    StorageStats,
+    CpuLimit, Error, JobLimits, MemoryStats, Notification, Options, ProcessorStats, StorageStats,
 };
 
 /// One handle: the job's shared state while open, this handle's notification queue, and what
@@ -120,49 +119,27 @@ impl Job {
         self.handle.poll()
     }
 
-    pub(crate) fn set_cpu_limit(&self, kind: CpuRateControlType, value: u32) -> Result<(), Error> {
-        self.shared()?.limits().set_cpu_limit(kind, value)
+    pub(crate) fn cpu_limit(&self) -> Result<Option<CpuLimit>, Error> {
+        self.shared()?.limits().cpu_limit()
     }
 
-    pub(crate) fn cpu_limit(&self, kind: CpuRateControlType) -> Result<u32, Error> {
-        self.shared()?.limits().cpu_limit(kind)
-    }
-
-    pub(crate) fn set_cpu_affinity(&self, mask: u64) -> Result<(), Error> {
-        self.shared()?.limits().set_cpu_affinity(mask)
-    }
-
-    pub(crate) fn cpu_affinity(&self) -> Result<u64, Error> {
+    pub(crate) fn cpu_affinity(&self) -> Result<Option<u64>, Error> {
         self.shared()?.limits().cpu_affinity()
     }
 
-    pub(crate) fn set_memory_limit(&self, bytes: u64) -> Result<(), Error> {
-        self.shared()?.limits().set_memory_limit(bytes)
-    }
-
-    pub(crate) fn memory_limit(&self) -> Result<u64, Error> {
+    pub(crate) fn memory_limit(&self) -> Result<Option<u64>, Error> {
         self.shared()?.limits().memory_limit()
     }
 
-    pub(crate) fn set_io_limit(&self, max_bandwidth: i64, max_iops: i64) -> Result<(), Error> {
-        self.shared()?
-            .limits()
-            .set_io_limit(max_bandwidth, max_iops)
-    }
-
-    pub(crate) fn io_max_bandwidth_limit(&self) -> Result<i64, Error> {
+    pub(crate) fn io_max_bandwidth_limit(&self) -> Result<Option<u64>, Error> {
         self.shared()?.limits().io_max_bandwidth_limit()
     }
 
-    pub(crate) fn io_max_iops_limit(&self) -> Result<i64, Error> {
+    pub(crate) fn io_max_iops_limit(&self) -> Result<Option<u64>, Error> {
         self.shared()?.limits().io_max_iops_limit()
     }
 
-    pub(crate) fn set_max_processes(&self, count: u32) -> Result<(), Error> {
-        self.shared()?.limits().set_max_processes(count)
-    }
-
-    pub(crate) fn max_processes(&self) -> Result<u32, Error> {
+    pub(crate) fn max_processes(&self) -> Result<Option<u32>, Error> {
         self.shared()?.limits().max_processes()
     }
 

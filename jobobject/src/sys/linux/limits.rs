@@ -8,8 +8,7 @@ use std::sync::{Mutex, PoisonError};
 
 use super::cgroup::JobCgroups;
 use super::cgroup::controllers::{self, Controllers, MAX_IOPS, MAX_PIDS};
-use crate::limits::{check_affinity, check_cpu, check_io};
-use crate::{CpuRateControlType, Error, JobLimits, MemoryStats};
+use crate::{CpuLimit, Error, JobLimits, Limit, MemoryStats};
 use transaction::{Change, Failure, IoChange, Knob, Setting};
 
 /// A job's limits, for one call.
@@ -48,9 +47,9 @@ fn check_processes(count: u32) -> Result<(), Error> {
     )))
 }
 
-/// Checks an I/O operations limit (0: none) against what the kernel can hold.
-fn check_iops(iops: i64) -> Result<(), Error> {
-    if iops.unsigned_abs() <= MAX_IOPS {
+/// Checks an I/O operations limit against what the kernel can hold.
+fn check_iops(iops: u64) -> Result<(), Error> {
+    if iops <= MAX_IOPS {
         return Ok(());
     }
     Err(Error::invalid(format!(
@@ -59,16 +58,19 @@ fn check_iops(iops: i64) -> Result<(), Error> {
     )))
 }
 
-/// Checks every non-zero field of `limits` against the kernel's bounds (`JobLimits::check`
-/// does the rest).
+/// Checks every value `limits` sets against the kernel's bounds (`JobLimits::check` does what
+/// every platform checks).
 fn check_kernel_bounds(limits: &JobLimits) -> Result<(), Error> {
-    if limits.memory_limit_in_bytes != 0 {
-        check_memory(limits.memory_limit_in_bytes)?;
+    if let Limit::Set(bytes) = limits.memory {
+        check_memory(bytes)?;
     }
-    if limits.max_processes != 0 {
-        check_processes(limits.max_processes)?;
+    if let Limit::Set(count) = limits.max_processes {
+        check_processes(count)?;
     }
-    check_iops(limits.max_iops)
+    if let Limit::Set(iops) = limits.io_iops {
+        check_iops(iops)?;
+    }
+    Ok(())
 }
 
 /// Why the kernel refuses a value it can hold, where it is known.
@@ -138,12 +140,6 @@ impl<'a> Limits<'a> {
         }
     }
 
-    fn not_set(&self, what: &str) -> Error {
-        Error::NotSet {
-            what: format!("the {what} of job {:?}", self.cgroups.name()),
-        }
-    }
-
     /// Makes `changes`, all or nothing.
     fn apply(&self, changes: &[Change]) -> Result<(), Error> {
         let _changing = CHANGING.lock().unwrap_or_else(PoisonError::into_inner);
@@ -170,7 +166,7 @@ impl<'a> Limits<'a> {
         }
         match (&refused, error.raw_os_error()) {
             // CPUs the kernel does not have, or (v2) held exclusively by another cgroup.
-            (Setting::Cpus(list), Some(libc::EINVAL | libc::ERANGE)) => {
+            (Setting::Cpus(list), Some(libc::EINVAL | libc::ERANGE)) if !list.is_empty() => {
                 return Error::invalid(format!(
                     "the kernel refuses CPU affinity {list}: CPUs this job may not have (held \
                      exclusively by another cgroup, or not there)"
@@ -191,75 +187,49 @@ impl<'a> Limits<'a> {
         self.error(controller, &op, error)
     }
 
-    pub(crate) fn set_cpu_limit(&self, kind: CpuRateControlType, value: u32) -> Result<(), Error> {
-        check_cpu(kind, value)?;
-        self.apply(&transaction::cpu(kind, value, controllers::host_cpus()))
-    }
-
-    /// The rate reads back from the quota; the weight is readable while no rate is set
-    /// (5, the default, when none was set).
-    pub(crate) fn cpu_limit(&self, kind: CpuRateControlType) -> Result<u32, Error> {
+    /// The rate where a quota is set, else the weight where it is not the kernel's default.
+    pub(crate) fn cpu_limit(&self) -> Result<Option<CpuLimit>, Error> {
         let c = &self.controllers;
         let max = c
             .cpu_max()
             .map_err(|e| self.error("cpu", "read CPU limit", e))?;
-        match (kind, max.quota) {
-            (CpuRateControlType::RateBased, Some(quota)) => Ok(controllers::rate_from_quota(
-                (quota, max.period),
-                controllers::host_cpus(),
-            )),
-            (CpuRateControlType::RateBased, None) => Err(self.not_set("CPU rate limit")),
-            (CpuRateControlType::WeightBased, Some(_)) => {
-                Err(self.not_set("CPU weight (it has a CPU rate limit instead)"))
-            }
-            (CpuRateControlType::WeightBased, None) => {
-                let weight = c
-                    .cpu_weight()
-                    .map_err(|e| self.error("cpu", "read CPU weight", e))?;
-                Ok(controllers::weight_from_kernel(
-                    weight,
-                    c.default_cpu_weight(),
-                ))
-            }
+        if let Some(quota) = max.quota {
+            let cpus = controllers::host_cpus();
+            let rate = controllers::rate_from_quota((quota, max.period), cpus);
+            return Ok(Some(CpuLimit::Rate(rate)));
         }
+        let weight = c
+            .cpu_weight()
+            .map_err(|e| self.error("cpu", "read CPU weight", e))?;
+        let default = c.default_cpu_weight();
+        Ok((weight != default)
+            .then(|| CpuLimit::Weight(controllers::weight_from_kernel(weight, default))))
     }
 
-    pub(crate) fn set_cpu_affinity(&self, mask: u64) -> Result<(), Error> {
-        check_affinity(mask, controllers::online_mask())?;
-        self.apply(&[Change::Cpus(crate::cpu_list::format(mask))])
-    }
-
-    /// The job's own CPU list, or the CPUs it may use where it has none (v2).
-    pub(crate) fn cpu_affinity(&self) -> Result<u64, Error> {
+    /// The job's own CPU list, unless it has none (v2) or it allows every CPU its parent does.
+    pub(crate) fn cpu_affinity(&self) -> Result<Option<u64>, Error> {
         let c = &self.controllers;
         let read = |e| self.error("cpuset", "read CPU affinity", e);
-        let mut list = c.cpus().map_err(read)?;
+        let list = c.cpus().map_err(read)?;
         if list.is_empty() {
-            list = c.effective_cpus().map_err(read)?;
+            return Ok(None);
         }
-        crate::cpu_list::parse(&list).map_err(|_| {
+        let mask = self.parse_cpus(&list)?;
+        let parent = self.parse_cpus(&c.parent_cpus().map_err(read)?)?;
+        Ok((mask != parent).then_some(mask))
+    }
+
+    fn parse_cpus(&self, list: &str) -> Result<u64, Error> {
+        crate::cpu_list::parse(list).map_err(|_| {
             let err = io::Error::new(io::ErrorKind::InvalidData, format!("CPU list {list:?}"));
             self.error("cpuset", "parse CPU affinity", err)
         })
     }
 
-    pub(crate) fn set_memory_limit(&self, bytes: u64) -> Result<(), Error> {
-        check_memory(bytes)?;
-        self.apply(&[Change::Memory(bytes)])
-    }
-
-    pub(crate) fn memory_limit(&self) -> Result<u64, Error> {
+    pub(crate) fn memory_limit(&self) -> Result<Option<u64>, Error> {
         self.controllers
             .memory_max()
-            .map_err(|e| self.error("memory", "read memory limit", e))?
-            .ok_or_else(|| self.not_set("memory limit"))
-    }
-
-    pub(crate) fn set_io_limit(&self, max_bandwidth: i64, max_iops: i64) -> Result<(), Error> {
-        check_io(max_bandwidth, max_iops)?;
-        check_iops(max_iops)?;
-        let positive = |v: i64| (v > 0).then_some(v.unsigned_abs());
-        self.change_io(Some(positive(max_bandwidth)), Some(positive(max_iops)))
+            .map_err(|e| self.error("memory", "read memory limit", e))
     }
 
     /// Changes the I/O limits of every disk, keeping what a change leaves out.
@@ -286,34 +256,28 @@ impl<'a> Limits<'a> {
         Ok(rules.iter().map(|(_, rule)| rule.limit()).collect())
     }
 
-    pub(crate) fn io_max_bandwidth_limit(&self) -> Result<i64, Error> {
-        let max = self.io_limits()?.iter().filter_map(|l| l.bps).max();
-        Ok(i64::try_from(max.unwrap_or(0)).unwrap_or(i64::MAX))
+    /// The highest bandwidth limit of the job's disks.
+    pub(crate) fn io_max_bandwidth_limit(&self) -> Result<Option<u64>, Error> {
+        Ok(self.io_limits()?.iter().filter_map(|l| l.bps).max())
     }
 
-    pub(crate) fn io_max_iops_limit(&self) -> Result<i64, Error> {
-        let max = self.io_limits()?.iter().filter_map(|l| l.iops).max();
-        Ok(i64::try_from(max.unwrap_or(0)).unwrap_or(i64::MAX))
+    /// The highest operations limit of the job's disks.
+    pub(crate) fn io_max_iops_limit(&self) -> Result<Option<u64>, Error> {
+        Ok(self.io_limits()?.iter().filter_map(|l| l.iops).max())
     }
 
-    pub(crate) fn set_max_processes(&self, count: u32) -> Result<(), Error> {
-        check_processes(count)?;
-        self.apply(&[Change::Processes(count)])
-    }
-
-    pub(crate) fn max_processes(&self) -> Result<u32, Error> {
+    pub(crate) fn max_processes(&self) -> Result<Option<u32>, Error> {
         let max = self
             .controllers
             .pids_max()
-            .map_err(|e| self.error("pids", "read process limit", e))?
-            .ok_or_else(|| self.not_set("process limit"))?;
-        Ok(u32::try_from(max).unwrap_or(u32::MAX))
+            .map_err(|e| self.error("pids", "read process limit", e))?;
+        Ok(max.map(|max| u32::try_from(max).unwrap_or(u32::MAX)))
     }
 
     pub(crate) fn set_resource_limits(&self, limits: &JobLimits) -> Result<(), Error> {
         limits.check(controllers::online_mask())?;
         check_kernel_bounds(limits)?;
-        let disks = if limits.max_bandwidth != 0 || limits.max_iops != 0 {
+        let disks = if limits.io_bandwidth != Limit::Keep || limits.io_iops != Limit::Keep {
             controllers::disks()
                 .map_err(|e| self.error(self.io_controller(), "list the disks in /sys/block", e))?
         } else {

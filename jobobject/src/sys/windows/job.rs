@@ -15,8 +15,7 @@ use super::limits::{self, Extended};
 use super::{errors, info, object, process, spawn, stats};
 use crate::handle::Handle;
 use crate::{
-    CpuRateControlType, Error, JobLimits, MemoryStats, Notification, Options, ProcessorStats,
-    StorageStats,
+    CpuLimit, Error, JobLimits, MemoryStats, Notification, Options, ProcessorStats, StorageStats,
 };
 
 /// One handle: the kernel handle while open, and this handle's notification queue.
@@ -184,109 +183,40 @@ impl Job {
         self.handle.poll()
     }
 
-    pub(crate) fn set_cpu_limit(&self, kind: CpuRateControlType, value: u32) -> Result<(), Error> {
+    pub(crate) fn cpu_limit(&self) -> Result<Option<CpuLimit>, Error> {
         let inner = self.inner()?;
-        limits::set_cpu(inner.job(), &inner.label, kind, value)
+        limits::cpu(inner.job(), &inner.label)
     }
 
-    pub(crate) fn cpu_limit(&self, kind: CpuRateControlType) -> Result<u32, Error> {
-        let inner = self.inner()?;
-        limits::cpu(inner.job(), &inner.label, kind)?.ok_or_else(|| Error::NotSet {
-            what: format!(
-                "the CPU {} of job {}",
-                match kind {
-                    CpuRateControlType::WeightBased => "weight",
-                    CpuRateControlType::RateBased => "rate",
-                },
-                inner.label
-            ),
-        })
-    }
-
-    pub(crate) fn set_cpu_affinity(&self, mask: u64) -> Result<(), Error> {
-        let inner = self.inner()?;
-        limits::check_cpu_affinity(mask)?;
-        self.extended(
-            &inner,
-            Extended {
-                affinity: Some(mask),
-                ..Extended::default()
-            },
-        )
-    }
-
-    pub(crate) fn cpu_affinity(&self) -> Result<u64, Error> {
+    pub(crate) fn cpu_affinity(&self) -> Result<Option<u64>, Error> {
         let inner = self.inner()?;
         limits::cpu_affinity(inner.job(), &inner.label)
     }
 
-    pub(crate) fn set_memory_limit(&self, bytes: u64) -> Result<(), Error> {
+    pub(crate) fn memory_limit(&self) -> Result<Option<u64>, Error> {
         let inner = self.inner()?;
-        if bytes == 0 {
-            return Err(Error::invalid("a memory limit of 0 bytes"));
-        }
-        self.extended(
-            &inner,
-            Extended {
-                memory: Some(bytes),
-                ..Extended::default()
-            },
-        )
+        limits::memory_limit(inner.job(), &inner.label)
     }
 
-    pub(crate) fn memory_limit(&self) -> Result<u64, Error> {
-        let inner = self.inner()?;
-        limits::memory_limit(inner.job(), &inner.label)?.ok_or_else(|| Error::NotSet {
-            what: format!("the memory limit of job {}", inner.label),
-        })
-    }
-
-    pub(crate) fn set_io_limit(&self, max_bandwidth: i64, max_iops: i64) -> Result<(), Error> {
-        let inner = self.inner()?;
-        limits::set_io(inner.job(), &inner.label, max_bandwidth, max_iops)
-    }
-
-    pub(crate) fn io_max_bandwidth_limit(&self) -> Result<i64, Error> {
+    pub(crate) fn io_max_bandwidth_limit(&self) -> Result<Option<u64>, Error> {
         let inner = self.inner()?;
         Ok(limits::io(inner.job(), &inner.label)?.0)
     }
 
-    pub(crate) fn io_max_iops_limit(&self) -> Result<i64, Error> {
+    pub(crate) fn io_max_iops_limit(&self) -> Result<Option<u64>, Error> {
         let inner = self.inner()?;
         Ok(limits::io(inner.job(), &inner.label)?.1)
     }
 
-    pub(crate) fn set_max_processes(&self, count: u32) -> Result<(), Error> {
+    pub(crate) fn max_processes(&self) -> Result<Option<u32>, Error> {
         let inner = self.inner()?;
-        if count == 0 {
-            return Err(Error::invalid("a process limit of 0"));
-        }
-        self.extended(
-            &inner,
-            Extended {
-                processes: Some(count),
-                ..Extended::default()
-            },
-        )
-    }
-
-    pub(crate) fn max_processes(&self) -> Result<u32, Error> {
-        let inner = self.inner()?;
-        limits::max_processes(inner.job(), &inner.label)?.ok_or_else(|| Error::NotSet {
-            what: format!("the process limit of job {}", inner.label),
-        })
+        limits::max_processes(inner.job(), &inner.label)
     }
 
     pub(crate) fn set_resource_limits(&self, limits: &JobLimits) -> Result<(), Error> {
         let inner = self.inner()?;
         let kill_on_close = inner.kill_on_close.load(Ordering::Relaxed);
         limits::set_resource_limits(inner.job(), &inner.label, limits, kill_on_close)
-    }
-
-    /// Writes extended limits, keeping the kill-on-close flag this handle set.
-    fn extended(&self, inner: &Inner, mut changes: Extended) -> Result<(), Error> {
-        changes.kill_on_close = inner.kill_on_close.load(Ordering::Relaxed);
-        limits::set_extended(inner.job(), &inner.label, changes)
     }
 
     pub(crate) fn memory_stats(&self) -> Result<MemoryStats, Error> {

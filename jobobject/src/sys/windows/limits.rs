@@ -22,8 +22,7 @@ use windows_sys::Win32::System::Threading::{GetCurrentProcess, GetProcessAffinit
 use super::errors;
 use super::handle;
 use super::info;
-use crate::limits::{check_affinity, check_cpu, check_io};
-use crate::{CpuRateControlType, Error, JobLimits};
+use crate::{CpuLimit, Error, JobLimits, Limit};
 
 /// Serializes read-modify-write of the extended limits within this process.
 static EXTENDED: Mutex<()> = Mutex::new(());
@@ -50,9 +49,9 @@ pub(super) fn available_cpus() -> u64 {
 /// The extended limits to change, in one read-modify-write.
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Extended {
-    pub(super) memory: Option<u64>,
-    pub(super) processes: Option<u32>,
-    pub(super) affinity: Option<u64>,
+    pub(super) memory: Limit<u64>,
+    pub(super) processes: Limit<u32>,
+    pub(super) affinity: Limit<u64>,
     /// Set JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE (or keep it, where the system reads back no
     /// flags).
     pub(super) kill_on_close: bool,
@@ -61,7 +60,7 @@ pub(super) struct Extended {
 impl Extended {
     /// Whether no limit (besides kill on close) changes.
     pub(super) fn is_empty(&self) -> bool {
-        self.memory.is_none() && self.processes.is_none() && self.affinity.is_none()
+        self.memory == Limit::Keep && self.processes == Limit::Keep && self.affinity == Limit::Keep
     }
 }
 
@@ -73,18 +72,18 @@ pub(super) fn set_extended(job: HANDLE, label: &str, changes: Extended) -> Resul
     let _guard = EXTENDED.lock().unwrap_or_else(PoisonError::into_inner);
     let mut limits = info::extended_limits(job)
         .map_err(|err| errors::maybe_unsupported(label, "query the extended limits", err))?;
-    let basic = &mut limits.BasicLimitInformation;
-    if let Some(bytes) = changes.memory {
-        basic.LimitFlags |= JOB_OBJECT_LIMIT_JOB_MEMORY;
+    let flags = &mut limits.BasicLimitInformation.LimitFlags;
+    let memory = flag(flags, JOB_OBJECT_LIMIT_JOB_MEMORY, changes.memory);
+    let processes = flag(flags, JOB_OBJECT_LIMIT_ACTIVE_PROCESS, changes.processes);
+    let affinity = flag(flags, JOB_OBJECT_LIMIT_AFFINITY, changes.affinity);
+    if let Some(bytes) = memory {
         limits.JobMemoryLimit = usize::try_from(bytes).unwrap_or(usize::MAX);
     }
     let basic = &mut limits.BasicLimitInformation;
-    if let Some(count) = changes.processes {
-        basic.LimitFlags |= JOB_OBJECT_LIMIT_ACTIVE_PROCESS;
+    if let Some(count) = processes {
         basic.ActiveProcessLimit = count;
     }
-    if let Some(mask) = changes.affinity {
-        basic.LimitFlags |= JOB_OBJECT_LIMIT_AFFINITY;
+    if let Some(mask) = affinity {
         basic.Affinity = mask as usize;
     }
     if changes.kill_on_close {
@@ -97,20 +96,35 @@ pub(super) fn set_extended(job: HANDLE, label: &str, changes: Extended) -> Resul
         .map_err(|err| errors::maybe_unsupported(label, "query the extended limits", err))?;
     let flags = read.BasicLimitInformation.LimitFlags;
     let has = |flag: JOB_OBJECT_LIMIT| flags & flag != 0;
-    if changes.memory.is_some() && (!has(JOB_OBJECT_LIMIT_JOB_MEMORY) || read.JobMemoryLimit == 0) {
-        return Err(errors::not_applied(label, "the job memory limit"));
-    }
-    if let Some(count) = changes.processes {
-        if !has(JOB_OBJECT_LIMIT_ACTIVE_PROCESS)
-            || read.BasicLimitInformation.ActiveProcessLimit != count
-        {
-            return Err(errors::not_applied(label, "the active process limit"));
-        }
-    }
-    if let Some(mask) = changes.affinity {
-        if !has(JOB_OBJECT_LIMIT_AFFINITY) || read.BasicLimitInformation.Affinity as u64 & mask == 0
-        {
-            return Err(errors::not_applied(label, "the CPU affinity"));
+    let basic = &read.BasicLimitInformation;
+    let applied = [
+        (
+            "the job memory limit",
+            changes.memory,
+            has(JOB_OBJECT_LIMIT_JOB_MEMORY) && read.JobMemoryLimit != 0,
+            true,
+        ),
+        (
+            "the active process limit",
+            changes.processes.map(u64::from),
+            has(JOB_OBJECT_LIMIT_ACTIVE_PROCESS),
+            processes.is_none_or(|count| basic.ActiveProcessLimit == count),
+        ),
+        (
+            "the CPU affinity",
+            changes.affinity,
+            has(JOB_OBJECT_LIMIT_AFFINITY),
+            affinity.is_none_or(|mask| basic.Affinity as u64 & mask != 0),
+        ),
+    ];
+    for (what, change, flagged, value_ok) in applied {
+        let ok = match change {
+            Limit::Keep => true,
+            Limit::Set(_) => flagged && value_ok,
+            Limit::Clear => !flagged,
+        };
+        if !ok {
+            return Err(errors::not_applied(label, what));
         }
     }
     // Wine applies kill on close but reads back no flags at all: check it on Windows only.
@@ -121,6 +135,21 @@ pub(super) fn set_extended(job: HANDLE, label: &str, changes: Extended) -> Resul
         return Err(errors::not_applied(label, "kill on job close"));
     }
     Ok(())
+}
+
+/// Sets or clears `bit` of `flags` as `limit` says; the value to store when it sets one.
+fn flag<T>(flags: &mut JOB_OBJECT_LIMIT, bit: JOB_OBJECT_LIMIT, limit: Limit<T>) -> Option<T> {
+    match limit {
+        Limit::Keep => None,
+        Limit::Set(value) => {
+            *flags |= bit;
+            Some(value)
+        }
+        Limit::Clear => {
+            *flags &= !bit;
+            None
+        }
+    }
 }
 
 fn extended(job: HANDLE, label: &str) -> Result<JOBOBJECT_EXTENDED_LIMIT_INFORMATION, Error> {
@@ -142,51 +171,49 @@ pub(super) fn max_processes(job: HANDLE, label: &str) -> Result<Option<u32>, Err
     Ok(set.then_some(basic.ActiveProcessLimit))
 }
 
-/// The affinity: the job's own, else every CPU of the host.
-pub(super) fn cpu_affinity(job: HANDLE, label: &str) -> Result<u64, Error> {
+/// The job's own affinity, `None` without one.
+pub(super) fn cpu_affinity(job: HANDLE, label: &str) -> Result<Option<u64>, Error> {
     let basic = extended(job, label)?.BasicLimitInformation;
-    if basic.LimitFlags & JOB_OBJECT_LIMIT_AFFINITY != 0 && basic.Affinity != 0 {
-        Ok(basic.Affinity as u64)
-    } else {
-        Ok(available_cpus())
-    }
+    let set = basic.LimitFlags & JOB_OBJECT_LIMIT_AFFINITY != 0 && basic.Affinity != 0;
+    Ok(set.then_some(basic.Affinity as u64))
 }
 
-/// Sets a CPU weight or rate; the structure replaces the previous one, so the other kind is
-/// cleared (not OR-ed in beside it).
-pub(super) fn set_cpu(
-    job: HANDLE,
-    label: &str,
-    kind: CpuRateControlType,
-    value: u32,
-) -> Result<(), Error> {
-    check_cpu(kind, value)?;
-    let info = match kind {
-        CpuRateControlType::WeightBased => JOBOBJECT_CPU_RATE_CONTROL_INFORMATION {
+/// Sets a CPU weight or rate, or neither (`None`); the structure replaces the previous one, so
+/// the other kind is cleared (not OR-ed in beside it).
+fn set_cpu(job: HANDLE, label: &str, limit: Option<CpuLimit>) -> Result<(), Error> {
+    let info = match limit {
+        Some(CpuLimit::Weight(weight)) => JOBOBJECT_CPU_RATE_CONTROL_INFORMATION {
             ControlFlags: JOB_OBJECT_CPU_RATE_CONTROL_ENABLE
                 | JOB_OBJECT_CPU_RATE_CONTROL_WEIGHT_BASED,
-            Anonymous: JOBOBJECT_CPU_RATE_CONTROL_INFORMATION_0 { Weight: value },
+            Anonymous: JOBOBJECT_CPU_RATE_CONTROL_INFORMATION_0 { Weight: weight },
         },
-        CpuRateControlType::RateBased => JOBOBJECT_CPU_RATE_CONTROL_INFORMATION {
+        Some(CpuLimit::Rate(rate)) => JOBOBJECT_CPU_RATE_CONTROL_INFORMATION {
             ControlFlags: JOB_OBJECT_CPU_RATE_CONTROL_ENABLE | JOB_OBJECT_CPU_RATE_CONTROL_HARD_CAP,
-            Anonymous: JOBOBJECT_CPU_RATE_CONTROL_INFORMATION_0 { CpuRate: value },
+            Anonymous: JOBOBJECT_CPU_RATE_CONTROL_INFORMATION_0 { CpuRate: rate },
+        },
+        None => JOBOBJECT_CPU_RATE_CONTROL_INFORMATION {
+            ControlFlags: 0,
+            Anonymous: JOBOBJECT_CPU_RATE_CONTROL_INFORMATION_0 { CpuRate: 0 },
         },
     };
     info::set(job, JobObjectCpuRateControlInformation, &info)
         .map_err(|err| errors::maybe_unsupported(label, "set the CPU rate control", err))?;
-    match cpu(job, label, kind)? {
-        // The system may round a value; only one that reads back unset is not applied.
-        Some(read) if read != 0 => Ok(()),
-        _ => Err(errors::not_applied(label, "the CPU rate control")),
+    // The system may round a value; only a kind that reads back other than set is not applied.
+    let applied = match (limit, cpu(job, label)?) {
+        (None, read) => read.is_none(),
+        (Some(CpuLimit::Weight(_)), Some(CpuLimit::Weight(w))) => w != 0,
+        (Some(CpuLimit::Rate(_)), Some(CpuLimit::Rate(r))) => r != 0,
+        _ => false,
+    };
+    if applied {
+        Ok(())
+    } else {
+        Err(errors::not_applied(label, "the CPU rate control"))
     }
 }
 
-/// The CPU limit of `kind`, `None` when that kind is not set.
-pub(super) fn cpu(
-    job: HANDLE,
-    label: &str,
-    kind: CpuRateControlType,
-) -> Result<Option<u32>, Error> {
+/// The CPU limit, `None` without one.
+pub(super) fn cpu(job: HANDLE, label: &str) -> Result<Option<CpuLimit>, Error> {
     let info: JOBOBJECT_CPU_RATE_CONTROL_INFORMATION =
         info::query(job, JobObjectCpuRateControlInformation)
             .map_err(|err| errors::maybe_unsupported(label, "query the CPU rate control", err))?;
@@ -194,26 +221,40 @@ pub(super) fn cpu(
     if flags & JOB_OBJECT_CPU_RATE_CONTROL_ENABLE == 0 {
         return Ok(None);
     }
-    let weight_based = flags & JOB_OBJECT_CPU_RATE_CONTROL_WEIGHT_BASED != 0;
     // SAFETY: all the union's members are integers over the same bytes; the flags say which
     // one the system filled.
     let (weight, rate) = unsafe { (info.Anonymous.Weight, info.Anonymous.CpuRate) };
-    Ok(match kind {
-        CpuRateControlType::WeightBased => weight_based.then_some(weight),
-        CpuRateControlType::RateBased => {
-            (!weight_based && flags & JOB_OBJECT_CPU_RATE_CONTROL_HARD_CAP != 0).then_some(rate)
-        }
+    Ok(if flags & JOB_OBJECT_CPU_RATE_CONTROL_WEIGHT_BASED != 0 {
+        Some(CpuLimit::Weight(weight))
+    } else if flags & JOB_OBJECT_CPU_RATE_CONTROL_HARD_CAP != 0 {
+        Some(CpuLimit::Rate(rate))
+    } else {
+        None
     })
 }
 
-/// Sets the I/O limits for every volume (a null volume name); 0 leaves one unlimited.
-pub(super) fn set_io(
+/// Sets the I/O limits for every volume (a null volume name); `None` leaves one unlimited, and
+/// two `None`s turn the rate control off.
+fn set_io(
     job: HANDLE,
     label: &str,
-    max_bandwidth: i64,
-    max_iops: i64,
+    bandwidth: Option<u64>,
+    iops: Option<u64>,
 ) -> Result<(), Error> {
-    check_io(max_bandwidth, max_iops)?;
+    let signed = |value: Option<u64>, what: &str| {
+        i64::try_from(value.unwrap_or(0)).map_err(|_| {
+            Error::invalid(format!(
+                "an I/O {what} limit of at most {} per second",
+                i64::MAX
+            ))
+        })
+    };
+    let (max_bandwidth, max_iops) = (signed(bandwidth, "bandwidth")?, signed(iops, "operations")?);
+    let enable = if bandwidth.is_some() || iops.is_some() {
+        JOB_OBJECT_IO_RATE_CONTROL_ENABLE as u32
+    } else {
+        0
+    };
     let set = handle::set_io_rate_control()
         .ok_or_else(|| errors::missing_function(label, "SetIoRateControlInformationJobObject"))?;
     let info = JOBOBJECT_IO_RATE_CONTROL_INFORMATION {
@@ -222,7 +263,7 @@ pub(super) fn set_io(
         ReservationIops: 0,
         VolumeName: std::ptr::null(),
         BaseIoSize: 0,
-        ControlFlags: JOB_OBJECT_IO_RATE_CONTROL_ENABLE as u32,
+        ControlFlags: enable,
     };
     // SAFETY: `job` is valid and `info` a complete structure in the SDK's field order.
     if unsafe { set(job, &info) } == 0 {
@@ -233,16 +274,17 @@ pub(super) fn set_io(
             err,
         ));
     }
-    let (bandwidth, iops) = io(job, label)?;
-    // The system may round a value; only one that reads back unset is not applied.
-    if (max_bandwidth != 0 && bandwidth == 0) || (max_iops != 0 && iops == 0) {
+    let read = io(job, label)?;
+    // The system may round a value; only one that reads back set or unset otherwise than
+    // asked is not applied.
+    if read.0.is_some() != bandwidth.is_some() || read.1.is_some() != iops.is_some() {
         return Err(errors::not_applied(label, "the I/O rate control"));
     }
     Ok(())
 }
 
 /// The I/O limits for every volume: (bandwidth, operations), 0 when unlimited.
-pub(super) fn io(job: HANDLE, label: &str) -> Result<(i64, i64), Error> {
+pub(super) fn io(job: HANDLE, label: &str) -> Result<(Option<u64>, Option<u64>), Error> {
     let query = handle::query_io_rate_control()
         .ok_or_else(|| errors::missing_function(label, "QueryIoRateControlInformationJobObject"))?;
     let free = handle::free_memory_job_object()
@@ -260,7 +302,7 @@ pub(super) fn io(job: HANDLE, label: &str) -> Result<(i64, i64), Error> {
         ));
     }
     if blocks.is_null() || count == 0 {
-        return Ok((0, 0));
+        return Ok((None, None));
     }
     // SAFETY: the call returned `count` initialized blocks at `blocks`.
     let slice = unsafe { std::slice::from_raw_parts(blocks, count as usize) };
@@ -274,17 +316,18 @@ pub(super) fn io(job: HANDLE, label: &str) -> Result<(i64, i64), Error> {
             }
         })
         .unwrap_or(&slice[0]);
+    let limit = |value: i64| u64::try_from(value).ok().filter(|&v| v != 0);
     let result = if block.ControlFlags & JOB_OBJECT_IO_RATE_CONTROL_ENABLE as u32 != 0 {
-        (block.MaxBandwidth, block.MaxIops)
+        (limit(block.MaxBandwidth), limit(block.MaxIops))
     } else {
-        (0, 0)
+        (None, None)
     };
     // SAFETY: `blocks` was allocated by the query and is freed once, after its last use.
     unsafe { free(blocks.cast()) };
     Ok(result)
 }
 
-/// Checks every field of `limits`, then applies the non-zero ones: CPU, then the extended
+/// Checks every value of `limits`, then changes what it says: the CPU limit, then the extended
 /// limits in one write, then I/O. A missing I/O rate control fails before anything changes
 /// (the current I/O limits are read first). `kill_on_close` keeps that flag where the system
 /// does not report it back (Wine).
@@ -295,45 +338,37 @@ pub(super) fn set_resource_limits(
     kill_on_close: bool,
 ) -> Result<(), Error> {
     limits.check(available_cpus())?;
-    let io_wanted = limits.max_bandwidth != 0 || limits.max_iops != 0;
-    // The I/O field left at 0 keeps its current value.
-    let io_now = if io_wanted {
+    let io_now = if limits.io_bandwidth != Limit::Keep || limits.io_iops != Limit::Keep {
         Some(io(job, label)?)
     } else {
         None
     };
-    if limits.cpu_limit != 0 {
-        set_cpu(job, label, CpuRateControlType::RateBased, limits.cpu_limit)?;
-    } else if limits.cpu_weight != 0 {
-        set_cpu(
-            job,
-            label,
-            CpuRateControlType::WeightBased,
-            limits.cpu_weight,
-        )?;
+    match limits.cpu {
+        Limit::Keep => {}
+        Limit::Set(limit) => set_cpu(job, label, Some(limit))?,
+        Limit::Clear => set_cpu(job, label, None)?,
     }
     let changes = Extended {
-        memory: (limits.memory_limit_in_bytes != 0).then_some(limits.memory_limit_in_bytes),
-        processes: (limits.max_processes != 0).then_some(limits.max_processes),
-        affinity: (limits.cpu_affinity != 0).then_some(limits.cpu_affinity),
+        memory: limits.memory,
+        processes: limits.max_processes,
+        affinity: limits.cpu_affinity,
         kill_on_close,
     };
     if !changes.is_empty() {
         set_extended(job, label, changes)?;
     }
     if let Some((bandwidth, iops)) = io_now {
-        let pick = |wanted: i64, now: i64| if wanted != 0 { wanted } else { now };
+        let pick = |change: Limit<u64>, now: Option<u64>| match change {
+            Limit::Keep => now,
+            Limit::Set(value) => Some(value),
+            Limit::Clear => None,
+        };
         set_io(
             job,
             label,
-            pick(limits.max_bandwidth, bandwidth),
-            pick(limits.max_iops, iops),
+            pick(limits.io_bandwidth, bandwidth),
+            pick(limits.io_iops, iops),
         )?;
     }
     Ok(())
-}
-
-/// Checks an affinity mask against the host's CPUs.
-pub(super) fn check_cpu_affinity(mask: u64) -> Result<(), Error> {
-    check_affinity(mask, available_cpus())
 }

@@ -130,6 +130,12 @@ pub(crate) trait Knobs {
     /// parent's apply).
     fn cpus(&self) -> io::Result<String>;
     fn set_cpus(&self, list: &str) -> io::Result<()>;
+    /// What `cpuset.cpus` holds when the job has no CPU affinity of its own: empty on v2 (the
+    /// parent's CPUs apply), the parent's list on v1 (where a cpuset must list its own).
+    fn unrestricted_cpus(&self) -> io::Result<String>;
+    /// The CPUs the job's parent lets its children use (v1 its `cpuset.cpus`, v2 its
+    /// `cpuset.cpus.effective`).
+    fn parent_cpus(&self) -> io::Result<String>;
     /// The memory limit in bytes, a whole number of pages.
     fn memory_max(&self) -> io::Result<Option<u64>>;
     fn set_memory_max(&self, bytes: Option<u64>) -> io::Result<()>;
@@ -146,8 +152,6 @@ pub(crate) trait Knobs {
 
 /// What a job's cgroups can limit and report, in kernel units.
 pub(crate) trait Controllers: Knobs {
-    /// The CPUs the job may use as a kernel list, nested limits and the parent's included.
-    fn effective_cpus(&self) -> io::Result<String>;
     fn memory_usage(&self) -> io::Result<MemoryUsage>;
     /// User and system CPU time of the job, the exited processes included.
     fn cpu_times(&self) -> io::Result<(Duration, Duration)>;

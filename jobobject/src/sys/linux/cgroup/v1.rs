@@ -245,6 +245,15 @@ impl Knobs for V1<'_> {
         write(get(&self.cpuset, "cpuset")?, "cpuset.cpus", list)
     }
 
+    fn unrestricted_cpus(&self) -> io::Result<String> {
+        self.parent_cpus()
+    }
+
+    fn parent_cpus(&self) -> io::Result<String> {
+        let parent = dir::read(get(&self.cpuset, "cpuset")?, "../cpuset.cpus")?;
+        Ok(parent.trim().to_owned())
+    }
+
     fn memory_max(&self) -> io::Result<Option<u64>> {
         let bytes = number(get(&self.memory, "memory")?, "memory.limit_in_bytes")?;
         // No limit reads as PAGE_COUNTER_MAX pages.
@@ -296,11 +305,6 @@ impl Knobs for V1<'_> {
 }
 
 impl Controllers for V1<'_> {
-    fn effective_cpus(&self) -> io::Result<String> {
-        let cpus = dir::read(get(&self.cpuset, "cpuset")?, "cpuset.effective_cpus")?;
-        Ok(cpus.trim().to_owned())
-    }
-
     fn memory_usage(&self) -> io::Result<MemoryUsage> {
         let memory = get(&self.memory, "memory")?;
         Ok(MemoryUsage {

@@ -180,6 +180,14 @@ impl Knobs for V2<'_> {
         self.write("cpuset.cpus", if list.is_empty() { "\n" } else { list })
     }
 
+    fn unrestricted_cpus(&self) -> io::Result<String> {
+        Ok(String::new())
+    }
+
+    fn parent_cpus(&self) -> io::Result<String> {
+        Ok(self.read("../cpuset.cpus.effective")?.trim().to_owned())
+    }
+
     fn memory_max(&self) -> io::Result<Option<u64>> {
         max_or_number(&self.read("memory.max")?)
     }
@@ -230,10 +238,6 @@ impl Knobs for V2<'_> {
 }
 
 impl Controllers for V2<'_> {
-    fn effective_cpus(&self) -> io::Result<String> {
-        Ok(self.read("cpuset.cpus.effective")?.trim().to_owned())
-    }
-
     fn memory_usage(&self) -> io::Result<MemoryUsage> {
         let current = self.number("memory.current")?;
         let peak = match self.number("memory.peak") {

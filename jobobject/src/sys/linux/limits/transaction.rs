@@ -12,11 +12,10 @@
 use std::fmt;
 use std::io;
 
-use crate::CpuRateControlType;
-use crate::JobLimits;
 use crate::sys::linux::cgroup::controllers::{
     CpuMax, Device, IoMax, IoRule, Knobs, rate_to_quota, weight_to_kernel,
 };
+use crate::{CpuLimit, JobLimits, Limit};
 
 /// What to do with one of a disk's two limits: keep it (`None`), or set it (`Some(None)`:
 /// unlimited).
@@ -29,18 +28,18 @@ pub(crate) enum Change {
     CpuWeight(Option<u32>),
     /// A CFS quota and period in microseconds, or no quota (the period is kept).
     CpuQuota(Option<(u64, u64)>),
-    /// The CPUs, as a kernel list.
-    Cpus(String),
-    /// Memory, in bytes.
-    Memory(u64),
+    /// The CPUs, as a kernel list, or none of the job's own.
+    Cpus(Option<String>),
+    /// Memory, in bytes, or no limit.
+    Memory(Option<u64>),
     /// One disk's bandwidth and IOPS limits.
     Io {
         device: Device,
         bps: IoChange,
         iops: IoChange,
     },
-    /// A number of processes.
-    Processes(u32),
+    /// A number of processes, or no limit.
+    Processes(Option<u32>),
 }
 
 /// A limit's value in kernel terms, as read or as to write.
@@ -133,10 +132,16 @@ impl Change {
                 };
                 (Setting::CpuMax(before), Setting::CpuMax(after))
             }
-            Change::Cpus(list) => (Setting::Cpus(knobs.cpus()?), Setting::Cpus(list.clone())),
+            Change::Cpus(list) => {
+                let after = match list {
+                    Some(list) => list.clone(),
+                    None => knobs.unrestricted_cpus()?,
+                };
+                (Setting::Cpus(knobs.cpus()?), Setting::Cpus(after))
+            }
             Change::Memory(bytes) => (
                 Setting::MemoryMax(knobs.memory_max()?),
-                Setting::MemoryMax(Some(*bytes)),
+                Setting::MemoryMax(*bytes),
             ),
             Change::Io { device, bps, iops } => {
                 let before = io_rule(knobs, *device)?;
@@ -152,7 +157,7 @@ impl Change {
             }
             Change::Processes(count) => (
                 Setting::PidsMax(knobs.pids_max()?),
-                Setting::PidsMax(Some(u64::from(*count))),
+                Setting::PidsMax(count.map(u64::from)),
             ),
         };
         Ok(Step { before, after })
@@ -259,17 +264,18 @@ fn restore<K: Knobs + ?Sized>(knobs: &K, steps: &[Step]) -> Option<(Knob, io::Er
     failed
 }
 
-/// The changes of a CPU limit: setting one kind clears the other. A rate is for a host of
-/// `cpus` CPUs.
-pub(crate) fn cpu(kind: CpuRateControlType, value: u32, cpus: u32) -> Vec<Change> {
-    match kind {
-        CpuRateControlType::WeightBased => {
-            vec![Change::CpuQuota(None), Change::CpuWeight(Some(value))]
+/// The changes of a CPU limit (`None`: none): setting one kind clears the other. A rate is
+/// for a host of `cpus` CPUs.
+pub(crate) fn cpu(limit: Option<CpuLimit>, cpus: u32) -> Vec<Change> {
+    match limit {
+        Some(CpuLimit::Weight(weight)) => {
+            vec![Change::CpuQuota(None), Change::CpuWeight(Some(weight))]
         }
-        CpuRateControlType::RateBased => vec![
+        Some(CpuLimit::Rate(rate)) => vec![
             Change::CpuWeight(None),
-            Change::CpuQuota(Some(rate_to_quota(value, cpus))),
+            Change::CpuQuota(Some(rate_to_quota(rate, cpus))),
         ],
+        None => vec![Change::CpuQuota(None), Change::CpuWeight(None)],
     }
 }
 
@@ -281,40 +287,37 @@ pub(crate) fn io(disks: &[Device], bps: IoChange, iops: IoChange) -> Vec<Change>
         .collect()
 }
 
-/// The changes of every non-zero field of `limits` (checked already), with I/O limits on
-/// `disks`, for a host of `cpus` CPUs.
+/// A [`Limit`] as a change: `None` keeps, `Some(None)` removes.
+fn change<T>(limit: Limit<T>) -> Option<Option<T>> {
+    match limit {
+        Limit::Keep => None,
+        Limit::Set(value) => Some(Some(value)),
+        Limit::Clear => Some(None),
+    }
+}
+
+/// The changes `limits` (checked already) asks for, with I/O limits on `disks`, for a host
+/// of `cpus` CPUs.
 pub(crate) fn resources(limits: &JobLimits, disks: &[Device], cpus: u32) -> Vec<Change> {
     let mut changes = Vec::new();
-    if limits.memory_limit_in_bytes != 0 {
-        changes.push(Change::Memory(limits.memory_limit_in_bytes));
+    if let Some(bytes) = change(limits.memory) {
+        changes.push(Change::Memory(bytes));
     }
-    if limits.max_processes != 0 {
-        changes.push(Change::Processes(limits.max_processes));
+    if let Some(count) = change(limits.max_processes) {
+        changes.push(Change::Processes(count));
     }
-    if limits.max_bandwidth != 0 || limits.max_iops != 0 {
-        // A zero field keeps that limit; the other is set.
-        let change = |v: i64| (v > 0).then_some(Some(v.unsigned_abs()));
-        changes.extend(io(
-            disks,
-            change(limits.max_bandwidth),
-            change(limits.max_iops),
-        ));
+    let (bps, iops) = (change(limits.io_bandwidth), change(limits.io_iops));
+    if bps.is_some() || iops.is_some() {
+        changes.extend(io(disks, bps, iops));
     }
-    if limits.cpu_limit != 0 {
-        changes.extend(cpu(CpuRateControlType::RateBased, limits.cpu_limit, cpus));
-    }
-    if limits.cpu_weight != 0 {
-        changes.extend(cpu(
-            CpuRateControlType::WeightBased,
-            limits.cpu_weight,
-            cpus,
-        ));
+    if let Some(limit) = change(limits.cpu) {
+        changes.extend(cpu(limit, cpus));
     }
     // The affinity last, so that nothing after it can fail and need it undone: some kernels
     // cannot (on v2 they refuse, with ENOSPC, to empty again the `cpuset.cpus` of a cgroup that
     // holds processes; later ones keep that rule for v1 only).
-    if limits.cpu_affinity != 0 {
-        changes.push(Change::Cpus(crate::cpu_list::format(limits.cpu_affinity)));
+    if let Some(mask) = change(limits.cpu_affinity) {
+        changes.push(Change::Cpus(mask.map(crate::cpu_list::format)));
     }
     changes
 }
@@ -462,6 +465,14 @@ mod tests {
             Ok(())
         }
 
+        fn unrestricted_cpus(&self) -> io::Result<String> {
+            self.parent_cpus()
+        }
+
+        fn parent_cpus(&self) -> io::Result<String> {
+            Ok("0-3".into())
+        }
+
         fn memory_max(&self) -> io::Result<Option<u64>> {
             Ok(self.state.borrow().memory)
         }
@@ -523,39 +534,39 @@ mod tests {
     /// Every call's changes, on a 2-CPU host with two disks.
     fn calls() -> Vec<(&'static str, Vec<Change>)> {
         let disks = [SDA, VDA];
-        let all = JobLimits {
-            cpu_limit: 2_000,
-            cpu_affinity: 0b1,
-            memory_limit_in_bytes: 64 * MIB,
-            max_bandwidth: MIB as i64,
-            max_iops: 50,
-            max_processes: 10,
-            ..JobLimits::default()
-        };
-        let rate_and_memory = JobLimits {
-            cpu_limit: 2_000,
-            memory_limit_in_bytes: 64 * MIB,
-            ..JobLimits::default()
-        };
-        let weight_and_iops = JobLimits {
-            cpu_weight: 7,
-            max_iops: 70,
-            ..JobLimits::default()
-        };
+        let all = JobLimits::new()
+            .cpu(CpuLimit::Rate(2_000))
+            .cpu_affinity(0b1)
+            .memory(64 * MIB)
+            .io_bandwidth(MIB)
+            .io_iops(50)
+            .max_processes(10);
+        let rate_and_memory = JobLimits::new().cpu(CpuLimit::Rate(2_000)).memory(64 * MIB);
+        let weight_and_iops = JobLimits::new().cpu(CpuLimit::Weight(7)).io_iops(70);
+        let mut none = JobLimits::new();
+        none.cpu = Limit::Clear;
+        none.cpu_affinity = Limit::Clear;
+        none.memory = Limit::Clear;
+        none.max_processes = Limit::Clear;
         vec![
-            ("weight", cpu(CpuRateControlType::WeightBased, 3, 2)),
-            ("rate", cpu(CpuRateControlType::RateBased, 2_000, 2)),
+            ("weight", cpu(Some(CpuLimit::Weight(3)), 2)),
+            ("rate", cpu(Some(CpuLimit::Rate(2_000)), 2)),
             // Below 1 ms per 100 ms: a new period.
-            ("small rate", cpu(CpuRateControlType::RateBased, 1, 2)),
-            ("affinity", vec![Change::Cpus("0".into())]),
-            ("memory", vec![Change::Memory(64 * MIB)]),
+            ("small rate", cpu(Some(CpuLimit::Rate(1)), 2)),
+            ("no CPU limit", cpu(None, 2)),
+            ("affinity", vec![Change::Cpus(Some("0".into()))]),
+            ("no affinity", vec![Change::Cpus(None)]),
+            ("memory", vec![Change::Memory(Some(64 * MIB))]),
+            ("no memory limit", vec![Change::Memory(None)]),
             ("io", io(&disks, Some(Some(MIB)), Some(Some(50)))),
             ("iops only", io(&disks, None, Some(Some(70)))),
             ("io unlimited", io(&disks, Some(None), Some(None))),
-            ("processes", vec![Change::Processes(10)]),
+            ("processes", vec![Change::Processes(Some(10))]),
+            ("no process limit", vec![Change::Processes(None)]),
             ("all", resources(&all, &disks, 2)),
             ("rate and memory", resources(&rate_and_memory, &disks, 2)),
             ("weight and iops", resources(&weight_and_iops, &disks, 2)),
+            ("none", resources(&none, &disks, 2)),
         ]
     }
 
@@ -577,10 +588,10 @@ mod tests {
             apply(&fake, &changes).unwrap();
             assert_eq!(fake.writes.get(), 0, "{call}: rewrote equal values");
         }
-        let (_, after) = unfailed(&cpu(CpuRateControlType::RateBased, 2_000, 2));
+        let (_, after) = unfailed(&cpu(Some(CpuLimit::Rate(2_000)), 2));
         assert_eq!(after.weight, 1024, "a rate resets the weight");
         assert_eq!(after.max.quota, Some(40_000));
-        let (_, after) = unfailed(&cpu(CpuRateControlType::WeightBased, 3, 2));
+        let (_, after) = unfailed(&cpu(Some(CpuLimit::Weight(3)), 2));
         assert_eq!(
             after.max,
             CpuMax {
@@ -627,11 +638,7 @@ mod tests {
     #[test]
     fn a_limit_that_cannot_be_put_back_is_reported() {
         let changes = resources(
-            &JobLimits {
-                cpu_limit: 2_000,
-                memory_limit_in_bytes: 64 * MIB,
-                ..JobLimits::default()
-            },
+            &JobLimits::new().cpu(CpuLimit::Rate(2_000)).memory(64 * MIB),
             &[],
             2,
         );
@@ -653,15 +660,7 @@ mod tests {
 
     #[test]
     fn a_limit_that_cannot_be_read_stops_the_call_before_any_write() {
-        let changes = resources(
-            &JobLimits {
-                memory_limit_in_bytes: 64 * MIB,
-                max_iops: 10,
-                ..JobLimits::default()
-            },
-            &[VDA],
-            2,
-        );
+        let changes = resources(&JobLimits::new().memory(64 * MIB).io_iops(10), &[VDA], 2);
         let fake = Fake {
             io_unreadable: true,
             ..Fake::new(limited())

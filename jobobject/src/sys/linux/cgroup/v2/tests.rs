@@ -221,7 +221,6 @@ fn cpus() {
     assert_eq!(fx.v2().cpus().unwrap(), "0-1,3");
     assert_eq!(fx.written("cpuset.cpus", |c| c.set_cpus("0,2-3")), "0,2-3");
     assert_eq!(fx.written("cpuset.cpus", |c| c.set_cpus("")), "\n");
-    assert_eq!(fx.v2().effective_cpus().unwrap(), "0-1");
 }
 
 #[test]
@@ -508,7 +507,6 @@ fn missing_files() {
     not_found(c.memory_max().map(drop), "memory_max");
     not_found(c.io_rules().map(drop), "io_rules");
     not_found(c.pids_max().map(drop), "pids_max");
-    not_found(c.effective_cpus().map(drop), "effective_cpus");
     not_found(c.memory_usage().map(drop), "memory_usage");
     not_found(c.cpu_times().map(drop), "cpu_times");
     not_found(c.page_faults().map(drop), "page_faults");
@@ -566,7 +564,6 @@ fn read_everything(c: &dyn Controllers) {
     c.memory_max().ok();
     c.io_rules().ok();
     c.pids_max().ok();
-    c.effective_cpus().ok();
     c.memory_usage().ok();
     c.cpu_times().ok();
     c.page_faults().ok();
