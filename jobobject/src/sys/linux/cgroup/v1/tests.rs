@@ -344,6 +344,15 @@ fn cpus() {
 }
 
 #[test]
+fn cpus_without_a_limit() {
+    let fx = Fixture::hybrid();
+    // A v1 cpuset must list CPUs: without a limit of its own, its parent's.
+    fx.tree.set("cpuset/cpuset.cpus", "0-3\n");
+    assert_eq!(fx.v1().parent_cpus().unwrap(), "0-3");
+    assert_eq!(fx.v1().unrestricted_cpus().unwrap(), "0-3");
+}
+
+#[test]
 fn memory_max() {
     let fx = Fixture::hybrid();
     assert_eq!(fx.v1().memory_max().unwrap(), None);

@@ -224,6 +224,15 @@ fn cpus() {
 }
 
 #[test]
+fn cpus_without_a_limit() {
+    let fx = Fixture::new();
+    // No list of its own is no limit; the parent's effective CPUs are what it may use.
+    assert_eq!(fx.v2().unrestricted_cpus().unwrap(), "");
+    fx.tree.set("cpuset.cpus.effective", "0-3\n");
+    assert_eq!(fx.v2().parent_cpus().unwrap(), "0-3");
+}
+
+#[test]
 fn memory_max() {
     let fx = Fixture::new();
     assert_eq!(fx.v2().memory_max().unwrap(), None);
