@@ -9,9 +9,8 @@ use crate::limits::{self, LimitArgs};
 use crate::output;
 use crate::platform::{self, Global};
 use crate::process;
-use crate::run::{self, KILL_WAIT};
+use crate::run::{self, KILL_WAIT, wait_empty};
 use crate::stats::Snapshot;
-use crate::supervise::wait_empty;
 use crate::units;
 
 #[derive(Args, Debug)]

@@ -103,49 +103,6 @@ pub fn delete(job: &JobObject) -> Result<(), jobobject::Error> {
     }
 }
 
-/// The most processes the job has held at once, where the system counts it (Linux:
-/// `pids.peak` of the job's cgroup). The library has no call for it yet.
-pub fn peak_processes(job: &JobObject) -> Option<u64> {
-    #[cfg(target_os = "linux")]
-    {
-        use jobobject::os::linux::JobObjectExt;
-        job.cgroup_paths().ok()?.iter().find_map(|dir| {
-            std::fs::read_to_string(dir.join("pids.peak"))
-                .ok()?
-                .trim()
-                .parse()
-                .ok()
-        })
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = job;
-        None
-    }
-}
-
-/// How many times the job's process limit refused a fork, where the system counts it (Linux:
-/// the `max` line of `pids.events`). The notification for it can arrive after the command
-/// has exited; this count cannot be late.
-pub fn process_limit_refusals(job: &JobObject) -> Option<u64> {
-    #[cfg(target_os = "linux")]
-    {
-        use jobobject::os::linux::JobObjectExt;
-        job.cgroup_paths().ok()?.iter().find_map(|dir| {
-            let events = std::fs::read_to_string(dir.join("pids.events")).ok()?;
-            events
-                .lines()
-                .find_map(|line| line.strip_prefix("max "))
-                .and_then(|n| n.trim().parse().ok())
-        })
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = job;
-        None
-    }
-}
-
 /// Where jobs live, for messages.
 pub fn describe_parent(global: &Global) -> String {
     #[cfg(target_os = "linux")]

@@ -139,7 +139,7 @@ fn finish(
     io_tracking: bool,
 ) -> i32 {
     if outcome.killed_job {
-        supervise::wait_empty(job, KILL_WAIT);
+        wait_empty(job, KILL_WAIT);
     }
     let left = job.pids().unwrap_or_default().len();
     let (mut killed, mut kept) = (0, 0);
@@ -153,7 +153,7 @@ fn finish(
                 "cannot kill what the command left behind in job {name}: {err}"
             ));
         }
-        supervise::wait_empty(job, KILL_WAIT);
+        wait_empty(job, KILL_WAIT);
     }
 
     let cpu = job.processor_stats().ok();
@@ -176,7 +176,7 @@ fn finish(
             oom_kills = oom_kills.max(u64::from(cpu.terminated_processes));
         }
     }
-    let peak = platform::peak_processes(job).unwrap_or(0);
+    let peak = cpu.and_then(|c| c.peak_processes).unwrap_or(0);
 
     let (code, signal) = supervise::decode(outcome.status);
     let exit_status = if outcome.timed_out {
@@ -212,9 +212,10 @@ fn finish(
         leftovers_kept: kept,
         oom_kills,
         memory_limit_hits: hits.memory_limit.max(u64::from(oom_kills > 0)),
+        // The notification can arrive after the command has exited; the count cannot be late.
         process_limit_hits: hits
             .process_limit
-            .max(platform::process_limit_refusals(job).unwrap_or(0)),
+            .max(cpu.and_then(|c| c.process_limit_refusals).unwrap_or(0)),
     };
 
     if args.keep && (args.name.is_some() || kept > 0) {
@@ -321,4 +322,10 @@ fn spawn_error(program: &OsString, err: jobobject::Error) -> CliError {
         ),
         _ => CliError::new(status::RUN_FAILED, format!("cannot start {program}: {err}")),
     }
+}
+
+/// Waits until the job holds no process, at most `timeout`; whether it emptied (a job gone
+/// meanwhile is empty).
+pub fn wait_empty(job: &JobObject, timeout: Duration) -> bool {
+    job.wait_empty(Some(timeout)).unwrap_or(true)
 }

@@ -184,24 +184,6 @@ pub fn watch_exit(child: &Child, tx: Sender<Event>) {
 #[cfg(not(unix))]
 pub fn watch_exit(_child: &Child, _tx: Sender<Event>) {}
 
-/// Waits until the job holds no process, at most `timeout`; whether it emptied.
-pub fn wait_empty(job: &JobObject, timeout: Duration) -> bool {
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(1);
-    loop {
-        match job.pids() {
-            Ok(pids) if pids.is_empty() => return true,
-            Err(_) => return true,
-            Ok(_) => {}
-        }
-        if start.elapsed() >= timeout {
-            return false;
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(50));
-    }
-}
-
 /// The command's exit code, or the signal that ended it.
 pub fn decode(status: Option<ExitStatus>) -> (Option<i32>, Option<i32>) {
     let Some(status) = status else {

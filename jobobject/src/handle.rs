@@ -1,7 +1,8 @@
 //! What every backend's handle has in common: the job's state while the handle is open, the
 //! handle's notification queue, and `AlreadyClosed` / `NotRegistered` once and for all.
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::time::Instant;
 
 use crate::events::Queue;
 use crate::{Error, Notification};
@@ -14,6 +15,8 @@ use crate::{Error, Notification};
 pub(crate) struct Handle<T> {
     open: RwLock<Option<Arc<T>>>,
     queue: Option<Arc<Queue>>,
+    /// The queues of calls waiting on this handle (`wait_empty`), which `close` ends too.
+    waiters: Mutex<Vec<Weak<Queue>>>,
 }
 
 impl<T> Handle<T> {
@@ -22,6 +25,7 @@ impl<T> Handle<T> {
         Handle {
             open: RwLock::new(Some(state)),
             queue,
+            waiters: Mutex::default(),
         }
     }
 
@@ -42,11 +46,30 @@ impl<T> Handle<T> {
         self.queue.as_ref()
     }
 
-    /// Blocks for the next notification: `AlreadyClosed` after `close`, `NotRegistered`
-    /// without a queue.
-    pub(crate) fn poll(&self) -> Result<Notification, Error> {
+    /// Blocks for the next notification until `deadline` (`None`: without one):
+    /// `AlreadyClosed` after `close`, `NotRegistered` without a queue, `Ok(None)` when the
+    /// deadline passed first.
+    pub(crate) fn poll(&self, deadline: Option<Instant>) -> Result<Option<Notification>, Error> {
         self.get()?;
-        self.queue.as_ref().ok_or(Error::NotRegistered)?.pop()
+        self.queue
+            .as_ref()
+            .ok_or(Error::NotRegistered)?
+            .pop_until(deadline)
+    }
+
+    /// A queue for one call that waits on the job, which [`close`](Self::close) ends with
+    /// `AlreadyClosed`.
+    // Only the Linux backend waits on its own queue; Windows polls.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) fn waiter(&self) -> Result<Arc<Queue>, Error> {
+        let queue = Arc::new(Queue::new());
+        let mut waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+        waiters.retain(|w| w.strong_count() > 0);
+        waiters.push(Arc::downgrade(&queue));
+        drop(waiters);
+        // Closed meanwhile: nobody would end the wait.
+        self.get()?;
+        Ok(queue)
     }
 
     /// Closes the handle: takes the state (`AlreadyClosed` the second time) and wakes every
@@ -60,6 +83,11 @@ impl<T> Handle<T> {
             .ok_or(Error::AlreadyClosed)?;
         if let Some(queue) = &self.queue {
             queue.close();
+        }
+        let waiters =
+            std::mem::take(&mut *self.waiters.lock().unwrap_or_else(PoisonError::into_inner));
+        for waiter in waiters.iter().filter_map(Weak::upgrade) {
+            waiter.close();
         }
         Ok(state)
     }

@@ -1,6 +1,7 @@
 //! The public handle.
 
 use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use crate::{
     CpuLimit, JobLimits, MemoryStats, Notification, Options, ProcessorStats, Result, StorageStats,
@@ -184,7 +185,58 @@ impl JobObject {
     /// the handle (by another handle's `delete`, or by anyone's `rmdir`) reports every emptying
     /// that came before the deletion, then [`Error::NotFound`](crate::Error::NotFound).
     pub fn poll_notification(&self) -> Result<Notification> {
-        self.inner.poll_notification()
+        loop {
+            // Without a deadline it returns only with a notification or an error.
+            if let Some(notification) = self.inner.poll_notification(None)? {
+                return Ok(notification);
+            }
+        }
+    }
+
+    /// [`poll_notification`](Self::poll_notification) that waits at most `timeout`:
+    /// `Ok(None)` when it ran out first.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jobobject::{JobObject, Options};
+    ///
+    /// # fn main() -> Result<(), jobobject::Error> {
+    /// let job = JobObject::create(&Options::new().notifications(true))?;
+    /// assert_eq!(job.poll_notification_timeout(Duration::from_millis(10))?, None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn poll_notification_timeout(&self, timeout: Duration) -> Result<Option<Notification>> {
+        self.inner.poll_notification(deadline(timeout))
+    }
+
+    /// Blocks until the job holds no process (at once if it holds none), for at most
+    /// `timeout` (`None`: without bound); whether it is empty. It needs no
+    /// [`Options::notifications`](crate::Options::notifications), and
+    /// [`close`](Self::close) from another thread ends it with
+    /// [`Error::AlreadyClosed`](crate::Error::AlreadyClosed).
+    ///
+    /// On Linux it waits for the same events as `poll_notification` (no polling, but on a
+    /// v1-only host); on Windows it polls the job's count of active processes.
+    ///
+    /// ```
+    /// use std::process::Command;
+    /// use std::time::Duration;
+    /// use jobobject::{JobObject, Options};
+    ///
+    /// # fn main() -> Result<(), jobobject::Error> {
+    /// let job = JobObject::create(&Options::default())?;
+    /// assert!(job.wait_empty(Some(Duration::ZERO))?); // empty: at once
+    /// # #[cfg(unix)] {
+    /// let mut child = job.spawn(&mut Command::new("sleep").arg("0.1"))?;
+    /// assert!(job.wait_empty(None)?);
+    /// child.wait().unwrap();
+    /// # }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn wait_empty(&self, timeout: Option<Duration>) -> Result<bool> {
+        self.inner.wait_empty(timeout.and_then(deadline))
     }
 
     /// Sets the job's CPU limit, a weight of 1-9 or a rate of 1-10000 (percent × 100 of all
@@ -377,4 +429,10 @@ impl JobObject {
     pub fn close(&self) -> Result<()> {
         self.inner.close()
     }
+}
+
+/// The instant `timeout` from now; `None` (no deadline) where that is beyond what an instant
+/// holds.
+fn deadline(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
 }

@@ -55,6 +55,15 @@ pub struct ProcessorStats {
     /// those this process terminated) or by the memory limit's OOM killer (Linux: `oom_kill`
     /// of `memory.events`, or of `memory.oom_control` on v1).
     pub terminated_processes: u32,
+    /// The most processes the job has held at once, where the system counts it: Linux
+    /// `pids.peak` (from Linux 6.1, on v2 and v1 alike, with the pids controller), which counts
+    /// threads too. `None` elsewhere, and on Windows.
+    pub peak_processes: Option<u64>,
+    /// How many times the process limit refused a new process, where the system counts it:
+    /// Linux, the `max` count of `pids.events`. `None` on Windows, which reports each refusal
+    /// as a [`Notification::ActiveProcessLimit`](crate::Notification::ActiveProcessLimit)
+    /// only.
+    pub process_limit_refusals: Option<u64>,
 }
 
 /// Disk I/O of a job, from [`JobObject::storage_stats`](crate::JobObject::storage_stats).

@@ -216,6 +216,12 @@ fn process_limit_refuses_the_eleventh_and_notifies() {
     );
     wait_notification(&watcher, Notification::ActiveProcessLimit);
     assert_eq!(job.pids().unwrap().len(), 9, "the nine sleeps");
+    // The counters say so too: ten at most, and at least one fork refused.
+    let stats = job.processor_stats().unwrap();
+    assert!(stats.process_limit_refusals.unwrap() >= 1, "{stats:?}");
+    if let Some(peak) = stats.peak_processes {
+        assert_eq!(peak, 10, "{stats:?}");
+    }
     job.terminate(1).unwrap();
 }
 

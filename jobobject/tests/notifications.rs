@@ -7,7 +7,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::*;
 use jobobject::{Error, JobObject, Notification};
@@ -285,4 +285,52 @@ fn a_job_stuck_in_removal_delays_no_other_job() {
     );
     // Its next attempt, once the nested cgroup is gone, removes it.
     wait_job_removed(&stuck_name, TIMEOUT);
+}
+
+/// `wait_empty`: at once on an empty job, once the last process is gone otherwise, `false`
+/// when it times out; a handle without notifications can wait; `close` from another thread
+/// ends the wait.
+#[test]
+fn wait_empty_waits_for_the_last_process() {
+    if !require_cgroups("wait_empty_waits_for_the_last_process") {
+        return;
+    }
+    let job = create_arc(&options("wait-empty"));
+    assert!(job.wait_empty(Some(Duration::ZERO)).unwrap());
+    let mut child = Reap::new(job.spawn(Command::new("sleep").arg("0.5")).unwrap());
+    assert!(!job.wait_empty(Some(Duration::from_millis(50))).unwrap());
+    assert!(job.wait_empty(Some(TIMEOUT)).unwrap());
+    assert!(job.pids().unwrap().is_empty());
+    child.wait();
+
+    let _sleeper = Reap::new(job.spawn(Command::new("sleep").arg("60")).unwrap());
+    let waiter = {
+        let job = Arc::clone(&job);
+        std::thread::spawn(move || job.wait_empty(None))
+    };
+    std::thread::sleep(QUIET);
+    job.close().unwrap();
+    let result = waiter.join().unwrap();
+    assert!(matches!(result, Err(Error::AlreadyClosed)), "{result:?}");
+}
+
+/// `poll_notification_timeout` returns `None` when nothing came in time, and the notification
+/// when one did.
+#[test]
+fn poll_with_a_timeout() {
+    if !require_cgroups("poll_with_a_timeout") {
+        return;
+    }
+    let job = create_arc(&options("poll-timeout").notifications(true));
+    let start = Instant::now();
+    assert_eq!(job.poll_notification_timeout(QUIET).unwrap(), None);
+    assert!(start.elapsed() >= QUIET);
+    run_true(&job);
+    assert_eq!(
+        job.poll_notification_timeout(TIMEOUT).unwrap(),
+        Some(Notification::AllProcessesExited)
+    );
+    let plain = create(&options("poll-timeout-plain"));
+    let err = plain.poll_notification_timeout(QUIET).unwrap_err();
+    assert!(matches!(err, Error::NotRegistered), "{err:?}");
 }

@@ -849,3 +849,18 @@ fn a_job_watched_again_after_its_last_listener_left() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn wait_empty_and_poll_with_a_timeout() {
+    let job = JobObject::create(&Options::new().notifications(true)).unwrap();
+    assert!(job.wait_empty(Some(Duration::ZERO)).unwrap());
+    assert_eq!(
+        job.poll_notification_timeout(Duration::from_millis(50))
+            .unwrap(),
+        None
+    );
+    let mut sleeper = job.spawn(&mut child("sleep:300")).unwrap();
+    assert!(!job.wait_empty(Some(Duration::from_millis(20))).unwrap());
+    assert!(job.wait_empty(Some(WAIT)).unwrap());
+    wait(&mut sleeper);
+}

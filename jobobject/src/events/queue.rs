@@ -1,5 +1,6 @@
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use crate::{Error, Notification};
 
@@ -42,23 +43,39 @@ impl Queue {
         }
     }
 
-    /// Blocks for the next message.
-    pub(crate) fn pop(&self) -> Result<Notification, Error> {
+    /// Blocks for the next message until `deadline` (`None`: without one); `Ok(None)` when
+    /// the deadline passed first.
+    pub(crate) fn pop_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Notification>, Error> {
         let mut state = self.lock();
         loop {
             if state.closed {
                 return Err(Error::AlreadyClosed);
             }
             if let Some(message) = state.messages.pop_front() {
-                return Ok(message);
+                return Ok(Some(message));
             }
             if let Some(what) = &state.ended {
                 return Err(Error::NotFound { what: what.clone() });
             }
-            state = self
-                .ready
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = match deadline {
+                None => self
+                    .ready
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    self.ready
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
         }
     }
 
@@ -84,6 +101,13 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    impl Queue {
+        /// Blocks for the next message, without a deadline.
+        pub(crate) fn pop(&self) -> Result<Notification, Error> {
+            Ok(self.pop_until(None)?.expect("no deadline, no timeout"))
+        }
+    }
+
     #[test]
     fn keeps_order_and_every_message() {
         let queue = Queue::new();
@@ -106,6 +130,20 @@ mod tests {
         assert!(matches!(queue.pop(), Err(Error::NotFound { .. })));
         queue.close();
         assert!(matches!(queue.pop(), Err(Error::AlreadyClosed)));
+    }
+
+    #[test]
+    fn a_deadline_ends_the_wait() {
+        let queue = Queue::new();
+        let soon = Instant::now() + Duration::from_millis(20);
+        assert_eq!(queue.pop_until(Some(soon)).unwrap(), None);
+        assert!(Instant::now() >= soon);
+        queue.push(Notification::AllProcessesExited);
+        let later = Some(Instant::now() + Duration::from_secs(60));
+        assert_eq!(
+            queue.pop_until(later).unwrap(),
+            Some(Notification::AllProcessesExited)
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::process::{Child, Command};
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::cgroup::{self, JobCgroups};
 use super::shared::{Holder, Shared};
@@ -115,8 +116,21 @@ impl Job {
         Ok(())
     }
 
-    pub(crate) fn poll_notification(&self) -> Result<Notification, Error> {
-        self.handle.poll()
+    pub(crate) fn poll_notification(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Notification>, Error> {
+        self.handle.poll(deadline)
+    }
+
+    /// Waits on a queue of its own, fed by the event thread, for the job to read as empty.
+    pub(crate) fn wait_empty(&self, deadline: Option<Instant>) -> Result<bool, Error> {
+        let shared = self.shared()?;
+        let queue = self.handle.waiter()?;
+        shared.add_queue(Arc::clone(&queue))?;
+        let empty = wait_until_empty(&shared, &queue, deadline);
+        shared.remove_queue(&queue);
+        empty
     }
 
     pub(crate) fn cpu_limit(&self) -> Result<Option<CpuLimit>, Error> {
@@ -214,5 +228,26 @@ fn check_assignable(pid: u32) -> Result<(), Error> {
             Some(false) => Ok(()),
             None => Err(Error::ProcessNotFound { pid, exited: false }),
         },
+    }
+}
+
+/// Reads the job after every message on `queue` (which was listening before the first read,
+/// so that no emptying falls between a read and the wait) until it holds no process.
+fn wait_until_empty(
+    shared: &Shared,
+    queue: &Queue,
+    deadline: Option<Instant>,
+) -> Result<bool, Error> {
+    loop {
+        if !shared.cgroups.populated()? {
+            return Ok(true);
+        }
+        match queue.pop_until(deadline) {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(false),
+            // Deleted meanwhile: the kernel removes only empty cgroups.
+            Err(Error::NotFound { .. }) => return Ok(true),
+            Err(err) => return Err(err),
+        }
     }
 }

@@ -4,6 +4,7 @@ use std::os::windows::io::OwnedHandle;
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use windows_sys::Win32::Foundation::{ERROR_INVALID_PARAMETER, HANDLE};
 use windows_sys::Win32::System::JobObjects::{AssignProcessToJobObject, TerminateJobObject};
@@ -179,8 +180,28 @@ impl Job {
         Ok(())
     }
 
-    pub(crate) fn poll_notification(&self) -> Result<Notification, Error> {
-        self.handle.poll()
+    pub(crate) fn poll_notification(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Notification>, Error> {
+        self.handle.poll(deadline)
+    }
+
+    /// Polls the job's active process count, with a growing delay, until it is 0.
+    pub(crate) fn wait_empty(&self, deadline: Option<Instant>) -> Result<bool, Error> {
+        let mut delay = Duration::from_millis(1);
+        loop {
+            if self.processor_stats()?.active_processes == 0 {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Ok(false);
+            }
+            let left = deadline.map_or(delay, |d| d.saturating_duration_since(now));
+            std::thread::sleep(delay.min(left));
+            delay = (delay * 2).min(Duration::from_millis(50));
+        }
     }
 
     pub(crate) fn cpu_limit(&self) -> Result<Option<CpuLimit>, Error> {

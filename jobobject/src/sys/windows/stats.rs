@@ -32,6 +32,9 @@ pub(super) fn processor(job: HANDLE, label: &str) -> Result<ProcessorStats, Erro
         total_processes: info.TotalProcesses,
         active_processes: info.ActiveProcesses,
         terminated_processes: info.TotalTerminatedProcesses,
+        // Windows counts neither.
+        peak_processes: None,
+        process_limit_refusals: None,
     })
 }
 

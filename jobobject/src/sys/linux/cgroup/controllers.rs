@@ -3,6 +3,7 @@
 
 use std::io;
 use std::ops::RangeInclusive;
+use std::os::fd::BorrowedFd;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -102,6 +103,41 @@ pub(crate) struct IoUsage {
     pub(crate) write_ios: u64,
 }
 
+/// The pids controller's counters; `None` where the kernel keeps none (`pids.peak` is from
+/// Linux 6.1 on), or the job has no pids controller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ProcessCounts {
+    /// The most tasks (threads included) the job has held at once.
+    pub(crate) peak: Option<u64>,
+    /// Forks the process limit refused.
+    pub(crate) refused: Option<u64>,
+}
+
+/// Reads the [`ProcessCounts`] of a pids cgroup (v1 and v2 name the files alike).
+pub(crate) fn process_counts(pids: BorrowedFd<'_>) -> io::Result<ProcessCounts> {
+    let optional = |file: &str| match super::dir::read(pids, file) {
+        Ok(text) => Ok(Some(text)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    };
+    let invalid = |file: &str, text: &str| {
+        io::Error::new(io::ErrorKind::InvalidData, format!("{file}: {text:?}"))
+    };
+    let peak = match optional("pids.peak")? {
+        Some(text) => Some(
+            text.trim()
+                .parse()
+                .map_err(|_| invalid("pids.peak", &text))?,
+        ),
+        None => None,
+    };
+    let refused = match optional("pids.events")? {
+        Some(text) => Some(keyed_value(&text, "max").ok_or_else(|| invalid("pids.events", &text))?),
+        None => None,
+    };
+    Ok(ProcessCounts { peak, refused })
+}
+
 /// Counters behind the limit notifications.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct LimitEvents {
@@ -163,6 +199,8 @@ pub(crate) trait Controllers: Knobs {
     fn io_accounting(&self) -> bool;
     fn io_usage(&self) -> io::Result<IoUsage>;
     fn limit_events(&self) -> io::Result<LimitEvents>;
+    /// The process limit's counters (what the pids controller keeps, where it has it).
+    fn process_counts(&self) -> io::Result<ProcessCounts>;
 }
 
 /// CPU weights 1-9 double at each step, with 5 at the kernel's default.

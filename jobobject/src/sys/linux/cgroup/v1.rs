@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::controllers::{
     ACCOUNTING_ONLY_BPS, Controllers, CpuMax, Device, IoMax, IoRule, IoUsage, Knobs, LimitEvents,
-    MemoryUsage, keyed_value, malformed, max_or_number, nonblank, page_counter_max, page_size,
-    required,
+    MemoryUsage, ProcessCounts, keyed_value, malformed, max_or_number, nonblank, page_counter_max,
+    page_size, process_counts, required,
 };
 use super::{CgroupDir, DirFd, JobCgroups, dir, wait_until};
 
@@ -344,6 +344,13 @@ impl Controllers for V1<'_> {
             read_ios,
             write_ios,
         })
+    }
+
+    fn process_counts(&self) -> io::Result<ProcessCounts> {
+        match &self.pids {
+            Some(pids) => process_counts(pids.get()?),
+            None => Ok(ProcessCounts::default()),
+        }
     }
 
     fn limit_events(&self) -> io::Result<LimitEvents> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::controllers::{
     Controllers, CpuMax, Device, IoMax, IoRule, IoUsage, Knobs, LimitEvents, MemoryUsage,
-    keyed_value, malformed, max_or_number, nonblank, required,
+    ProcessCounts, keyed_value, malformed, max_or_number, nonblank, process_counts, required,
 };
 use super::{dir, parse, wait_until};
 
@@ -272,6 +272,10 @@ impl Controllers for V2<'_> {
             add_io_stat_line(line, &mut usage).ok_or_else(|| malformed("io.stat", line))?;
         }
         Ok(usage)
+    }
+
+    fn process_counts(&self) -> io::Result<ProcessCounts> {
+        process_counts(self.dir)
     }
 
     fn limit_events(&self) -> io::Result<LimitEvents> {

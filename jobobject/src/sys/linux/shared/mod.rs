@@ -99,6 +99,16 @@ impl Shared {
         Ok(())
     }
 
+    /// Removes a queue that [`add_queue`](Self::add_queue) added for one call; the watch goes
+    /// with the last queue (unless the job is closed and still to be removed).
+    pub(crate) fn remove_queue(&self, queue: &Arc<Queue>) {
+        let mut state = self.lock();
+        state.queues.retain(|q| !Arc::ptr_eq(q, queue));
+        if state.queues.is_empty() && !state.reap {
+            state.watch = None;
+        }
+    }
+
     /// Called before a process enters the job (spawn, assign); returns what `settle` needs.
     /// Reports an emptying that the event thread has not read yet (see [`Emptying::arm`]).
     pub(crate) fn arm(&self) -> Entry {
@@ -131,6 +141,8 @@ impl Shared {
         let page_faults = c.page_faults().unwrap_or(0);
         let active = u32::try_from(self.cgroups.pids()?.len()).unwrap_or(u32::MAX);
         let oom_kills = c.limit_events().map(|e| e.oom_kills).unwrap_or(0);
+        // Without the pids controller (or its files) there are none.
+        let counts = c.process_counts().unwrap_or_default();
         let state = self.lock();
         Ok(ProcessorStats {
             user_time,
@@ -141,6 +153,8 @@ impl Shared {
             terminated_processes: state
                 .killed
                 .saturating_add(u32::try_from(oom_kills).unwrap_or(u32::MAX)),
+            peak_processes: counts.peak,
+            process_limit_refusals: counts.refused,
         })
     }
 

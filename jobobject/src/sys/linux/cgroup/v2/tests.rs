@@ -224,6 +224,21 @@ fn cpus() {
 }
 
 #[test]
+fn process_counts() {
+    let fx = Fixture::new();
+    fx.set("pids.peak", "7\n");
+    fx.set("pids.events", "max 3\n");
+    let counts = fx.v2().process_counts().unwrap();
+    assert_eq!((counts.peak, counts.refused), (Some(7), Some(3)));
+    // Kernels before 6.1 have no pids.peak; a job without the pids controller, neither file.
+    fx.tree.remove("job/pids.peak");
+    let counts = fx.v2().process_counts().unwrap();
+    assert_eq!((counts.peak, counts.refused), (None, Some(3)));
+    fx.set("pids.events", "max lots\n");
+    assert!(fx.v2().process_counts().is_err());
+}
+
+#[test]
 fn cpus_without_a_limit() {
     let fx = Fixture::new();
     // No list of its own is no limit; the parent's effective CPUs are what it may use.
