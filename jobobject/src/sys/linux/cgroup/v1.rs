@@ -1,4 +1,7 @@
-//! What only cgroup v1 needs: the freezer's states and cpuset's initialisation.
+//! cgroup v1: a job's limits and statistics through its directories in the v1 hierarchies
+//! ([`V1`], the [`Controllers`] of hybrid and legacy hosts, each directory opened when a call
+//! needs it), and what only v1 needs: the freezer's states, thawing a frozen tree, and
+//! cpuset's initialisation.
 
 use std::cell::OnceCell;
 use std::collections::BTreeMap;

@@ -1,4 +1,7 @@
-//! What only cgroup v2 has: `cgroup.events`, `cgroup.kill`, `cgroup.freeze`.
+//! cgroup v2: a job's limits and statistics in its one directory ([`V2`], the
+//! [`Controllers`] of a unified host), and the core files every v2 cgroup has, on a hybrid
+//! host's unified mount too: `cgroup.events`, `cgroup.kill`, `cgroup.freeze`, and enabling
+//! controllers for children.
 
 use std::io;
 use std::os::fd::BorrowedFd;
