@@ -7,16 +7,10 @@ use crate::Error;
 /// removes the other.
 ///
 /// ```
-/// use jobobject::{CpuLimit, JobObject, Options};
+/// use jobobject::{CpuLimit, JobLimits, Limit};
 ///
-/// # fn main() -> Result<(), jobobject::Error> {
-/// let job = JobObject::create(&Options::default())?;
-/// job.set_cpu_limit(Some(CpuLimit::Rate(2_500)))?; // a quarter of the machine
-/// assert_eq!(job.cpu_limit()?, Some(CpuLimit::Rate(2_500)));
-/// job.set_cpu_limit(None)?; // no CPU limit
-/// assert_eq!(job.cpu_limit()?, None);
-/// # Ok(())
-/// # }
+/// let quarter = JobLimits::new().cpu(CpuLimit::Rate(2_500)); // a quarter of the machine
+/// assert_eq!(quarter.cpu, Limit::Set(CpuLimit::Rate(2_500)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CpuLimit {

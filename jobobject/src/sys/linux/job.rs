@@ -162,7 +162,7 @@ impl Job {
     }
 
     pub(crate) fn memory_stats(&self) -> Result<MemoryStats, Error> {
-        self.shared()?.limits().memory_stats()
+        self.shared()?.stats().memory()
     }
 
     pub(crate) fn processor_stats(&self) -> Result<ProcessorStats, Error> {
@@ -178,7 +178,7 @@ impl Job {
     }
 
     pub(crate) fn private_working_set(&self) -> Result<u64, Error> {
-        self.shared()?.limits().private_working_set()
+        self.shared()?.stats().private_working_set()
     }
 
     pub(crate) fn cgroup_paths(&self) -> Result<Vec<std::path::PathBuf>, Error> {

@@ -1,4 +1,4 @@
-//! The public limit and statistic semantics on top of [`Controllers`]: validation against the
+//! The public limit semantics on top of [`Controllers`]: validation against the
 //! kernel's bounds, units, changes made all or nothing, and errors that say what is missing.
 
 mod transaction;
@@ -8,7 +8,8 @@ use std::sync::{Mutex, PoisonError};
 
 use super::cgroup::JobCgroups;
 use super::cgroup::controllers::{self, Controllers, MAX_IOPS, MAX_PIDS};
-use crate::{CpuLimit, Error, JobLimits, Limit, MemoryStats};
+use super::errors;
+use crate::{CpuLimit, Error, JobLimits, Limit};
 use transaction::{Change, Failure, IoChange, Knob, Setting};
 
 /// A job's limits, for one call.
@@ -97,36 +98,12 @@ impl<'a> Limits<'a> {
         }
     }
 
-    /// Maps an error of `controller`'s files: a missing file means the controller is not
-    /// there for this job.
     fn error(&self, controller: &str, op: &str, err: io::Error) -> Error {
-        let job = self.cgroups.name();
-        let path = self.cgroups.path_for(controller);
-        if err.kind() == io::ErrorKind::NotFound {
-            let fix = if self.cgroups.v1(controller).is_some() || self.cgroups.v2().is_none() {
-                format!("mount the cgroup v1 {controller} hierarchy")
-            } else {
-                format!(
-                    "enable it in the cgroup.subtree_control of the job's parent, {} \
-                     (a cgroup that holds processes itself cannot enable controllers: choose \
-                     another cgroup parent: os::linux::OptionsExt::cgroup_parent)",
-                    path.parent().unwrap_or(path).display()
-                )
-            };
-            return Error::Unsupported {
-                what: format!("the {controller} controller is not available to job {job:?}: {fix}"),
-            };
-        }
-        super::cgroup::os(job, op, path, err)
+        errors::controller(self.cgroups, &*self.controllers, controller, op, err)
     }
 
-    /// The I/O controller's name: `blkio` in v1, `io` in v2.
-    pub(crate) fn io_controller(&self) -> &'static str {
-        if self.cgroups.v1("blkio").is_some() || self.cgroups.v2().is_none() {
-            "blkio"
-        } else {
-            "io"
-        }
+    fn io_controller(&self) -> &'static str {
+        self.controllers.io_controller()
     }
 
     /// The controller whose files hold `knob`.
@@ -243,7 +220,7 @@ impl<'a> Limits<'a> {
     /// rule per disk (see `controllers::ACCOUNTING_ONLY_BPS`), which rewriting the current
     /// limits installs. Best effort: newer kernels count without it.
     pub(crate) fn start_io_accounting(&self) {
-        if self.cgroups.v1("blkio").is_some() {
+        if self.controllers.io_accounting_needs_rules() {
             self.change_io(None, None).ok();
         }
     }
@@ -285,34 +262,5 @@ impl<'a> Limits<'a> {
         };
         let changes = transaction::resources(limits, &disks, controllers::host_cpus());
         self.apply(&changes)
-    }
-
-    pub(crate) fn memory_stats(&self) -> Result<MemoryStats, Error> {
-        let c = &self.controllers;
-        let usage = c
-            .memory_usage()
-            .map_err(|e| self.error("memory", "read memory use", e))?;
-        let limit = c
-            .memory_max()
-            .map_err(|e| self.error("memory", "read memory limit", e))?;
-        Ok(MemoryStats {
-            current: usage.current,
-            peak: usage.peak.max(usage.current),
-            limit,
-        })
-    }
-
-    pub(crate) fn private_working_set(&self) -> Result<u64, Error> {
-        self.controllers
-            .private_memory()
-            .map_err(|e| self.error("memory", "read memory.stat", e))
-    }
-
-    pub(crate) fn controllers(&self) -> &dyn Controllers {
-        &*self.controllers
-    }
-
-    pub(crate) fn map_error(&self, controller: &str, op: &str, err: io::Error) -> Error {
-        self.error(controller, op, err)
     }
 }

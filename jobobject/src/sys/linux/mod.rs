@@ -1,11 +1,13 @@
 //! The Linux backend: jobs as cgroups, on the unified (v2), hybrid and legacy (v1) layouts.
 
 pub(crate) mod cgroup;
+mod errors;
 mod events;
 mod job;
 mod limits;
 mod shared;
 mod spawn;
+mod stats;
 
 pub use cgroup::CgroupLayout;
 pub(crate) use cgroup::list as list_jobs;

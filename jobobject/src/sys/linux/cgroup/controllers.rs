@@ -201,6 +201,13 @@ pub(crate) trait Controllers: Knobs {
     fn limit_events(&self) -> io::Result<LimitEvents>;
     /// The process limit's counters (what the pids controller keeps, where it has it).
     fn process_counts(&self) -> io::Result<ProcessCounts>;
+    /// The name of the I/O controller: `blkio` in v1, `io` in v2.
+    fn io_controller(&self) -> &'static str;
+    /// Whether the kernel counts the job's I/O only under a throttle rule (v1 before about
+    /// 6.3, see [`ACCOUNTING_ONLY_BPS`]), so that accounting needs one on every disk.
+    fn io_accounting_needs_rules(&self) -> bool;
+    /// What to do when `controller` is not there for the job, whose parent is `parent`.
+    fn how_to_get(&self, controller: &str, parent: &std::path::Path) -> String;
 }
 
 /// CPU weights 1-9 double at each step, with 5 at the kernel's default.

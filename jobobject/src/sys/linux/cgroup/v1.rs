@@ -349,6 +349,18 @@ impl Controllers for V1<'_> {
         })
     }
 
+    fn io_controller(&self) -> &'static str {
+        "blkio"
+    }
+
+    fn io_accounting_needs_rules(&self) -> bool {
+        true
+    }
+
+    fn how_to_get(&self, controller: &str, _parent: &std::path::Path) -> String {
+        format!("mount the cgroup v1 {controller} hierarchy")
+    }
+
     fn process_counts(&self) -> io::Result<ProcessCounts> {
         match &self.pids {
             Some(pids) => process_counts(pids.get()?),

@@ -277,6 +277,23 @@ impl Controllers for V2<'_> {
         Ok(usage)
     }
 
+    fn io_controller(&self) -> &'static str {
+        "io"
+    }
+
+    fn io_accounting_needs_rules(&self) -> bool {
+        false
+    }
+
+    fn how_to_get(&self, _controller: &str, parent: &std::path::Path) -> String {
+        format!(
+            "enable it in the cgroup.subtree_control of the job's parent, {} (a cgroup that \
+             holds processes itself cannot enable controllers: choose another cgroup parent: \
+             os::linux::OptionsExt::cgroup_parent)",
+            parent.display()
+        )
+    }
+
     fn process_counts(&self) -> io::Result<ProcessCounts> {
         process_counts(self.dir)
     }

@@ -11,6 +11,7 @@ use super::cgroup::JobCgroups;
 use super::cgroup::controllers::LimitEvents;
 use super::events::{self, Listener, Removal};
 use super::limits::Limits;
+use super::stats::{Counted, Stats};
 use crate::events::Queue;
 use crate::{Error, Notification, ProcessorStats, StorageStats};
 
@@ -125,47 +126,32 @@ impl Shared {
         entry
     }
 
-    /// The job's limits and statistics.
+    /// The job's limits.
     pub(crate) fn limits(&self) -> Limits<'_> {
         Limits::new(&self.cgroups)
     }
 
-    /// CPU times from the job's cgroup, process counts from what this process saw.
+    /// The job's statistics.
+    pub(crate) fn stats(&self) -> Stats<'_> {
+        Stats::new(&self.cgroups)
+    }
+
+    /// CPU times from the job's cgroups, process totals from what this process saw.
     pub(crate) fn processor_stats(&self) -> Result<ProcessorStats, Error> {
-        let limits = self.limits();
-        let c = limits.controllers();
-        let (user_time, kernel_time) = c
-            .cpu_times()
-            .map_err(|e| limits.map_error("cpuacct", "read CPU times", e))?;
-        // Without the memory controller there is no fault count: report none.
-        let page_faults = c.page_faults().unwrap_or(0);
-        let active = u32::try_from(self.cgroups.pids()?.len()).unwrap_or(u32::MAX);
-        let oom_kills = c.limit_events().map(|e| e.oom_kills).unwrap_or(0);
-        // Without the pids controller (or its files) there are none.
-        let counts = c.process_counts().unwrap_or_default();
-        let state = self.lock();
-        Ok(ProcessorStats {
-            user_time,
-            kernel_time,
-            page_faults,
-            total_processes: state.entered.max(active),
-            active_processes: active,
-            terminated_processes: state
-                .killed
-                .saturating_add(u32::try_from(oom_kills).unwrap_or(u32::MAX)),
-            peak_processes: counts.peak,
-            process_limit_refusals: counts.refused,
-        })
+        let counted = {
+            let state = self.lock();
+            Counted {
+                entered: state.entered,
+                killed: state.killed,
+            }
+        };
+        self.stats().processor(counted)
     }
 
     /// Turns on I/O accounting, where the job has an I/O controller.
     pub(crate) fn set_io_tracking(&self) -> Result<(), Error> {
-        let limits = self.limits();
-        if !limits.controllers().io_accounting() {
-            let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
-            return Err(limits.map_error(limits.io_controller(), "turn on I/O tracking", missing));
-        }
-        limits.start_io_accounting();
+        self.stats().check_io_accounting()?;
+        self.limits().start_io_accounting();
         self.lock().io_tracking = true;
         Ok(())
     }
@@ -174,17 +160,7 @@ impl Shared {
         if !self.lock().io_tracking {
             return Err(Error::IoTrackingDisabled);
         }
-        let limits = self.limits();
-        let usage = limits
-            .controllers()
-            .io_usage()
-            .map_err(|e| limits.map_error(limits.io_controller(), "read I/O statistics", e))?;
-        Ok(StorageStats {
-            read_operations: usage.read_ios,
-            read_bytes: usage.read_bytes,
-            write_operations: usage.write_ios,
-            write_bytes: usage.write_bytes,
-        })
+        self.stats().storage()
     }
 
     /// Counts the processes `terminate` is about to kill.
