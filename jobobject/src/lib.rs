@@ -17,6 +17,7 @@
 //! let mut child = job.spawn(Command::new("sh").args(["-c", "sleep 60 & sleep 60"]))?;
 //! job.terminate(1)?; // the shell and both sleeps
 //! child.wait().unwrap();
+//! job.wait_empty(None)?; // the sleeps are gone too: closing the job removes it
 //! # Ok(())
 //! # }
 //! ```

@@ -21,6 +21,7 @@
 //! inotify watch, or polling) still reports everything.
 
 use std::collections::HashMap;
+use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -137,35 +138,51 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The event loop, started on first success: a failure (out of descriptors, say) is not kept,
+/// so that a later call can start it.
 fn event_loop() -> Result<&'static EventLoop, Error> {
-    static LOOP: OnceLock<Result<EventLoop, String>> = OnceLock::new();
-    LOOP.get_or_init(start)
-        .as_ref()
-        .map_err(|message| Error::Unsupported {
-            what: message.clone(),
-        })
+    static LOOP: OnceLock<&'static EventLoop> = OnceLock::new();
+    static STARTING: Mutex<()> = Mutex::new(());
+    if let Some(event_loop) = LOOP.get() {
+        return Ok(event_loop);
+    }
+    // One caller at a time starts it: exactly one thread runs the loop.
+    let _starting = lock(&STARTING);
+    if let Some(event_loop) = LOOP.get() {
+        return Ok(event_loop);
+    }
+    let event_loop = start()?;
+    Ok(LOOP.get_or_init(|| event_loop))
 }
 
-fn start() -> Result<EventLoop, String> {
-    let epoll =
-        epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| format!("epoll_create1: {e}"))?;
+/// Makes the loop's descriptors and starts its thread; the loop then lives as long as the
+/// process (its thread never ends).
+fn start() -> Result<&'static EventLoop, Error> {
+    let unavailable = |what: &str, source: io::Error| Error::Unavailable {
+        message: format!("cannot start the event thread: {what}: {source}"),
+        source: Some(source),
+    };
+    let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)
+        .map_err(|e| unavailable("epoll_create1", e.into()))?;
     let flags = inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK;
-    let inotify = inotify::init(flags).map_err(|e| format!("inotify_init1: {e}"))?;
-    let wake = eventfd().map_err(|e| format!("eventfd: {e}"))?;
+    let inotify = inotify::init(flags).map_err(|e| unavailable("inotify_init1", e.into()))?;
+    let wake = eventfd().map_err(|e| unavailable("eventfd", e.into()))?;
     for (fd, token) in [(&inotify, INOTIFY), (&wake, WAKE)] {
         epoll::add(&epoll, fd, EventData::new_u64(token), EventFlags::IN)
-            .map_err(|e| format!("epoll_ctl: {e}"))?;
+            .map_err(|e| unavailable("epoll_ctl", e.into()))?;
     }
+    // The thread first, so that a failure to start it leaks nothing; it runs the loop once
+    // handed it.
+    let (hand_over, handed) = std::sync::mpsc::sync_channel::<&'static EventLoop>(1);
     std::thread::Builder::new()
         .name("jobobject-events".into())
-        .spawn(|| {
-            // Blocks until `start` has returned: `get_or_init` runs once.
-            if let Ok(event_loop) = event_loop() {
+        .spawn(move || {
+            if let Ok(event_loop) = handed.recv() {
                 event_loop.run();
             }
         })
-        .map_err(|e| format!("cannot start the event thread: {e}"))?;
-    Ok(EventLoop {
+        .map_err(|e| unavailable("spawn", e))?;
+    let event_loop: &'static EventLoop = Box::leak(Box::new(EventLoop {
         epoll,
         inotify,
         wake,
@@ -176,7 +193,10 @@ fn start() -> Result<EventLoop, String> {
         jobs: Mutex::default(),
         removals: Mutex::default(),
         pidfds: AtomicUsize::new(0),
-    })
+    }));
+    // The thread waits on the other end: the send cannot fail.
+    hand_over.send(event_loop).ok();
+    Ok(event_loop)
 }
 
 /// How many pidfds the process may hold: a small share of its open-file limit as it is now.
