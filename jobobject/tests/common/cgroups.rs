@@ -1,0 +1,215 @@
+//! The test process's own cgroups, found independently of the library, and the jobs'
+//! directories in them.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jobobject::os::linux::{CgroupLayout, CgroupParent, OptionsExt};
+use jobobject::{JobObject, Options};
+
+use super::{USED_V1_CONTROLLERS, wait_for};
+
+/// One cgroup hierarchy and this process's cgroup in it.
+#[derive(Debug, Clone)]
+pub struct OwnCgroup {
+    /// `unified` for v2, else the hierarchy's controllers joined by `,`.
+    pub label: String,
+    pub v2: bool,
+    /// The controllers of a v1 hierarchy, as `/proc/self/cgroup` lists them.
+    pub controllers: Vec<String>,
+    /// This process's cgroup as `/proc/self/cgroup` prints it (a path inside the hierarchy).
+    pub cgroup: String,
+    /// The same as a directory in the mounted filesystem.
+    pub dir: PathBuf,
+    /// Whether jobs get a directory in this hierarchy.
+    pub used: bool,
+}
+
+/// A line of `/proc/PID/cgroup`: `ID:CONTROLLERS:PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupLine {
+    pub id: u32,
+    pub controllers: Vec<String>,
+    pub path: String,
+}
+
+pub fn parse_proc_cgroup(text: &str) -> Vec<CgroupLine> {
+    text.lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let id = parts.next().unwrap().parse().expect("cgroup id");
+            let controllers = parts
+                .next()
+                .unwrap()
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let path = parts.next().expect("cgroup path").to_owned();
+            CgroupLine {
+                id,
+                controllers,
+                path,
+            }
+        })
+        .collect()
+}
+
+/// Every cgroup hierarchy mounted under `/sys/fs/cgroup`, with this process's cgroup in it.
+pub fn own_cgroups() -> Vec<OwnCgroup> {
+    let layout = CgroupLayout::detect().expect("cgroup layout");
+    let own = parse_proc_cgroup(&std::fs::read_to_string("/proc/self/cgroup").unwrap());
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let v2_point = match layout {
+        CgroupLayout::Unified => Some("/sys/fs/cgroup"),
+        CgroupLayout::Hybrid => Some("/sys/fs/cgroup/unified"),
+        _ => None,
+    };
+    let mut found: Vec<OwnCgroup> = Vec::new();
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let dash = fields
+            .iter()
+            .position(|f| *f == "-")
+            .expect("mountinfo separator");
+        let (root, point) = (fields[3], fields[4]);
+        let (fs_type, super_options) = (fields[dash + 1], fields[dash + 3]);
+        let entry = match fs_type {
+            "cgroup2" if Some(point) == v2_point => own.iter().find(|l| l.id == 0),
+            "cgroup" => {
+                let options: Vec<&str> = super_options.split(',').collect();
+                own.iter().find(|l| {
+                    l.id != 0
+                        && !l.controllers.is_empty()
+                        && l.controllers.iter().all(|c| options.contains(&c.as_str()))
+                })
+            }
+            _ => None,
+        };
+        let Some(entry) = entry else { continue };
+        // A hierarchy mounted twice is listed once.
+        if found
+            .iter()
+            .any(|f| f.v2 == (entry.id == 0) && f.controllers == entry.controllers)
+        {
+            continue;
+        }
+        let inside = Path::new(&entry.path)
+            .strip_prefix(root)
+            .unwrap_or_else(|_| panic!("own cgroup {} outside the mount of {point}", entry.path));
+        let v2 = entry.id == 0;
+        found.push(OwnCgroup {
+            label: if v2 {
+                "unified".into()
+            } else {
+                entry.controllers.join(",")
+            },
+            v2,
+            controllers: entry.controllers.clone(),
+            cgroup: entry.path.clone(),
+            dir: Path::new(point).join(inside),
+            used: v2
+                || entry
+                    .controllers
+                    .iter()
+                    .any(|c| USED_V1_CONTROLLERS.contains(&c.as_str())),
+        });
+    }
+    assert!(
+        found.iter().any(|f| f.used),
+        "no cgroup hierarchy found for layout {layout}"
+    );
+    found
+}
+
+/// The hierarchies a job gets a directory in.
+pub fn used_cgroups() -> Vec<OwnCgroup> {
+    own_cgroups().into_iter().filter(|c| c.used).collect()
+}
+
+/// The job `name`'s directory in every hierarchy jobs use.
+pub fn job_dirs(name: &str) -> Vec<PathBuf> {
+    used_cgroups().iter().map(|c| c.dir.join(name)).collect()
+}
+
+/// Whether the job `name` has a directory in every hierarchy it should.
+pub fn job_exists_everywhere(name: &str) -> bool {
+    job_dirs(name).iter().all(|d| d.is_dir())
+}
+
+/// Panics unless the job `name` has a directory in every hierarchy it should.
+pub fn assert_job_exists(name: &str) {
+    for dir in job_dirs(name) {
+        assert!(dir.is_dir(), "job directory {} is missing", dir.display());
+    }
+}
+
+/// The job directories of `name` that still exist, in any hierarchy mounted under
+/// `/sys/fs/cgroup` (including those jobs should never use).
+pub fn remaining_dirs(name: &str) -> Vec<PathBuf> {
+    own_cgroups()
+        .iter()
+        .map(|c| c.dir.join(name))
+        .filter(|d| d.exists())
+        .collect()
+}
+
+/// Panics unless the job `name` is gone from every hierarchy.
+pub fn assert_job_removed(name: &str) {
+    let left = remaining_dirs(name);
+    assert!(
+        left.is_empty(),
+        "job {name} left directories behind: {left:?}"
+    );
+}
+
+/// Waits until the job `name` is gone from every hierarchy.
+pub fn wait_job_removed(name: &str, timeout: Duration) {
+    wait_for(&format!("job {name} to be removed"), timeout, || {
+        remaining_dirs(name).is_empty()
+    });
+    assert_job_removed(name);
+}
+
+/// The names in a directory.
+pub fn listing(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Removes the job `name` if it still exists when dropped: for the tests that must leave
+/// terminate-on-close off, so that even their failure leaves nothing behind. It opens the job
+/// by name with terminate-on-close and closes it, which kills what is left and removes it.
+pub struct Cleanup {
+    pub name: String,
+}
+
+impl Cleanup {
+    pub fn new(name: &str) -> Self {
+        Cleanup { name: name.into() }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if remaining_dirs(&self.name).is_empty() {
+            return;
+        }
+        let options = Options::new()
+            .name(self.name.clone())
+            .cgroup_parent(CgroupParent::Own);
+        if let Ok(job) = JobObject::open(&options) {
+            job.set_terminate_on_last_handle_close().ok();
+            job.close().ok();
+        }
+        // What the library could not open (a partial job): remove it by hand, v1 first. An
+        // rmdir of a cgroup fails harmlessly while it holds a process or a nested cgroup.
+        for dir in remaining_dirs(&self.name).iter().rev() {
+            std::fs::remove_dir(dir).ok();
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Processes the tests start: reaped children, pidfds, signals.
+
+use std::os::fd::OwnedFd;
+use std::process::{Child, ExitStatus};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A child that is killed and waited for when dropped, unless it was waited for already.
+pub struct Reap {
+    child: Option<Child>,
+    pub pid: u32,
+}
+
+impl Reap {
+    pub fn new(child: Child) -> Self {
+        let pid = child.id();
+        Reap {
+            child: Some(child),
+            pid,
+        }
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("child already waited for")
+    }
+
+    /// Waits for the child to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        let status = self.child().wait().expect("wait");
+        self.child = None;
+        status
+    }
+
+    /// Waits up to `timeout` for the child to exit; `None` if it is still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let mut delay = Duration::from_millis(1);
+        loop {
+            if let Some(status) = self.child().try_wait().expect("try_wait") {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the child is still running (not yet exited).
+    pub fn running(&mut self) -> bool {
+        self.child().try_wait().expect("try_wait").is_none()
+    }
+}
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+/// Sends SIGKILL to a process.
+pub fn sigkill(pid: u32) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill");
+}
+
+/// A pidfd of a running process (child or not), to learn race-free when it has exited.
+pub fn pidfd(pid: u32) -> OwnedFd {
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+        .unwrap_or_else(|e| panic!("pidfd_open {pid:?}: {e}"))
+}
+
+/// Whether the process of `pidfd` has exited, waiting up to `timeout` for it.
+pub fn exited_within(pidfd: &OwnedFd, timeout: Duration) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+        let timeout = Timespec {
+            tv_sec: left.as_secs() as _,
+            tv_nsec: left.subsec_nanos() as _,
+        };
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(_) if fds[0].revents().contains(PollFlags::IN) => return true,
+            Ok(_) | Err(rustix::io::Errno::INTR) if !left.is_zero() => continue,
+            Ok(_) => return false,
+            Err(err) => panic!("poll pidfd: {err}"),
+        }
+    }
+}
+
+/// Whether the process `pid` has exited already (its pidfd is readable).
+pub fn has_exited(pidfd: &OwnedFd) -> bool {
+    exited_within(pidfd, Duration::ZERO)
+}
+
+/// The signals a process ignores (`SigIgn` of `/proc/PID/status`).
+pub fn ignored_signals(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .expect("SigIgn");
+    u64::from_str_radix(line.trim(), 16).unwrap()
+}
+
+/// The session id of a process (field 6 of `/proc/PID/stat`).
+pub fn session_of(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name in parentheses may contain spaces: count from its end.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split(' ').nth(3).unwrap().parse().unwrap()
+}
