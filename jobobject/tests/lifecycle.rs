@@ -7,11 +7,10 @@ mod workload;
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::*;
 use jobobject::os::linux::{CgroupParent, OptionsExt};
-use jobobject::{Error, JobObject, Notification, Options};
+use jobobject::{Error, JobObject, Options};
 
 /// Go `TestJobNilOptions`: the default options make an anonymous job without notifications.
 #[test]
@@ -45,182 +44,6 @@ fn job_nil_options() {
     let other_name = other.name().unwrap();
     drop(other);
     assert_job_removed(&other_name);
-}
-
-/// Go `TestJobCreateAndOpen`, plus: both handles see the same job.
-#[test]
-fn job_create_and_open() {
-    if !require_cgroups("job_create_and_open") {
-        return;
-    }
-    let options = options("create-open");
-    let name = options.name.clone().unwrap();
-    let created = create(&options);
-    let opened = JobObject::open(&options).expect("open");
-    assert_eq!(opened.name().unwrap(), name);
-    assert_eq!(created.name().unwrap(), name);
-
-    let mut first = Reap::new(created.spawn(Command::new("sleep").arg("100")).unwrap());
-    let mut second = Reap::new(opened.spawn(Command::new("sleep").arg("100")).unwrap());
-    let mut expected = vec![first.pid, second.pid];
-    expected.sort_unstable();
-    assert_eq!(created.pids().unwrap(), expected);
-    assert_eq!(opened.pids().unwrap(), expected);
-
-    // Closing the opened handle leaves the job and its processes alone.
-    opened.close().unwrap();
-    assert_job_exists(&name);
-    assert!(first.running() && second.running());
-    assert_eq!(created.pids().unwrap(), expected);
-
-    created.terminate(1).unwrap();
-    assert_eq!(first.wait().signal(), Some(libc::SIGKILL));
-    assert_eq!(second.wait().signal(), Some(libc::SIGKILL));
-    created.close().unwrap();
-    assert_job_removed(&name);
-}
-
-/// Go `TestSetTerminateOnLastHandleClose`: closing the only handle kills the process within
-/// 10 s, and the job is removed.
-#[test]
-fn set_terminate_on_last_handle_close() {
-    if !require_cgroups("set_terminate_on_last_handle_close") {
-        return;
-    }
-    let options = options("terminate-on-close");
-    let name = options.name.clone().unwrap();
-    let job = create(&options);
-    let mut child = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
-    let pidfd = pidfd(child.pid);
-    job.set_terminate_on_last_handle_close().unwrap();
-    job.close().unwrap();
-    assert!(
-        exited_within(&pidfd, Duration::from_secs(10)),
-        "the process outlived the close of the job's last handle by 10 s"
-    );
-    assert_eq!(child.wait().signal(), Some(libc::SIGKILL));
-    wait_job_removed(&name, TIMEOUT);
-}
-
-/// Terminate-on-close acts at the last handle: closing one of two handles kills nothing, and
-/// dropping the last one (without `close`) kills.
-#[test]
-fn terminate_on_close_waits_for_the_last_handle() {
-    if !require_cgroups("terminate_on_close_waits_for_the_last_handle") {
-        return;
-    }
-    let options = options("terminate-last");
-    let name = options.name.clone().unwrap();
-    let job = create(&options);
-    let second = JobObject::open(&options).expect("open");
-    let mut child = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
-    let pidfd = pidfd(child.pid);
-
-    job.close().unwrap();
-    assert!(child.running(), "closing one of two handles killed the job");
-    assert_eq!(second.pids().unwrap(), vec![child.pid]);
-
-    drop(second);
-    assert!(
-        exited_within(&pidfd, Duration::from_secs(10)),
-        "dropping the last handle did not kill the job"
-    );
-    assert_eq!(child.wait().signal(), Some(libc::SIGKILL));
-    wait_job_removed(&name, TIMEOUT);
-}
-
-/// Go `TestNoMoreProcessesMessageKill`: two processes killed one by one give one
-/// `AllProcessesExited`, after the second.
-#[test]
-fn no_more_processes_message_kill() {
-    if !require_cgroups("no_more_processes_message_kill") {
-        return;
-    }
-    let job = create_arc(&options("message-kill").notifications(true));
-    let watcher = Watcher::start(&job);
-    let mut first = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
-    let mut second = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
-    assert_eq!(job.pids().unwrap().len(), 2);
-
-    sigkill(first.pid);
-    assert_eq!(first.wait().signal(), Some(libc::SIGKILL));
-    assert_eq!(job.pids().unwrap(), vec![second.pid]);
-    watcher.assert_quiet(QUIET, "while one process is still in the job");
-
-    let killed = std::time::Instant::now();
-    sigkill(second.pid);
-    let (message, read) = watcher.next(TIMEOUT);
-    assert_eq!(message, Notification::AllProcessesExited);
-    assert!(read >= killed);
-    assert_eq!(second.wait().signal(), Some(libc::SIGKILL));
-    assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
-
-    watcher.assert_quiet(QUIET, "after the one AllProcessesExited");
-    let (rest, end) = watcher.finish();
-    assert_eq!(rest, vec![], "more than one AllProcessesExited");
-    assert!(matches!(end, Error::AlreadyClosed), "{end:?}");
-}
-
-/// Go `TestNoMoreProcessesMessageTerminate`: `terminate` gives one `AllProcessesExited`.
-#[test]
-fn no_more_processes_message_terminate() {
-    if !require_cgroups("no_more_processes_message_terminate") {
-        return;
-    }
-    let job = create_arc(&options("message-terminate").notifications(true));
-    let watcher = Watcher::start(&job);
-    let mut first = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
-    let mut second = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
-    assert_eq!(job.pids().unwrap().len(), 2);
-    watcher.assert_quiet(QUIET, "while both processes run");
-
-    job.terminate(1).unwrap();
-    let (message, _) = watcher.next(TIMEOUT);
-    assert_eq!(message, Notification::AllProcessesExited);
-    assert_eq!(first.wait().signal(), Some(libc::SIGKILL));
-    assert_eq!(second.wait().signal(), Some(libc::SIGKILL));
-
-    watcher.assert_quiet(QUIET, "after the one AllProcessesExited");
-    let (rest, _) = watcher.finish();
-    assert_eq!(rest, vec![], "more than one AllProcessesExited");
-}
-
-/// Go `TestVerifyPidCount`: two processes, spawned in the job, give a pid count of 2.
-#[test]
-fn verify_pid_count() {
-    if !require_cgroups("verify_pid_count") {
-        return;
-    }
-    let job = create(&options("pid-count"));
-    let mut first = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
-    let mut second = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
-    let pids = job.pids().unwrap();
-    assert_eq!(pids.len(), 2, "{pids:?}");
-    let mut expected = vec![first.pid, second.pid];
-    expected.sort_unstable();
-    assert_eq!(pids, expected);
-    job.terminate(1).unwrap();
-    assert_eq!(first.wait().signal(), Some(libc::SIGKILL));
-    assert_eq!(second.wait().signal(), Some(libc::SIGKILL));
-}
-
-/// Go `TestVerifyPidCount` the Go way (`createProcsAndAssign`): start, then assign.
-#[test]
-fn verify_pid_count_assigned() {
-    if !require_cgroups("verify_pid_count_assigned") {
-        return;
-    }
-    let job = create(&options("pid-count-assigned"));
-    let mut first = Reap::new(Command::new("sleep").arg("100").spawn().unwrap());
-    let mut second = Reap::new(Command::new("sleep").arg("100").spawn().unwrap());
-    job.assign(first.pid).unwrap();
-    job.assign(second.pid).unwrap();
-    let mut expected = vec![first.pid, second.pid];
-    expected.sort_unstable();
-    assert_eq!(job.pids().unwrap(), expected);
-    job.terminate(1).unwrap();
-    assert_eq!(first.wait().signal(), Some(libc::SIGKILL));
-    assert_eq!(second.wait().signal(), Some(libc::SIGKILL));
 }
 
 /// Dropping (without `close`) the handle of a job this process created, with no process in
@@ -267,29 +90,6 @@ fn closed_job_is_removed_when_its_last_process_exits() {
 
     drop(stdin);
     assert!(child.wait().success());
-    wait_job_removed(&name, TIMEOUT);
-}
-
-/// A closed, busy job can still be opened by name and used until it empties; closing that
-/// handle with terminate-on-close kills what is left and removes the job.
-#[test]
-fn closed_busy_job_can_be_reopened() {
-    if !require_cgroups("closed_busy_job_can_be_reopened") {
-        return;
-    }
-    let options = options("reopen-busy");
-    let name = options.name.clone().unwrap();
-    let _cleanup = Cleanup::new(&name);
-    let job = JobObject::create(&options).unwrap();
-    let mut child = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
-    drop(job);
-    assert!(child.running());
-
-    let again = JobObject::open(&options).expect("open a closed job that still runs");
-    assert_eq!(again.pids().unwrap(), vec![child.pid]);
-    again.set_terminate_on_last_handle_close().unwrap();
-    again.close().unwrap();
-    assert_eq!(child.wait().signal(), Some(libc::SIGKILL));
     wait_job_removed(&name, TIMEOUT);
 }
 

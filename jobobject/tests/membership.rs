@@ -13,33 +13,6 @@ use common::*;
 use jobobject::Error;
 use jobobject::os::linux::{CgroupLayout, OptionsExt};
 
-/// A shell's background child (a grandchild of the test) is in the job, and dies with it.
-#[test]
-fn grandchild_is_in_the_job_and_dies_on_terminate() {
-    if !require_cgroups("grandchild_is_in_the_job_and_dies_on_terminate") {
-        return;
-    }
-    let job = create(&options("grandchild"));
-    let mut shell = Reap::new(
-        job.spawn(Command::new("sh").args(["-c", "sleep 100 & wait"]))
-            .unwrap(),
-    );
-    let pids = wait_pid_count(&job, 2, TIMEOUT);
-    assert!(pids.contains(&shell.pid), "{pids:?}");
-    let grandchild = *pids.iter().find(|&&p| p != shell.pid).unwrap();
-    let grandchild_fd = pidfd(grandchild);
-    let cgroup = std::fs::read_to_string(format!("/proc/{grandchild}/cgroup")).unwrap();
-    assert!(cgroup.contains(&job.name().unwrap()), "{cgroup}");
-
-    job.terminate(1).unwrap();
-    assert_eq!(shell.wait().signal(), Some(libc::SIGKILL));
-    assert!(
-        exited_within(&grandchild_fd, TIMEOUT),
-        "the grandchild survived terminate"
-    );
-    wait_empty(&job, TIMEOUT);
-}
-
 /// A double-forked daemon that left its session and ignores SIGTERM is still in the job,
 /// and `terminate` kills it.
 #[test]
@@ -288,22 +261,6 @@ fn terminate_wins_against_a_fork_loop() {
     wait_empty(&job, Duration::from_secs(30));
     // Nothing comes back: the job stays empty.
     assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
-}
-
-/// `terminate` of an empty job succeeds, and the job still works afterwards.
-#[test]
-fn terminate_an_empty_job_then_reuse_it() {
-    if !require_cgroups("terminate_an_empty_job_then_reuse_it") {
-        return;
-    }
-    let job = create(&options("terminate-empty"));
-    job.terminate(1).unwrap();
-    assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
-    let mut child = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
-    assert_eq!(job.pids().unwrap(), vec![child.pid]);
-    job.terminate(1).unwrap();
-    assert_eq!(child.wait().signal(), Some(libc::SIGKILL));
-    wait_empty(&job, TIMEOUT);
 }
 
 /// The environment variable that turns this test binary into the nested-job child of

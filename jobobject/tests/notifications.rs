@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::*;
 use jobobject::{Error, JobObject, Notification};
@@ -52,118 +51,6 @@ fn all_processes_exited_waits_for_an_orphaned_grandchild() {
     );
     assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
     watcher.assert_quiet(QUIET, "after AllProcessesExited");
-}
-
-/// A job that empties several times reports each time, in order, and a short-lived process
-/// (one that may exit before `spawn` returns) is not missed.
-#[test]
-fn all_processes_exited_each_time_the_job_empties() {
-    if !require_cgroups("all_processes_exited_each_time_the_job_empties") {
-        return;
-    }
-    let job = create_arc(&options("each-time").notifications(true));
-    for round in 0..5 {
-        run_true(&job);
-        let message = poll_within(&job, TIMEOUT).unwrap();
-        assert_eq!(message, Notification::AllProcessesExited, "round {round}");
-    }
-    // Several exits, never read, all queued: none dropped.
-    const ROUNDS: usize = 20;
-    for _ in 0..ROUNDS {
-        let mut child = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
-        let fd = pidfd(child.pid);
-        sigkill(child.pid);
-        child.wait();
-        assert!(exited_within(&fd, TIMEOUT));
-        // Seen empty here: that emptying must be reported, even if the next process comes
-        // before the event thread has read it.
-        wait_empty(&job, TIMEOUT);
-    }
-    let watcher = Watcher::start(&job);
-    for round in 0..ROUNDS {
-        match watcher.try_next(TIMEOUT) {
-            Some(Notification::AllProcessesExited) => {}
-            other => panic!("emptying {round} of {ROUNDS}: {other:?}"),
-        }
-    }
-    watcher.assert_quiet(QUIET, "after the last emptying");
-}
-
-/// Every handle that asked for notifications gets its own copy; a handle that did not ask
-/// gets `NotRegistered`.
-#[test]
-fn every_registered_handle_gets_the_notification() {
-    if !require_cgroups("every_registered_handle_gets_the_notification") {
-        return;
-    }
-    let options = options("two-handles").notifications(true);
-    let first = create_arc(&options);
-    let second = Arc::new(JobObject::open(&options).unwrap());
-    let silent = JobObject::open(&options.clone().notifications(false)).unwrap();
-    let first_watcher = Watcher::start(&first);
-    let second_watcher = Watcher::start(&second);
-
-    let mut child = Reap::new(first.spawn(Command::new("sleep").arg("100")).unwrap());
-    silent.terminate(1).unwrap();
-    child.wait();
-    assert_eq!(
-        first_watcher.next(TIMEOUT).0,
-        Notification::AllProcessesExited
-    );
-    assert_eq!(
-        second_watcher.next(TIMEOUT).0,
-        Notification::AllProcessesExited
-    );
-    assert!(matches!(
-        silent.poll_notification(),
-        Err(Error::NotRegistered)
-    ));
-
-    // Closing one registered handle does not stop the other's notifications.
-    let (rest, _) = second_watcher.finish();
-    assert_eq!(rest, vec![]);
-    let mut child = Reap::new(silent.spawn(&mut Command::new("true")).unwrap());
-    assert!(child.wait().success());
-    assert_eq!(
-        first_watcher.next(TIMEOUT).0,
-        Notification::AllProcessesExited
-    );
-    first_watcher.assert_quiet(QUIET, "after the second emptying");
-}
-
-/// A handle opened with notifications on a job that already holds processes reports when
-/// they are gone.
-#[test]
-fn opened_handle_reports_processes_started_before_it() {
-    if !require_cgroups("opened_handle_reports_processes_started_before_it") {
-        return;
-    }
-    let options = options("open-busy");
-    let job = create(&options);
-    let mut command = Command::new("cat");
-    command.stdin(Stdio::piped()).stdout(Stdio::null());
-    let mut child = Reap::new(job.spawn(&mut command).unwrap());
-    let mut stdin = child.child().stdin.take().unwrap();
-    stdin.write_all(b"hello\n").unwrap();
-
-    let opened = Arc::new(JobObject::open(&options.clone().notifications(true)).unwrap());
-    let watcher = Watcher::start(&opened);
-    watcher.assert_quiet(QUIET, "while the process runs");
-    drop(stdin);
-    assert!(child.wait().success());
-    assert_eq!(watcher.next(TIMEOUT).0, Notification::AllProcessesExited);
-}
-
-/// `poll_notification` without `Options::notifications` is `NotRegistered`, at once.
-#[test]
-fn poll_without_notifications_is_not_registered() {
-    if !require_cgroups("poll_without_notifications_is_not_registered") {
-        return;
-    }
-    let job = create(&options("not-registered"));
-    let mut child = Reap::new(job.spawn(&mut Command::new("true")).unwrap());
-    child.wait();
-    assert!(matches!(job.poll_notification(), Err(Error::NotRegistered)));
 }
 
 /// A spawn that fails (its child joined the job, then could not exec) started no process:
@@ -285,52 +172,4 @@ fn a_job_stuck_in_removal_delays_no_other_job() {
     );
     // Its next attempt, once the nested cgroup is gone, removes it.
     wait_job_removed(&stuck_name, TIMEOUT);
-}
-
-/// `wait_empty`: at once on an empty job, once the last process is gone otherwise, `false`
-/// when it times out; a handle without notifications can wait; `close` from another thread
-/// ends the wait.
-#[test]
-fn wait_empty_waits_for_the_last_process() {
-    if !require_cgroups("wait_empty_waits_for_the_last_process") {
-        return;
-    }
-    let job = create_arc(&options("wait-empty"));
-    assert!(job.wait_empty(Some(Duration::ZERO)).unwrap());
-    let mut child = Reap::new(job.spawn(Command::new("sleep").arg("0.5")).unwrap());
-    assert!(!job.wait_empty(Some(Duration::from_millis(50))).unwrap());
-    assert!(job.wait_empty(Some(TIMEOUT)).unwrap());
-    assert!(job.pids().unwrap().is_empty());
-    child.wait();
-
-    let _sleeper = Reap::new(job.spawn(Command::new("sleep").arg("60")).unwrap());
-    let waiter = {
-        let job = Arc::clone(&job);
-        std::thread::spawn(move || job.wait_empty(None))
-    };
-    std::thread::sleep(QUIET);
-    job.close().unwrap();
-    let result = waiter.join().unwrap();
-    assert!(matches!(result, Err(Error::AlreadyClosed)), "{result:?}");
-}
-
-/// `poll_notification_timeout` returns `None` when nothing came in time, and the notification
-/// when one did.
-#[test]
-fn poll_with_a_timeout() {
-    if !require_cgroups("poll_with_a_timeout") {
-        return;
-    }
-    let job = create_arc(&options("poll-timeout").notifications(true));
-    let start = Instant::now();
-    assert_eq!(job.poll_notification_timeout(QUIET).unwrap(), None);
-    assert!(start.elapsed() >= QUIET);
-    run_true(&job);
-    assert_eq!(
-        job.poll_notification_timeout(TIMEOUT).unwrap(),
-        Some(Notification::AllProcessesExited)
-    );
-    let plain = create(&options("poll-timeout-plain"));
-    let err = plain.poll_notification_timeout(QUIET).unwrap_err();
-    assert!(matches!(err, Error::NotRegistered), "{err:?}");
 }

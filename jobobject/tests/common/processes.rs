@@ -1,5 +1,6 @@
-//! Processes the tests start: reaped children, pidfds, signals.
+//! Processes the tests start: reaped children; on Linux pidfds and signals.
 
+#[cfg(target_os = "linux")]
 use std::os::fd::OwnedFd;
 use std::process::{Child, ExitStatus};
 use std::thread;
@@ -64,12 +65,14 @@ impl Drop for Reap {
 }
 
 /// Sends SIGKILL to a process.
+#[cfg(target_os = "linux")]
 pub fn sigkill(pid: u32) {
     let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
     rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill");
 }
 
 /// A pidfd of a running process (child or not), to learn race-free when it has exited.
+#[cfg(target_os = "linux")]
 pub fn pidfd(pid: u32) -> OwnedFd {
     let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
     rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
@@ -77,6 +80,7 @@ pub fn pidfd(pid: u32) -> OwnedFd {
 }
 
 /// Whether the process of `pidfd` has exited, waiting up to `timeout` for it.
+#[cfg(target_os = "linux")]
 pub fn exited_within(pidfd: &OwnedFd, timeout: Duration) -> bool {
     use rustix::event::{PollFd, PollFlags, Timespec};
     let deadline = Instant::now() + timeout;
@@ -97,11 +101,13 @@ pub fn exited_within(pidfd: &OwnedFd, timeout: Duration) -> bool {
 }
 
 /// Whether the process `pid` has exited already (its pidfd is readable).
+#[cfg(target_os = "linux")]
 pub fn has_exited(pidfd: &OwnedFd) -> bool {
     exited_within(pidfd, Duration::ZERO)
 }
 
 /// The signals a process ignores (`SigIgn` of `/proc/PID/status`).
+#[cfg(target_os = "linux")]
 pub fn ignored_signals(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status
@@ -112,6 +118,7 @@ pub fn ignored_signals(pid: u32) -> u64 {
 }
 
 /// The session id of a process (field 6 of `/proc/PID/stat`).
+#[cfg(target_os = "linux")]
 pub fn session_of(pid: u32) -> u32 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // The command name in parentheses may contain spaces: count from its end.

@@ -22,6 +22,7 @@ pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bo
 }
 
 /// Runs `true` in the job and waits for it: a process that comes and goes.
+#[cfg(target_os = "linux")]
 pub fn run_true(job: &JobObject) {
     let status = job
         .spawn(&mut std::process::Command::new("true"))
@@ -104,6 +105,24 @@ impl Watcher {
                 // Release the watcher thread before failing, so the job is removed.
                 self.job.close().ok();
                 panic!("no notification within {timeout:?} ({err})");
+            }
+        }
+    }
+
+    /// The notifications up to the next `AllProcessesExited` (included); panics if it does not
+    /// come within `timeout`. (Windows also reports each process's start and exit.)
+    pub fn until_all_exited(&self, timeout: Duration) -> Vec<Notification> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(message) = self.try_next(left) else {
+                self.job.close().ok();
+                panic!("no AllProcessesExited within {timeout:?}; got {seen:?}");
+            };
+            seen.push(message);
+            if message == Notification::AllProcessesExited {
+                return seen;
             }
         }
     }

@@ -1,0 +1,121 @@
+//! Children for the portable tests: this test binary run again in a child mode, so that no
+//! other program is needed on any platform. A test binary that uses them has the test
+//! `fn child_mode() { common::run_child_mode() }` at its root.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The variable that holds the child mode.
+pub const CHILD_ENV: &str = "JOBOBJECT_TEST_CHILD";
+
+/// This binary in child mode `mode`: `sleep:MS`, `exit:CODE`, `spin:MS` (busy for MS of wall
+/// time), `grandchild:MS` (starts `sleep:MS`, prints `GRANDCHILD <pid>`, waits for it) or
+/// `orphan:MS` (the same, but exits at once, leaving the grandchild running).
+pub fn child(mode: &str) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("current_exe"));
+    command
+        .args([
+            "--exact",
+            "child_mode",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env(CHILD_ENV, mode)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    command
+}
+
+/// Runs the child mode named in the environment, if any, and exits.
+pub fn run_child_mode() {
+    let Ok(mode) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let (what, arg) = mode.split_once(':').unwrap_or((mode.as_str(), "0"));
+    let arg: u64 = arg.parse().expect("child mode argument");
+    match what {
+        "sleep" => std::thread::sleep(Duration::from_millis(arg)),
+        "exit" => std::process::exit(arg as i32),
+        "spin" => {
+            let end = Instant::now() + Duration::from_millis(arg);
+            let mut x = 0u64;
+            while Instant::now() < end {
+                x = x.wrapping_mul(31).wrapping_add(7);
+            }
+            std::hint::black_box(x);
+        }
+        "grandchild" | "orphan" => {
+            let mut grandchild = child(&format!("sleep:{arg}")).spawn().expect("grandchild");
+            println!("GRANDCHILD {}", grandchild.id());
+            if what == "orphan" {
+                // Leaves it running: the job holds it after this process is gone.
+                std::process::exit(0);
+            }
+            grandchild.wait().expect("wait for the grandchild");
+        }
+        other => panic!("unknown child mode {other}"),
+    }
+    std::process::exit(0);
+}
+
+/// The grandchild's pid, read from the `GRANDCHILD <pid>` line of a `grandchild:` or `orphan:`
+/// child spawned with a piped stdout.
+pub fn grandchild_of(child: &mut Child) -> u32 {
+    let stdout = child.stdout.take().expect("the child's stdout is piped");
+    let line = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.starts_with("GRANDCHILD "))
+        .expect("the child reports its grandchild");
+    line["GRANDCHILD ".len()..].trim().parse().expect("pid")
+}
+
+/// Panics unless `status` is that of a process `terminate(code)` ended: killed by SIGKILL on
+/// Linux (which has no exit code to give), exited with `code` on Windows.
+pub fn assert_terminated(status: ExitStatus, code: u32) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        let _ = code;
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+    }
+    #[cfg(windows)]
+    assert_eq!(status.code(), Some(code as i32), "{status:?}");
+}
+
+/// The Wine version, from ntdll's `wine_get_version` export; `None` on Windows itself.
+#[cfg(windows)]
+pub fn wine() -> Option<String> {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+    let ntdll: Vec<u16> = "ntdll.dll\0".encode_utf16().collect();
+    // SAFETY: a NUL-terminated module name; ntdll is always loaded.
+    let module = unsafe { GetModuleHandleW(ntdll.as_ptr()) };
+    assert!(!module.is_null(), "ntdll is not loaded");
+    // SAFETY: `module` is loaded and the symbol name NUL-terminated.
+    let address = unsafe { GetProcAddress(module, c"wine_get_version".as_ptr().cast()) }?;
+    // SAFETY: Wine declares `const char *wine_get_version(void)`.
+    let get = unsafe {
+        std::mem::transmute::<
+            unsafe extern "system" fn() -> isize,
+            unsafe extern "C" fn() -> *const std::ffi::c_char,
+        >(address)
+    };
+    // SAFETY: it returns a static NUL-terminated string.
+    let version = unsafe { std::ffi::CStr::from_ptr(get()) };
+    Some(version.to_string_lossy().into_owned())
+}
+
+/// Whether the platform implements limits and statistics, saying which behaviour `test`
+/// checks: everywhere but under Wine, which implements neither (there the tests check that
+/// the library says so).
+pub fn limits_implemented(test: &str) -> bool {
+    #[cfg(windows)]
+    if let Some(version) = wine() {
+        eprintln!("{test}: under Wine {version}: checking that unimplemented limits are reported");
+        return false;
+    }
+    let _ = test;
+    true
+}

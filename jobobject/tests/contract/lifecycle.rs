@@ -1,0 +1,188 @@
+//! Creating, opening, closing and dropping jobs, by name and anonymously; terminate on the
+//! last handle's close; a job outliving its handles while it holds processes. The first tests
+//! port the Go package's tests (hcsshim `internal/jobobject`).
+
+use std::time::Duration;
+
+use jobobject::{Error, JobObject, Options};
+
+use crate::common::*;
+
+/// Go `TestJobNilOptions`: the default options make an anonymous job without notifications,
+/// each with a name of its own.
+#[test]
+fn default_options_make_an_anonymous_job() {
+    if !require_jobs("default_options_make_an_anonymous_job") {
+        return;
+    }
+    let defaults = Options::default();
+    assert_eq!(defaults.name, None);
+    assert!(!defaults.notifications);
+
+    let job = create(&anonymous_options());
+    let other = create(&anonymous_options());
+    let name = job.name().unwrap();
+    assert!(!name.is_empty());
+    assert_ne!(
+        name,
+        other.name().unwrap(),
+        "two anonymous jobs share a name"
+    );
+    assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
+    assert!(matches!(job.poll_notification(), Err(Error::NotRegistered)));
+    job.close().unwrap();
+    drop(other);
+    // An anonymous job cannot be opened by name on Windows; Linux's removal of one is checked
+    // in tests/lifecycle.rs.
+}
+
+/// Go `TestJobCreateAndOpen`, plus: a second create of the name is `AlreadyExists`; both
+/// handles see the same processes; closing the opened one leaves the job alone; the job goes
+/// with its last handle.
+#[test]
+fn create_open_and_already_exists() {
+    if !require_jobs("create_open_and_already_exists") {
+        return;
+    }
+    let options = options("create-open");
+    let name = options.name.clone().unwrap();
+    let created = create(&options);
+    match JobObject::create(&options) {
+        Err(Error::AlreadyExists { job }) => assert_eq!(job, name),
+        other => panic!("second create: {other:?}"),
+    }
+    let opened = JobObject::open(&options).expect("open");
+    assert_eq!(opened.name().unwrap(), name);
+    assert_eq!(created.name().unwrap(), name);
+
+    let mut first = Reap::new(created.spawn(&mut child("sleep:100000")).unwrap());
+    let mut second = Reap::new(opened.spawn(&mut child("sleep:100000")).unwrap());
+    let mut expected = vec![first.pid, second.pid];
+    expected.sort_unstable();
+    assert_eq!(created.pids().unwrap(), expected);
+    assert_eq!(opened.pids().unwrap(), expected);
+
+    opened.close().unwrap();
+    assert_exists(&name);
+    assert!(first.running() && second.running());
+    assert_eq!(created.pids().unwrap(), expected);
+
+    created.terminate(3).unwrap();
+    assert_terminated(first.wait(), 3);
+    assert_terminated(second.wait(), 3);
+    created.close().unwrap();
+    wait_removed(&name);
+    assert!(matches!(
+        JobObject::open(&options),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+/// `open` needs a name and finds only existing jobs; malformed names are refused by both
+/// `create` and `open`.
+#[test]
+fn open_and_create_check_the_name() {
+    if !require_jobs("open_and_create_check_the_name") {
+        return;
+    }
+    assert!(matches!(
+        JobObject::open(&anonymous_options()),
+        Err(Error::InvalidArgument { .. })
+    ));
+    let absent = options("absent");
+    match JobObject::open(&absent) {
+        Err(Error::NotFound { what }) => assert!(what.contains("absent"), "{what}"),
+        other => panic!("open of an absent job: {other:?}"),
+    }
+    let long = "n".repeat(256);
+    for bad in ["", "a/b", ".hidden", "..", "nul\0byte", "new\nline", &long] {
+        let named = anonymous_options().name(bad);
+        for (what, result) in [
+            ("create", JobObject::create(&named)),
+            ("open", JobObject::open(&named)),
+        ] {
+            assert!(
+                matches!(result, Err(Error::InvalidArgument { .. })),
+                "{what} {bad:?}: {result:?}"
+            );
+        }
+    }
+}
+
+/// Go `TestSetTerminateOnLastHandleClose`, and more: closing one of two handles kills
+/// nothing; dropping the last one (without `close`) kills the process within 10 s, and the job
+/// goes.
+#[test]
+fn terminate_on_close_acts_at_the_last_handle() {
+    if !require_jobs("terminate_on_close_acts_at_the_last_handle") {
+        return;
+    }
+    let options = options("terminate-last");
+    let name = options.name.clone().unwrap();
+    let job = create(&options);
+    let second = JobObject::open(&options).expect("open");
+    let mut child = Reap::new(job.spawn(&mut child("sleep:100000")).unwrap());
+    // Changing a limit afterwards keeps the flag (on Windows both live in one structure).
+    let _ = job.set_memory_limit(Some(512 << 20));
+
+    job.close().unwrap();
+    assert!(child.running(), "closing one of two handles killed the job");
+    assert_eq!(second.pids().unwrap(), vec![child.pid]);
+
+    drop(second);
+    assert!(
+        child.wait_timeout(Duration::from_secs(10)).is_some(),
+        "dropping the last handle did not kill the job within 10 s"
+    );
+    wait_removed(&name);
+}
+
+/// Without terminate-on-close, a job closed while it holds a process keeps it running, can
+/// be opened again by name, and goes once it is empty and unheld.
+#[test]
+fn a_closed_job_lives_while_it_holds_processes() {
+    if !require_jobs("a_closed_job_lives_while_it_holds_processes") {
+        return;
+    }
+    let options = options("close-busy");
+    let name = options.name.clone().unwrap();
+    let _cleanup = Cleanup::new(&name);
+    let job = JobObject::create(&options).unwrap();
+    let mut child = Reap::new(job.spawn(&mut child("sleep:100000")).unwrap());
+    job.close().unwrap();
+    assert!(matches!(job.pids(), Err(Error::AlreadyClosed)));
+    std::thread::sleep(QUIET);
+    assert!(child.running(), "closing the job killed its process");
+
+    let again = JobObject::open(&options).expect("open a closed job that still runs");
+    assert_eq!(again.pids().unwrap(), vec![child.pid]);
+    again.terminate(5).unwrap();
+    assert_terminated(child.wait(), 5);
+    assert!(again.wait_empty(Some(TIMEOUT)).unwrap());
+    again.close().unwrap();
+    wait_removed(&name);
+}
+
+/// Go `TestVerifyPidCount`, both ways: processes spawned in the job and processes started
+/// outside and assigned are counted, and `terminate` ends them all.
+#[test]
+fn pids_count_spawned_and_assigned_processes() {
+    if !require_jobs("pids_count_spawned_and_assigned_processes") {
+        return;
+    }
+    let job = create(&options("pid-count"));
+    let mut spawned = Reap::new(job.spawn(&mut child("sleep:100000")).unwrap());
+    let mut started = Reap::new(child("sleep:100000").spawn().unwrap());
+    assert_eq!(job.pids().unwrap(), vec![spawned.pid]);
+    job.assign(started.pid).unwrap();
+    // Assigning a member again changes nothing.
+    job.assign(started.pid).unwrap();
+    let mut expected = vec![spawned.pid, started.pid];
+    expected.sort_unstable();
+    assert_eq!(job.pids().unwrap(), expected);
+
+    job.terminate(9).unwrap();
+    assert_terminated(spawned.wait(), 9);
+    assert_terminated(started.wait(), 9);
+    assert!(job.wait_empty(Some(TIMEOUT)).unwrap());
+}
