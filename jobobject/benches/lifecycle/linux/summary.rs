@@ -1,0 +1,242 @@
+//! The summary's own interleaved loops, and the summary they print.
+
+use super::*;
+
+/// One round: `n` timed runs of each of `ops`, interleaved one by one (the order rotating
+/// every time), so that a burst of load from elsewhere on the machine falls on all of them
+/// alike; records each run under its key and returns each op's median in seconds (a
+/// median moves less than a total under such bursts).
+pub(super) fn interleaved_round<const K: usize>(
+    n: usize,
+    ops: [(&'static str, &mut dyn FnMut()); K],
+) -> [f64; K] {
+    let mut runs: [Vec<Duration>; K] = std::array::from_fn(|_| Vec::with_capacity(n));
+    for i in 0..n {
+        for k in 0..K {
+            let op = (i + k) % K;
+            let t0 = Instant::now();
+            (ops[op].1)();
+            let elapsed = t0.elapsed();
+            record(ops[op].0, elapsed);
+            runs[op].push(elapsed);
+        }
+    }
+    runs.map(|r| Stats::of(r).map_or(0.0, |s| s.median.as_secs_f64()))
+}
+
+#[derive(Default)]
+pub(super) struct Ratios {
+    pub(super) job_vs_plain: Vec<f64>,
+    pub(super) hook_vs_plain: Vec<f64>,
+    pub(super) join_floor_vs_plain: Vec<f64>,
+    pub(super) job_vs_hook: Vec<f64>,
+    pub(super) big_job_vs_plain: Vec<f64>,
+    pub(super) big_hook_vs_plain: Vec<f64>,
+    pub(super) create_vs_floor: Vec<f64>,
+}
+
+/// Where the spawn loops record their samples.
+pub(super) struct SpawnKeys {
+    pub(super) plain: &'static str,
+    pub(super) hook: &'static str,
+    pub(super) join_floor: &'static str,
+    pub(super) job: &'static str,
+}
+
+/// Rounds of `n` spawns of each variant, interleaved; each round's medians in seconds:
+/// plain, empty hook, join floor, job.
+pub(super) fn spawn_rounds(
+    keys: &SpawnKeys,
+    rounds: usize,
+    n: usize,
+    job: &JobObject,
+    raw_join: &RawJoin,
+) -> Vec<[f64; 4]> {
+    (0..rounds)
+        .map(|_| {
+            interleaved_round(
+                n,
+                [
+                    (keys.plain, &mut plain_spawn),
+                    (keys.hook, &mut hooked_spawn),
+                    (keys.join_floor, &mut || raw_join_spawn(raw_join)),
+                    (keys.job, &mut || job_spawn(job)),
+                ],
+            )
+        })
+        .collect()
+}
+
+pub(super) fn summary_loops(sizes: &Sizes, parents: &[PathBuf]) -> Ratios {
+    let mut ratios = Ratios::default();
+
+    let job = guarded_job(&options().name(bench_name("spawn-summary")));
+    let raw_join = RawJoin::new(parents, "join-floor").expect("make the join-floor cgroups");
+    let keys = SpawnKeys {
+        plain: "spawn/plain",
+        hook: "spawn/pre_exec_empty",
+        join_floor: "spawn/pre_exec_join_floor",
+        job: "spawn/job",
+    };
+    for [plain, hook, join_floor, in_job] in
+        spawn_rounds(&keys, sizes.spawn_rounds, sizes.spawn_n, &job, &raw_join)
+    {
+        ratios.job_vs_plain.push(in_job / plain);
+        ratios.hook_vs_plain.push(hook / plain);
+        ratios.join_floor_vs_plain.push(join_floor / plain);
+        ratios.job_vs_hook.push(in_job / hook);
+    }
+
+    // The same from a parent with more memory mapped: fork copies its page tables, the
+    // posix_spawn path (plain spawn) does not.
+    let ballast = vec![1u8; sizes.ballast_bytes];
+    black_box(&ballast);
+    let keys = SpawnKeys {
+        plain: "spawn_big/plain",
+        hook: "spawn_big/pre_exec_empty",
+        join_floor: "spawn_big/pre_exec_join_floor",
+        job: "spawn_big/job",
+    };
+    for [plain, hook, _, in_job] in spawn_rounds(
+        &keys,
+        sizes.big_spawn_rounds,
+        sizes.big_spawn_n,
+        &job,
+        &raw_join,
+    ) {
+        ratios.big_job_vs_plain.push(in_job / plain);
+        ratios.big_hook_vs_plain.push(hook / plain);
+    }
+    drop(ballast);
+    drop(raw_join);
+    job.close().unwrap();
+
+    let anonymous = options();
+    for _ in 0..sizes.create_rounds {
+        let [job, floor] = interleaved_round(
+            sizes.create_n,
+            [
+                ("create_close/job", &mut || create_close(&anonymous)),
+                ("create_close/floor", &mut || floor_create_remove(parents)),
+            ],
+        );
+        ratios.create_vs_floor.push(job / floor);
+    }
+
+    let notified = guarded_job(
+        &options()
+            .name(bench_name("latency-summary"))
+            .notifications(true),
+    );
+    let raw_watch = RawWatch::new(parents).expect("make the notify-floor cgroups");
+    for _ in 0..sizes.latency_n {
+        exit_to_notification(&notified, SETTLE, "latency/job");
+        if let Some(raw_watch) = &raw_watch {
+            exit_to_inotify(raw_watch, SETTLE);
+        }
+        exit_to_wait(SETTLE);
+    }
+    for _ in 0..sizes.latency_immediate_n {
+        exit_to_notification(&notified, Duration::ZERO, "latency/job_immediate");
+    }
+    drop(raw_watch);
+    notified.close().unwrap();
+    ratios
+}
+
+pub(super) fn print_summary(ratios: Ratios, sizes: &Sizes) {
+    let mut out = String::new();
+    let mut push = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    push("\n==== jobobject lifecycle summary (this process, same run) ====".into());
+    push(format!(
+        "spawn + wait of {TRUE} (per op; interleaved, one ratio of medians per round):"
+    ));
+    push(line("plain Command::spawn", "spawn/plain"));
+    push(line(
+        "empty pre_exec hook (fork path)",
+        "spawn/pre_exec_empty",
+    ));
+    push(line(
+        "hook joining 8 pre-opened cgroups (floor)",
+        "spawn/pre_exec_join_floor",
+    ));
+    push(line("job.spawn (one long-lived job)", "spawn/job"));
+    push(ratio_line("ratio job / plain", ratios.job_vs_plain));
+    push(ratio_line(
+        "ratio pre_exec-only / plain",
+        ratios.hook_vs_plain,
+    ));
+    push(ratio_line(
+        "ratio join floor / plain",
+        ratios.join_floor_vs_plain,
+    ));
+    push(ratio_line("ratio job / pre_exec-only", ratios.job_vs_hook));
+    push(format!(
+        "the same with {} MiB more resident in this process:",
+        sizes.ballast_bytes >> 20
+    ));
+    push(line("plain Command::spawn", "spawn_big/plain"));
+    push(line(
+        "empty pre_exec hook (fork path)",
+        "spawn_big/pre_exec_empty",
+    ));
+    push(line("job.spawn (one long-lived job)", "spawn_big/job"));
+    push(ratio_line("ratio job / plain", ratios.big_job_vs_plain));
+    push(ratio_line(
+        "ratio pre_exec-only / plain",
+        ratios.big_hook_vs_plain,
+    ));
+    push("create + close of an empty anonymous job (per op):".into());
+    push(line("JobObject::create + close", "create_close/job"));
+    push(line(
+        "mkdir + rmdir, one dir per hierarchy (floor)",
+        "create_close/floor",
+    ));
+    push(ratio_line("ratio job / floor", ratios.create_vs_floor));
+    push(format!(
+        "SIGKILL of the last process ({} ms after its spawn) until it is known to be gone:",
+        SETTLE.as_millis()
+    ));
+    push(line(
+        "poll_notification -> AllProcessesExited",
+        "latency/job",
+    ));
+    push(line(
+        "inotify on cgroup.events by hand (floor)",
+        "latency/inotify_floor",
+    ));
+    push(line("plain child: wait returns (baseline)", "latency/wait"));
+    let latencies = samples("latency/job");
+    if !latencies.is_empty() {
+        let under = latencies
+            .iter()
+            .filter(|d| **d < Duration::from_millis(1))
+            .count();
+        push(format!(
+            "  {:<44} {under} of {} ({:.1}%)",
+            "under 1 ms",
+            latencies.len(),
+            100.0 * under as f64 / latencies.len() as f64
+        ));
+    }
+    push(line(
+        "killed right after spawn (kernel rate limit)",
+        "latency/job_immediate",
+    ));
+    push(format!(
+        "terminate of a job of {PROCESSES} processes (every criterion iteration):"
+    ));
+    push(line("terminate() returns", "terminate/returned"));
+    push(line(
+        "terminate() until AllProcessesExited",
+        "terminate/job",
+    ));
+    push(line(
+        "SIGKILL each + wait each (baseline)",
+        "terminate/kill_each",
+    ));
+    print!("{out}");
+}
