@@ -1,0 +1,110 @@
+//! Removing a job's cgroups: its own directories, retried while the kernel reports them busy,
+//! and the nested jobs a kill left behind.
+
+use std::os::fd::AsFd;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::{CgroupDir, JobCgroups, dir, os};
+use crate::Error;
+
+/// Whether an error is the kernel reporting a cgroup busy (`EBUSY`).
+pub(crate) fn is_busy(err: &Error) -> bool {
+    err.raw_os_error() == Some(libc::EBUSY)
+}
+
+impl JobCgroups {
+    /// Whether a nested cgroup (another job) lives inside this one.
+    pub(crate) fn has_nested(&self) -> bool {
+        // Jobs are made in every hierarchy at once: the primary one tells.
+        dir::subdirectories(self.primary_fd()).is_ok_and(|s| !s.is_empty())
+    }
+
+    /// After a kill: removes the cgroups nested in the job (jobs made inside it, whose
+    /// creators died with it), deepest first, unless a handle still holds one (its `flock`),
+    /// so that the job itself can be removed.
+    pub(crate) fn remove_unheld_nested(&self) {
+        for name in dir::subdirectories(self.primary_fd()).unwrap_or_default() {
+            self.remove_nested(&name);
+        }
+    }
+
+    /// Removes the nested cgroup at `relative` (below the job) and everything below it, in
+    /// every hierarchy; returns whether it is gone.
+    fn remove_nested(&self, relative: &str) -> bool {
+        let Ok(nested) = dir::open_child(self.primary_fd(), relative) else {
+            return false;
+        };
+        if !dir::try_lock(nested.as_fd(), true).unwrap_or(false) {
+            return false;
+        }
+        let mut gone = true;
+        for name in dir::subdirectories(nested.as_fd()).unwrap_or_default() {
+            gone &= self.remove_nested(&format!("{relative}/{name}"));
+        }
+        if gone {
+            for d in self.dirs.iter().rev() {
+                let removed = self
+                    .open_dir(d)
+                    .and_then(|fd| dir::remove_child_retrying(fd.as_fd(), relative));
+                match removed {
+                    Err(err) if err.raw_os_error() != Some(libc::ENOENT) => gone = false,
+                    _ => {}
+                }
+            }
+        }
+        gone
+    }
+
+    /// Removes the job's directories (it must be empty), retrying for up to
+    /// [`dir::REMOVE_RETRY`] while the kernel reports one busy.
+    pub(crate) fn remove(&self) -> Result<(), Error> {
+        let start = Instant::now();
+        let mut delay = Duration::from_micros(100);
+        loop {
+            match self.remove_once() {
+                Err(err) if is_busy(&err) && start.elapsed() < dir::REMOVE_RETRY => {
+                    thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One `rmdir` of each of the job's directories still there, the primary one first: while
+    /// it is busy the job stays whole, and once it is gone nobody can open the job, so the
+    /// others are mere leftovers. A busy directory (`EBUSY`) is the error returned.
+    pub(crate) fn remove_once(&self) -> Result<(), Error> {
+        if self.dirs.is_empty() {
+            // A job whose making failed at its first directory.
+            return Ok(());
+        }
+        let primary = self.primary();
+        self.remove_dir(primary)?;
+        let mut first_error = None;
+        for d in self.dirs.iter().filter(|d| !std::ptr::eq(*d, primary)) {
+            if let Err(err) = self.remove_dir(d) {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Removes one directory if it is still this job's (not one that took its name since).
+    fn remove_dir(&self, d: &CgroupDir) -> Result<(), Error> {
+        let parent = d.path.parent().unwrap_or(&d.path);
+        let removed = dir::open_path(parent).and_then(|parent| {
+            if dir::identity_at(parent.as_fd(), &self.name)? != d.identity {
+                return Ok(());
+            }
+            dir::remove_child(parent.as_fd(), &self.name)
+        });
+        match removed {
+            Err(err) if err.raw_os_error() != Some(libc::ENOENT) => {
+                Err(os(&self.name, "rmdir", &d.path, err))
+            }
+            _ => Ok(()),
+        }
+    }
+}
