@@ -99,6 +99,19 @@ pub enum Error {
         source: Option<io::Error>,
     },
 
+    /// A program could not be started in the job: it was not found, may not be run, or is
+    /// not an executable the system can load.
+    #[error("job {job}: cannot run {program}: {source}")]
+    Spawn {
+        /// The job it was for (its name, or `(anonymous)`).
+        job: String,
+        /// The program, quoted.
+        program: String,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+
     /// A system call or file operation failed.
     #[error("job {job}: {op}{}: {source}", path_suffix(.path))]
     Os {
@@ -159,7 +172,9 @@ pub enum ErrorKind {
     Unsupported,
     /// [`Error::Unavailable`].
     Unavailable,
-    /// [`Error::Os`] for lack of privileges.
+    /// [`Error::Spawn`]: the program does not exist (or, on Linux, an interpreter it names).
+    ProgramNotFound,
+    /// [`Error::Os`] or [`Error::Spawn`] for lack of privileges.
     PermissionDenied,
     /// Any other [`Error::Os`].
     Other,
@@ -186,17 +201,22 @@ impl Error {
             Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             Error::Unsupported { .. } => ErrorKind::Unsupported,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
-            Error::Os { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
+            Error::Os { source, .. } | Error::Spawn { source, .. }
+                if source.kind() == io::ErrorKind::PermissionDenied =>
+            {
                 ErrorKind::PermissionDenied
             }
-            Error::Os { .. } => ErrorKind::Other,
+            Error::Spawn { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                ErrorKind::ProgramNotFound
+            }
+            Error::Os { .. } | Error::Spawn { .. } => ErrorKind::Other,
         }
     }
 
     /// The OS error code behind this error, if there is one.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
-            Error::Os { source, .. } => source.raw_os_error(),
+            Error::Os { source, .. } | Error::Spawn { source, .. } => source.raw_os_error(),
             _ => None,
         }
     }

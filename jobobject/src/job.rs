@@ -119,27 +119,33 @@ impl JobObject {
         self.inner.assign(pid)
     }
 
-    /// Starts `command` inside the job: the child is in the job before it runs any code of
-    /// its own, so it cannot escape it by forking early.
+    /// Starts a std `command` inside the job: the child is in the job before it runs any code
+    /// of its own, so it cannot escape it by forking early. This is the compatibility path
+    /// for code that already has a `std::process::Command`; prefer
+    /// [`process::Command`](crate::process::Command), which spawns at the cost of a plain
+    /// spawn.
     ///
-    /// On Linux the child joins the job between fork and exec, through a hook that stays on
-    /// `command`: spawning the same `Command` again, with or without this method, starts the
-    /// new child in this job too (and fails once the job is removed).
-    ///
-    /// The cost of that: a `Command` with a hook makes std fork the caller instead of using
-    /// `posix_spawn`, and a fork copies the caller's page tables, so a spawn into a job costs
-    /// more than a plain spawn, and much more from a caller with a large resident heap
-    /// (`cargo bench -p jobobject` measures both against a plain spawn). clone3's
-    /// `CLONE_INTO_CGROUP` with a shared address space would avoid it, but std can only return
-    /// a `Child` from its own spawn. A process with a large heap that starts many jobs'
-    /// processes does better to run a small launcher process in the job once and have it
-    /// start them.
+    /// On Linux the child joins the job between fork and exec, through a `pre_exec` hook. A
+    /// hook makes std fork the caller instead of using `posix_spawn`, and a fork copies the
+    /// caller's page tables: a spawn this way costs more than a plain spawn, and much more
+    /// from a caller with a large resident heap (`cargo bench -p jobobject` measures both).
+    /// std cannot take a hook off a `Command`, so this one is disarmed when the spawn
+    /// returns: spawning the same `Command` again starts its child where the caller is, not
+    /// in the job (std still forks for it).
     ///
     /// On Windows the child is created suspended, assigned to the job, then resumed (std's
     /// `Command` offers no stable way to pass `PROC_THREAD_ATTRIBUTE_JOB_LIST`); this sets
     /// the command's creation flags, so flags set on it before are not kept.
     pub fn spawn(&self, command: &mut Command) -> Result<Child> {
         self.inner.spawn(command)
+    }
+
+    /// What [`process::Command::spawn`](crate::process::Command::spawn) calls.
+    pub(crate) fn spawn_builder(
+        &self,
+        command: &crate::process::Command,
+    ) -> Result<crate::process::Child> {
+        self.inner.spawn_builder(command)
     }
 
     /// Every process in the job, including those of jobs nested in it, in ascending order.

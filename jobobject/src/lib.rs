@@ -9,12 +9,15 @@
 //! `internal/jobobject`.
 //!
 //! ```
-//! use std::process::Command;
+//! use jobobject::process::Command;
 //! use jobobject::{JobObject, Options};
 //!
 //! # fn main() -> Result<(), jobobject::Error> {
 //! let job = JobObject::create(&Options::default())?;
-//! let mut child = job.spawn(Command::new("sh").args(["-c", "sleep 60 & sleep 60"]))?;
+//! # #[cfg(unix)]
+//! let mut child = Command::new("sh").args(["-c", "sleep 60 & sleep 60"]).spawn(&job)?;
+//! # #[cfg(windows)]
+//! # let mut child = Command::new("cmd").args(["/C", "ping -n 60 127.0.0.1 >NUL"]).spawn(&job)?;
 //! job.terminate(1)?; // the shell and both sleeps
 //! child.wait().unwrap();
 //! job.wait_empty(None)?; // the sleeps are gone too: closing the job removes it
@@ -42,6 +45,7 @@ mod name;
 mod notification;
 mod options;
 pub mod os;
+pub mod process;
 mod stats;
 mod sys;
 

@@ -93,37 +93,6 @@ fn closed_job_is_removed_when_its_last_process_exits() {
     wait_job_removed(&name, TIMEOUT);
 }
 
-/// The join hook stays on the `Command`: spawning it again (with plain std) starts the new
-/// child in the job too, and once the job is removed such a spawn fails instead of starting a
-/// process outside it.
-#[test]
-fn a_command_spawned_in_a_job_stays_bound_to_it() {
-    if !require_cgroups("a_command_spawned_in_a_job_stays_bound_to_it") {
-        return;
-    }
-    let options = options("bound-command");
-    let name = options.name.clone().unwrap();
-    let job = create(&options);
-    let mut command = Command::new("sleep");
-    command.arg("100");
-    let mut first = Reap::new(job.spawn(&mut command).unwrap());
-    let mut second = Reap::new(command.spawn().unwrap());
-    let mut expected = vec![first.pid, second.pid];
-    expected.sort_unstable();
-    assert_eq!(job.pids().unwrap(), expected);
-
-    job.terminate(1).unwrap();
-    first.wait();
-    second.wait();
-    job.close().unwrap();
-    assert_job_removed(&name);
-    if let Ok(child) = command.spawn() {
-        let pid = child.id();
-        drop(Reap::new(child));
-        panic!("spawned {pid} outside the removed job");
-    }
-}
-
 /// The variable that turns this test binary into the child of
 /// `the_last_handle_in_any_process_removes_the_job`: it holds the job's name.
 const HOLDER_JOB_ENV: &str = "JOBOBJECT_TEST_HOLD_JOB";

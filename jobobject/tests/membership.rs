@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use jobobject::Error;
-use jobobject::os::linux::{CgroupLayout, OptionsExt};
+use jobobject::os::linux::OptionsExt;
 
 /// A double-forked daemon that left its session and ignores SIGTERM is still in the job,
 /// and `terminate` kills it.
@@ -75,61 +75,7 @@ fn spawned_child_sees_the_job_in_every_hierarchy() {
         .wait_with_output()
         .unwrap();
     assert!(output.status.success());
-    let text = String::from_utf8(output.stdout).unwrap();
-    let child = parse_proc_cgroup(&text);
-    let mine = parse_proc_cgroup(&std::fs::read_to_string("/proc/self/cgroup").unwrap());
-    let layout = CgroupLayout::detect().unwrap();
-
-    let mut in_job = Vec::new();
-    for line in &child {
-        let own = mine
-            .iter()
-            .find(|l| l.id == line.id && l.controllers == line.controllers)
-            .unwrap_or_else(|| panic!("no line for hierarchy {} here", line.id));
-        let used = if line.id == 0 {
-            layout != CgroupLayout::Legacy
-        } else {
-            line.controllers
-                .iter()
-                .any(|c| USED_V1_CONTROLLERS.contains(&c.as_str()))
-        };
-        if used {
-            let expected = format!("{}/{name}", own.path.trim_end_matches('/'));
-            assert_eq!(line.path, expected, "hierarchy {line:?} in:\n{text}");
-            assert_eq!(line.path.rsplit('/').next(), Some(name.as_str()));
-            in_job.push(if line.id == 0 {
-                "unified".to_owned()
-            } else {
-                line.controllers.join(",")
-            });
-        } else {
-            assert_eq!(line.path, own.path, "the job entered hierarchy {line:?}");
-        }
-    }
-    if layout == CgroupLayout::Hybrid {
-        // This host: every used v1 controller has its own hierarchy.
-        for expected in [
-            "unified", "cpu", "cpuacct", "cpuset", "memory", "blkio", "freezer",
-        ] {
-            let mounted = expected == "unified"
-                || mine
-                    .iter()
-                    .any(|l| l.controllers.iter().any(|c| c == expected));
-            if mounted {
-                assert!(
-                    in_job.iter().any(|h| h.split(',').any(|c| c == expected)),
-                    "the child is not in the job's {expected} cgroup:\n{text}"
-                );
-            }
-        }
-        if mine
-            .iter()
-            .any(|l| l.controllers.iter().any(|c| c == "pids"))
-        {
-            assert!(in_job.iter().any(|h| h.split(',').any(|c| c == "pids")));
-        }
-    }
-    assert_eq!(in_job.len(), used_cgroups().len(), "{in_job:?} in:\n{text}");
+    assert_in_job(&String::from_utf8(output.stdout).unwrap(), &name);
 }
 
 /// `assign(0)` is `InvalidArgument`; a pid that no longer exists, or whose process has

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use jobobject::{Error, JobObject, Notification, Options};
+use jobobject::{Error, ErrorKind, JobObject, Notification, Options};
 
 /// Not a test: the child modes, run when this binary is started with `JOBOBJECT_TEST_CHILD`.
 #[test]
@@ -85,7 +85,8 @@ fn spawn_leaves_the_command_reusable() {
     assert_eq!(job.pids().unwrap(), Vec::<u32>::new());
 
     let missing = job.spawn(&mut Command::new("C:\\no\\such\\program.exe"));
-    assert!(matches!(missing, Err(Error::Os { .. })), "{missing:?}");
+    let missing = missing.unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::ProgramNotFound, "{missing:?}");
 }
 
 /// Windows reports each process's start and exit (with its exit code) before the job's

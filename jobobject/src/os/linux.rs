@@ -2,6 +2,7 @@
 //! parent, the layout), a job's cgroups, jobs that outlive their handles, the list of jobs, and
 //! observer handles.
 
+use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 
 pub use crate::sys::CgroupLayout;
@@ -138,5 +139,93 @@ impl OptionsExt for Options {
     fn observer(mut self, enabled: bool) -> Self {
         self.observer = enabled;
         self
+    }
+}
+
+/// What [`process::Command`](crate::process::Command) can do on Linux only, as std's
+/// `std::os::unix::process::CommandExt`.
+///
+/// ```
+/// use jobobject::os::linux::CommandExt;
+/// use jobobject::process::Command;
+/// use jobobject::{JobObject, Options};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let job = JobObject::create(&Options::default())?;
+/// // Its own process group, so that a terminal's Ctrl-C does not reach it.
+/// let mut child = Command::new("true").process_group(0).spawn(&job)?;
+/// assert!(child.wait()?.success());
+/// # Ok(())
+/// # }
+/// ```
+pub trait CommandExt {
+    /// Runs the child as user `uid` (the caller must be allowed to: root, usually). When
+    /// root changes the user, the child's supplementary groups are dropped, as std does.
+    fn uid(&mut self, uid: u32) -> &mut Self;
+
+    /// Runs the child with group `gid`.
+    fn gid(&mut self, gid: u32) -> &mut Self;
+
+    /// Puts the child in process group `pgroup`; 0 makes a new group led by the child.
+    fn process_group(&mut self, pgroup: i32) -> &mut Self;
+
+    /// Tests only: the spawn takes this path or fails.
+    #[doc(hidden)]
+    fn spawn_path(&mut self, path: SpawnPath) -> &mut Self;
+}
+
+/// Tests only: how a [`process::Command`](crate::process::Command) starts its child.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnPath {
+    /// clone3 `CLONE_INTO_CGROUP` into the v2 directory (plus joins on v1).
+    BornInJob,
+    /// A vfork-style clone whose child joins every hierarchy.
+    Join,
+    /// The same without `CLONE_PIDFD`.
+    JoinWithoutPidfd,
+}
+
+/// The Linux settings of a [`process::Command`](crate::process::Command).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CommandOptions {
+    pub(crate) uid: Option<u32>,
+    pub(crate) gid: Option<u32>,
+    pub(crate) process_group: Option<i32>,
+    pub(crate) path: Option<SpawnPath>,
+}
+
+impl CommandExt for crate::process::Command {
+    fn uid(&mut self, uid: u32) -> &mut Self {
+        self.linux.uid = Some(uid);
+        self
+    }
+
+    fn gid(&mut self, gid: u32) -> &mut Self {
+        self.linux.gid = Some(gid);
+        self
+    }
+
+    fn process_group(&mut self, pgroup: i32) -> &mut Self {
+        self.linux.process_group = Some(pgroup);
+        self
+    }
+
+    fn spawn_path(&mut self, path: SpawnPath) -> &mut Self {
+        self.linux.path = Some(path);
+        self
+    }
+}
+
+/// What a [`process::Child`](crate::process::Child) has on Linux only.
+pub trait ChildExt {
+    /// The child's pidfd (Linux 5.2 and later), for `poll`, `waitid(P_PIDFD)` or
+    /// `pidfd_send_signal`: it names this child even after its pid is reused.
+    fn pidfd(&self) -> Option<BorrowedFd<'_>>;
+}
+
+impl ChildExt for crate::process::Child {
+    fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.process.pidfd()
     }
 }

@@ -6,14 +6,14 @@ mod linux;
 #[cfg(target_os = "linux")]
 pub use linux::CgroupLayout;
 #[cfg(target_os = "linux")]
-pub(crate) use linux::Job;
-#[cfg(target_os = "linux")]
 pub(crate) use linux::list_jobs;
+#[cfg(target_os = "linux")]
+pub(crate) use linux::{Job, Process};
 
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
-pub(crate) use windows::Job;
+pub(crate) use windows::{Job, Process};
 
 #[cfg(not(any(target_os = "linux", windows)))]
 compile_error!("jobobject supports Linux and Windows only");

@@ -213,3 +213,64 @@ impl Drop for Cleanup {
         }
     }
 }
+
+/// Panics unless `text`, a child's `/proc/self/cgroup`, shows it in the job `name` in every
+/// hierarchy the job uses, right below this process's own cgroup there, and nowhere else (on
+/// hybrid: the unified one and the v1 ones of the controllers jobs use; not in devices, not
+/// in name=systemd).
+pub fn assert_in_job(text: &str, name: &str) {
+    let child = parse_proc_cgroup(text);
+    let mine = parse_proc_cgroup(&std::fs::read_to_string("/proc/self/cgroup").unwrap());
+    let layout = CgroupLayout::detect().unwrap();
+
+    let mut in_job = Vec::new();
+    for line in &child {
+        let own = mine
+            .iter()
+            .find(|l| l.id == line.id && l.controllers == line.controllers)
+            .unwrap_or_else(|| panic!("no line for hierarchy {} here", line.id));
+        let used = if line.id == 0 {
+            layout != CgroupLayout::Legacy
+        } else {
+            line.controllers
+                .iter()
+                .any(|c| USED_V1_CONTROLLERS.contains(&c.as_str()))
+        };
+        if used {
+            let expected = format!("{}/{name}", own.path.trim_end_matches('/'));
+            assert_eq!(line.path, expected, "hierarchy {line:?} in:\n{text}");
+            assert_eq!(line.path.rsplit('/').next(), Some(name));
+            in_job.push(if line.id == 0 {
+                "unified".to_owned()
+            } else {
+                line.controllers.join(",")
+            });
+        } else {
+            assert_eq!(line.path, own.path, "the job entered hierarchy {line:?}");
+        }
+    }
+    if layout == CgroupLayout::Hybrid {
+        // This host: every used v1 controller has its own hierarchy.
+        for expected in [
+            "unified", "cpu", "cpuacct", "cpuset", "memory", "blkio", "freezer",
+        ] {
+            let mounted = expected == "unified"
+                || mine
+                    .iter()
+                    .any(|l| l.controllers.iter().any(|c| c == expected));
+            if mounted {
+                assert!(
+                    in_job.iter().any(|h| h.split(',').any(|c| c == expected)),
+                    "the child is not in the job's {expected} cgroup:\n{text}"
+                );
+            }
+        }
+        if mine
+            .iter()
+            .any(|l| l.controllers.iter().any(|c| c == "pids"))
+        {
+            assert!(in_job.iter().any(|h| h.split(',').any(|c| c == "pids")));
+        }
+    }
+    assert_eq!(in_job.len(), used_cgroups().len(), "{in_job:?} in:\n{text}");
+}

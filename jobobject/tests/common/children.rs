@@ -11,7 +11,8 @@ pub const CHILD_ENV: &str = "JOBOBJECT_TEST_CHILD";
 
 /// This binary in child mode `mode`: `sleep:MS`, `exit:CODE`, `spin:MS` (busy for MS of wall
 /// time), `grandchild:MS` (starts `sleep:MS`, prints `GRANDCHILD <pid>`, waits for it) or
-/// `orphan:MS` (the same, but exits at once, leaving the grandchild running).
+/// `orphan:MS` (the same, but exits at once, leaving the grandchild running), or `echo:VAR`
+/// (copies stdin to stdout, then prints the variable VAR to stderr).
 pub fn child(mode: &str) -> Command {
     let mut command = Command::new(std::env::current_exe().expect("current_exe"));
     command
@@ -28,12 +29,34 @@ pub fn child(mode: &str) -> Command {
     command
 }
 
+/// The same child as [`child`], for the library's own builder (standard streams inherited).
+pub fn builder_child(mode: &str) -> jobobject::process::Command {
+    let mut command =
+        jobobject::process::Command::new(std::env::current_exe().expect("current_exe"));
+    command
+        .args([
+            "--exact",
+            "child_mode",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env(CHILD_ENV, mode);
+    command
+}
+
 /// Runs the child mode named in the environment, if any, and exits.
 pub fn run_child_mode() {
     let Ok(mode) = std::env::var(CHILD_ENV) else {
         return;
     };
     let (what, arg) = mode.split_once(':').unwrap_or((mode.as_str(), "0"));
+    if what == "echo" {
+        // Copies stdin to stdout, then writes the value of the variable `arg` to stderr.
+        std::io::copy(&mut std::io::stdin(), &mut std::io::stdout()).expect("copy");
+        eprint!("{}", std::env::var(arg).unwrap_or_default());
+        std::process::exit(0);
+    }
     let arg: u64 = arg.parse().expect("child mode argument");
     match what {
         "sleep" => std::thread::sleep(Duration::from_millis(arg)),

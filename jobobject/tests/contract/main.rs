@@ -17,6 +17,7 @@ mod lifecycle;
 mod limits;
 mod membership;
 mod notifications;
+mod spawn;
 
 /// Not a test: the child modes, run when this binary is started with `JOBOBJECT_TEST_CHILD`.
 #[test]

@@ -139,6 +139,7 @@ fn criterion_benches(c: &mut Criterion, parents: &[PathBuf]) {
         b.iter(|| raw_join_spawn(&raw_join))
     });
     group.bench_function("job", |b| b.iter(|| job_spawn(&spawn_job)));
+    group.bench_function("builder", |b| b.iter(|| builder_spawn(&spawn_job)));
     group.finish();
     drop(raw_join);
     spawn_job.close().unwrap();

@@ -20,10 +20,16 @@ pub(super) fn raw_join_spawn(raw: &RawJoin) {
     assert!(status.success());
 }
 
+/// The compatibility path: `job.spawn` of a std `Command`.
 pub(super) fn job_spawn(job: &JobObject) {
-    // A fresh command each time: the library's hook stays on the one it was given.
     let status = job.spawn(&mut Command::new(TRUE)).unwrap().wait().unwrap();
     assert!(status.success());
+}
+
+/// The library's own builder.
+pub(super) fn builder_spawn(job: &JobObject) {
+    let mut child = jobobject::process::Command::new(TRUE).spawn(job).unwrap();
+    assert!(child.wait().unwrap().success());
 }
 
 pub(super) fn create_close(options: &Options) {

@@ -30,6 +30,8 @@ pub(super) struct Ratios {
     pub(super) hook_vs_plain: Vec<f64>,
     pub(super) join_floor_vs_plain: Vec<f64>,
     pub(super) job_vs_hook: Vec<f64>,
+    pub(super) builder_vs_plain: Vec<f64>,
+    pub(super) big_builder_vs_plain: Vec<f64>,
     pub(super) big_job_vs_plain: Vec<f64>,
     pub(super) big_hook_vs_plain: Vec<f64>,
     pub(super) create_vs_floor: Vec<f64>,
@@ -41,17 +43,18 @@ pub(super) struct SpawnKeys {
     pub(super) hook: &'static str,
     pub(super) join_floor: &'static str,
     pub(super) job: &'static str,
+    pub(super) builder: &'static str,
 }
 
 /// Rounds of `n` spawns of each variant, interleaved; each round's medians in seconds:
-/// plain, empty hook, join floor, job.
+/// plain, empty hook, join floor, job (std `Command`), builder.
 pub(super) fn spawn_rounds(
     keys: &SpawnKeys,
     rounds: usize,
     n: usize,
     job: &JobObject,
     raw_join: &RawJoin,
-) -> Vec<[f64; 4]> {
+) -> Vec<[f64; 5]> {
     (0..rounds)
         .map(|_| {
             interleaved_round(
@@ -61,6 +64,7 @@ pub(super) fn spawn_rounds(
                     (keys.hook, &mut hooked_spawn),
                     (keys.join_floor, &mut || raw_join_spawn(raw_join)),
                     (keys.job, &mut || job_spawn(job)),
+                    (keys.builder, &mut || builder_spawn(job)),
                 ],
             )
         })
@@ -77,14 +81,16 @@ pub(super) fn summary_loops(sizes: &Sizes, parents: &[PathBuf]) -> Ratios {
         hook: "spawn/pre_exec_empty",
         join_floor: "spawn/pre_exec_join_floor",
         job: "spawn/job",
+        builder: "spawn/builder",
     };
-    for [plain, hook, join_floor, in_job] in
+    for [plain, hook, join_floor, in_job, builder] in
         spawn_rounds(&keys, sizes.spawn_rounds, sizes.spawn_n, &job, &raw_join)
     {
         ratios.job_vs_plain.push(in_job / plain);
         ratios.hook_vs_plain.push(hook / plain);
         ratios.join_floor_vs_plain.push(join_floor / plain);
         ratios.job_vs_hook.push(in_job / hook);
+        ratios.builder_vs_plain.push(builder / plain);
     }
 
     // The same from a parent with more memory mapped: fork copies its page tables, the
@@ -96,8 +102,9 @@ pub(super) fn summary_loops(sizes: &Sizes, parents: &[PathBuf]) -> Ratios {
         hook: "spawn_big/pre_exec_empty",
         join_floor: "spawn_big/pre_exec_join_floor",
         job: "spawn_big/job",
+        builder: "spawn_big/builder",
     };
-    for [plain, hook, _, in_job] in spawn_rounds(
+    for [plain, hook, _, in_job, builder] in spawn_rounds(
         &keys,
         sizes.big_spawn_rounds,
         sizes.big_spawn_n,
@@ -106,6 +113,7 @@ pub(super) fn summary_loops(sizes: &Sizes, parents: &[PathBuf]) -> Ratios {
     ) {
         ratios.big_job_vs_plain.push(in_job / plain);
         ratios.big_hook_vs_plain.push(hook / plain);
+        ratios.big_builder_vs_plain.push(builder / plain);
     }
     drop(ballast);
     drop(raw_join);
@@ -164,6 +172,11 @@ pub(super) fn print_summary(ratios: Ratios, sizes: &Sizes) {
         "spawn/pre_exec_join_floor",
     ));
     push(line("job.spawn (one long-lived job)", "spawn/job"));
+    push(line(
+        "process::Command::spawn (the builder)",
+        "spawn/builder",
+    ));
+    push(ratio_line("ratio builder / plain", ratios.builder_vs_plain));
     push(ratio_line("ratio job / plain", ratios.job_vs_plain));
     push(ratio_line(
         "ratio pre_exec-only / plain",
@@ -184,6 +197,14 @@ pub(super) fn print_summary(ratios: Ratios, sizes: &Sizes) {
         "spawn_big/pre_exec_empty",
     ));
     push(line("job.spawn (one long-lived job)", "spawn_big/job"));
+    push(line(
+        "process::Command::spawn (the builder)",
+        "spawn_big/builder",
+    ));
+    push(ratio_line(
+        "ratio builder / plain",
+        ratios.big_builder_vs_plain,
+    ));
     push(ratio_line("ratio job / plain", ratios.big_job_vs_plain));
     push(ratio_line(
         "ratio pre_exec-only / plain",

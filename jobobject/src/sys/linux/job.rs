@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::cgroup::{self, JobCgroups};
 use super::shared::{Holder, Shared};
-use super::spawn;
+use super::{process, spawn};
 use crate::events::Queue;
 use crate::handle::Handle;
 use crate::{
@@ -93,6 +93,24 @@ impl Job {
         let result = spawn::spawn(&shared.cgroups, command);
         shared.settle(armed, result.as_ref().ok().map(Child::id));
         result
+    }
+
+    pub(crate) fn spawn_builder(
+        &self,
+        command: &crate::process::Command,
+    ) -> Result<crate::process::Child, Error> {
+        let shared = self.shared()?;
+        let armed = shared.arm();
+        let result = process::spawn(&shared.cgroups, &command.parts(), &command.linux);
+        shared.settle(armed, result.as_ref().ok().map(|s| s.process.id()));
+        let spawned = result?;
+        let [stdin, stdout, stderr] = spawned.pipes;
+        Ok(crate::process::Child {
+            stdin: stdin.map(Into::into),
+            stdout: stdout.map(Into::into),
+            stderr: stderr.map(Into::into),
+            process: spawned.process,
+        })
     }
 
     pub(crate) fn pids(&self) -> Result<Vec<u32>, Error> {

@@ -1,39 +1,63 @@
-//! Starting a process that is inside the job before it runs any code of its own.
+//! The compatibility path: a `std::process::Command` started inside the job.
 //!
-//! `std::process::Command` is the interface, so the child joins from inside: a `pre_exec`
-//! hook writes `0` (the writer itself) to the job's `cgroup.procs` in every hierarchy, after
-//! the fork and before the exec. clone3's `CLONE_INTO_CGROUP` would place it at the fork, but
-//! std offers no way to pass it, and a `Child` can only come from std's own spawn.
+//! std returns a `Child` only from its own spawn, so the child joins from inside: a
+//! `pre_exec` hook writes `0` (the writer itself) to the job's `cgroup.procs` in every
+//! hierarchy, after the fork and before the exec. A hook makes std fork the caller instead
+//! of using `posix_spawn`, which is why [`process`](super::process) exists.
+//!
+//! std offers no way to take a hook off a `Command`. So the hook is disarmed once the spawn
+//! returns: it holds the descriptors in atomics, which the spawn empties and closes, and a
+//! later spawn of the same `Command` finds nothing to join (it still forks).
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use super::cgroup::{JobCgroups, dir};
 use crate::Error;
 
-/// Spawns `command` with a hook that puts the child in `cgroups` first.
+/// Spawns `command` with a hook that puts the child in `cgroups` first, then disarms it.
 pub(crate) fn spawn(cgroups: &JobCgroups, command: &mut Command) -> Result<Child, Error> {
-    // The hook stays on the command and owns its descriptors: a later spawn of the same
-    // command joins the same job (or fails once the job is gone), never a recycled fd.
-    let files = cgroups.join_files()?;
-    let hook = move || join(&files);
+    let files: Arc<[AtomicI32]> = cgroups
+        .join_files(true)?
+        .into_iter()
+        .map(|fd| AtomicI32::new(fd.into_raw_fd()))
+        .collect();
+    let hook = Arc::clone(&files);
     // SAFETY: the hook runs in the child between fork and exec, where only async-signal-safe
-    // calls are allowed: it makes one write(2) per descriptor and allocates nothing
-    // (`io::Error::from_raw_os_error` does not allocate).
-    unsafe { command.pre_exec(hook) };
-    command.spawn().map_err(|source| Error::Os {
+    // calls are allowed: it reads atomics, makes one write(2) per descriptor and allocates
+    // nothing (`io::Error::from_raw_os_error` does not allocate).
+    unsafe { command.pre_exec(move || join(&hook)) };
+    let spawned = command.spawn();
+    disarm(&files);
+    spawned.map_err(|source| Error::Spawn {
         job: format!("{:?}", cgroups.name()),
-        op: format!("spawn {:?}", command.get_program()),
-        path: None,
+        program: format!("{:?}", command.get_program()),
         source,
     })
 }
 
-fn join(files: &[OwnedFd]) -> io::Result<()> {
+fn join(files: &[AtomicI32]) -> io::Result<()> {
     for file in files {
-        dir::write_all_once(file.as_fd(), b"0")?;
+        let fd = file.load(Ordering::Acquire);
+        if fd >= 0 {
+            // SAFETY: a descriptor is in the slot only while it is open (see `disarm`).
+            dir::write_all_once(unsafe { BorrowedFd::borrow_raw(fd) }, b"0")?;
+        }
     }
     Ok(())
+}
+
+/// Empties the hook's slots and closes their descriptors.
+fn disarm(files: &[AtomicI32]) {
+    for file in files {
+        let fd = file.swap(-1, Ordering::AcqRel);
+        if fd >= 0 {
+            // SAFETY: the slot owned this descriptor, and no one else will read it now.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
 }

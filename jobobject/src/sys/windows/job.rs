@@ -148,6 +148,17 @@ impl Job {
         Ok(child)
     }
 
+    pub(crate) fn spawn_builder(
+        &self,
+        command: &crate::process::Command,
+    ) -> Result<crate::process::Child, Error> {
+        let inner = self.inner()?;
+        let parts = command.parts();
+        let child = spawn::spawn_builder(inner.job(), &inner.label, &parts, &command.windows)?;
+        events::started(inner.registration.as_ref(), inner.name.as_deref());
+        Ok(child)
+    }
+
     pub(crate) fn pids(&self) -> Result<Vec<u32>, Error> {
         let inner = self.inner()?;
         info::process_ids(inner.job())

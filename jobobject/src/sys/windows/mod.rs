@@ -25,3 +25,4 @@ mod spawn;
 mod stats;
 
 pub(crate) use job::Job;
+pub(crate) use spawn::Process;

@@ -7,12 +7,13 @@
 //!
 //! std offers no way to read a `Command`'s creation flags, so `spawn` replaces them with
 //! `CREATE_SUSPENDED` for the spawn and resets them to 0 afterwards: flags set with
-//! `CommandExt::creation_flags` before are not kept.
+//! `CommandExt::creation_flags` before are not kept. The library's own builder keeps its
+//! flags and adds `CREATE_SUSPENDED` to them.
 
 use std::io;
-use std::os::windows::io::AsRawHandle;
+use std::os::windows::io::{AsHandle, AsRawHandle, BorrowedHandle};
 use std::os::windows::process::CommandExt;
-use std::process::{Child, Command};
+use std::process::{Child, Command, ExitStatus, Stdio};
 
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
@@ -26,14 +27,93 @@ use windows_sys::Win32::System::Threading::{
 use super::errors;
 use super::handle::{self, owned, raw};
 use crate::Error;
+use crate::os::windows::CommandOptions;
+use crate::process::{Parts, StdioKind};
 
 /// Spawns `command` suspended, puts it in `job`, and resumes it.
 pub(super) fn spawn(job: HANDLE, label: &str, command: &mut Command) -> Result<Child, Error> {
-    command.creation_flags(CREATE_SUSPENDED);
-    let spawned = command.spawn();
+    let spawned = start(job, label, command, 0);
     command.creation_flags(0);
-    let mut child = spawned.map_err(|source| {
-        errors::os(label, format!("spawn {:?}", command.get_program()), source)
+    spawned
+}
+
+/// Spawns the library's own builder: through a std `Command` made from it, created with the
+/// builder's own flags plus `CREATE_SUSPENDED`, assigned, resumed.
+pub(super) fn spawn_builder(
+    job: HANDLE,
+    label: &str,
+    parts: &Parts<'_>,
+    options: &CommandOptions,
+) -> Result<crate::process::Child, Error> {
+    let mut command = Command::new(parts.program);
+    command.args(parts.args);
+    if parts.env.clear {
+        command.env_clear();
+    }
+    for (key, value) in &parts.env.vars {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    if let Some(dir) = parts.current_dir {
+        command.current_dir(dir);
+    }
+    let [stdin, stdout, stderr] = parts.stdio.map(stdio);
+    command.stdin(stdin.map_err(|e| errors::os(label, "duplicate stdin", e))?);
+    command.stdout(stdout.map_err(|e| errors::os(label, "duplicate stdout", e))?);
+    command.stderr(stderr.map_err(|e| errors::os(label, "duplicate stderr", e))?);
+    let mut child = start(job, label, &mut command, options.creation_flags)?;
+    Ok(crate::process::Child {
+        stdin: child.stdin.take(),
+        stdout: child.stdout.take(),
+        stderr: child.stderr.take(),
+        process: Process(child),
+    })
+}
+
+/// std's form of one of the builder's streams.
+fn stdio(stdio: Option<&crate::process::Stdio>) -> io::Result<Stdio> {
+    Ok(match stdio.map(|s| &s.0) {
+        None | Some(StdioKind::Inherit) => Stdio::inherit(),
+        Some(StdioKind::Null) => Stdio::null(),
+        Some(StdioKind::Piped) => Stdio::piped(),
+        Some(StdioKind::Owned(handle)) => Stdio::from(handle.try_clone()?),
+    })
+}
+
+/// A child of the builder: std's, whose pipes the builder's `Child` took.
+#[derive(Debug)]
+pub(crate) struct Process(Child);
+
+impl Process {
+    pub(crate) fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    pub(crate) fn kill(&mut self) -> io::Result<()> {
+        self.0.kill()
+    }
+
+    pub(crate) fn wait(&mut self) -> io::Result<ExitStatus> {
+        self.0.wait()
+    }
+
+    pub(crate) fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.0.try_wait()
+    }
+
+    pub(crate) fn handle(&self) -> BorrowedHandle<'_> {
+        self.0.as_handle()
+    }
+}
+
+fn start(job: HANDLE, label: &str, command: &mut Command, flags: u32) -> Result<Child, Error> {
+    command.creation_flags(flags | CREATE_SUSPENDED);
+    let mut child = command.spawn().map_err(|source| Error::Spawn {
+        job: label.to_owned(),
+        program: format!("{:?}", command.get_program()),
+        source,
     })?;
     let process: HANDLE = child.as_raw_handle();
     // SAFETY: `job` and `process` are valid handles; the child's handle has every right.

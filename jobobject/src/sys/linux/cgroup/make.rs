@@ -4,6 +4,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 use super::names::{anonymous_name, interface_file};
 use super::parent::open_parents;
@@ -138,6 +139,7 @@ impl JobCgroups {
             dirs: plain,
             primary,
             primary_fd,
+            killed: AtomicBool::new(false),
         })
     }
 

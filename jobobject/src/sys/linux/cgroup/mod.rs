@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -109,6 +109,9 @@ pub(crate) struct JobCgroups {
     /// shares (often 1024), so the other directories are opened when needed.
     primary: usize,
     primary_fd: OwnedFd,
+    /// `cgroup.kill` was written to the v2 directory (by this process, or seen in a spawn):
+    /// children may not be cloned into it any more (see `process`).
+    killed: AtomicBool,
 }
 
 impl JobCgroups {
@@ -206,7 +209,7 @@ impl JobCgroups {
     }
 
     /// The v2 directory's descriptor (the primary one, where there is one).
-    fn v2_fd(&self) -> Option<BorrowedFd<'_>> {
+    pub(crate) fn v2_fd(&self) -> Option<BorrowedFd<'_>> {
         self.v2().map(|_| self.primary_fd())
     }
 
@@ -218,18 +221,28 @@ impl JobCgroups {
         d.open().map(DirFd::Opened)
     }
 
-    /// Every `cgroup.procs` open for writing, for a child to join the job before it execs.
-    pub(crate) fn join_files(&self) -> Result<Arc<[OwnedFd]>, Error> {
-        let files = self
-            .dirs
+    /// The `cgroup.procs` files a child writes to join the job before it execs: every
+    /// hierarchy's, or (for a child born in the v2 directory) the v1 ones.
+    pub(crate) fn join_files(&self, with_v2: bool) -> Result<Vec<OwnedFd>, Error> {
+        self.dirs
             .iter()
+            .filter(|d| with_v2 || d.hierarchy.version == Version::V1)
             .map(|d| {
                 self.open_dir(d)
                     .and_then(|fd| dir::open_write(fd.as_fd(), "cgroup.procs"))
                     .map_err(|e| os(&self.name, "open cgroup.procs in", &d.path, e))
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(files.into())
+            .collect()
+    }
+
+    /// Whether a child may be cloned straight into the v2 directory.
+    pub(crate) fn clone_into_usable(&self) -> bool {
+        !self.killed.load(Ordering::Relaxed)
+    }
+
+    /// A child cloned into the v2 directory was killed at birth: clone no more into it.
+    pub(crate) fn refuse_clone_into(&self) {
+        self.killed.store(true, Ordering::Relaxed);
     }
 
     /// Moves process `pid` (all its threads) into the job, in every hierarchy, with every
@@ -294,6 +307,7 @@ impl JobCgroups {
     /// Sends SIGKILL to every process, race-free against forks.
     fn signal_all(&self) -> io::Result<()> {
         if let Some(fd) = self.v2_fd() {
+            self.refuse_clone_into();
             if v2::kill(fd)? {
                 return Ok(());
             }

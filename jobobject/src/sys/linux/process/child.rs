@@ -1,0 +1,83 @@
+//! A spawned child as the backend holds it: waited for with `waitpid` (it is our unreaped
+//! child, so its pid cannot be reused before we reap it), signalled through its pidfd.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+use rustix::process::{Pid, Signal};
+
+#[derive(Debug)]
+pub(crate) struct Process {
+    pid: libc::pid_t,
+    pidfd: Option<OwnedFd>,
+    /// Set once reaped: the pid may belong to another process from then on.
+    status: Option<ExitStatus>,
+}
+
+impl Process {
+    pub(super) fn new(pid: libc::pid_t, pidfd: Option<OwnedFd>) -> Self {
+        Process {
+            pid,
+            pidfd,
+            status: None,
+        }
+    }
+
+    pub(crate) fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    pub(crate) fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.pidfd.as_ref().map(AsFd::as_fd)
+    }
+
+    pub(crate) fn kill(&mut self) -> io::Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        match &self.pidfd {
+            Some(fd) => rustix::process::pidfd_send_signal(fd, Signal::KILL)?,
+            None => {
+                let pid = Pid::from_raw(self.pid).ok_or(io::ErrorKind::InvalidInput)?;
+                rustix::process::kill_process(pid, Signal::KILL)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn wait(&mut self) -> io::Result<ExitStatus> {
+        match self.status {
+            Some(status) => Ok(status),
+            None => self.reap(0).map(|status| status.unwrap_or_default()),
+        }
+    }
+
+    pub(crate) fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        match self.status {
+            Some(status) => Ok(Some(status)),
+            None => self.reap(libc::WNOHANG),
+        }
+    }
+
+    fn reap(&mut self, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
+        let status = reap(self.pid, flags)?;
+        self.status = status;
+        Ok(status)
+    }
+}
+
+/// `waitpid(pid, flags)`, retried on `EINTR`: the status, or `None` (`WNOHANG`, running).
+pub(super) fn reap(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a valid out pointer.
+        match unsafe { libc::waitpid(pid, &mut status, flags) } {
+            -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+            -1 => return Err(io::Error::last_os_error()),
+            0 => return Ok(None),
+            _ => return Ok(Some(ExitStatus::from_raw(status))),
+        }
+    }
+}
