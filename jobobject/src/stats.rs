@@ -32,11 +32,13 @@ pub struct MemoryStats {
 pub struct ProcessorStats {
     /// CPU time spent in user mode by the job's processes, the exited ones included.
     ///
-    /// Linux v2: `user_usec` of `cpu.stat`; v1: `cpuacct.usage_user`.
+    /// Linux v2 (also the v2 mount of a hybrid host): `user_usec` of `cpu.stat`; v1 only:
+    /// `cpuacct.usage_user`.
     pub user_time: Duration,
     /// CPU time spent in the kernel on behalf of the job's processes.
     ///
-    /// Linux v2: `system_usec` of `cpu.stat`; v1: `cpuacct.usage_sys`.
+    /// Linux v2 (also the v2 mount of a hybrid host): `system_usec` of `cpu.stat`; v1 only:
+    /// `cpuacct.usage_sys`.
     pub kernel_time: Duration,
     /// Page faults of the job's processes.
     ///

@@ -8,7 +8,7 @@ use std::time::Duration;
 use jobobject::os::linux::{CgroupLayout, CgroupParent, OptionsExt};
 use jobobject::{JobObject, Options};
 
-use super::{USED_V1_CONTROLLERS, wait_for};
+use super::{V1Use, v1_use, wait_for};
 
 /// One cgroup hierarchy and this process's cgroup in it.
 #[derive(Debug, Clone)]
@@ -22,8 +22,10 @@ pub struct OwnCgroup {
     pub cgroup: String,
     /// The same as a directory in the mounted filesystem.
     pub dir: PathBuf,
-    /// Whether jobs get a directory in this hierarchy.
+    /// Whether jobs get a directory in this hierarchy from their creation.
     pub used: bool,
+    /// Whether jobs get a directory in this hierarchy once they need it (cpuset, blkio).
+    pub on_demand: bool,
 }
 
 /// A line of `/proc/PID/cgroup`: `ID:CONTROLLERS:PATH`.
@@ -110,11 +112,8 @@ pub fn own_cgroups() -> Vec<OwnCgroup> {
             controllers: entry.controllers.clone(),
             cgroup: entry.path.clone(),
             dir: Path::new(point).join(inside),
-            used: v2
-                || entry
-                    .controllers
-                    .iter()
-                    .any(|c| USED_V1_CONTROLLERS.contains(&c.as_str())),
+            used: v2 || v1_use(&entry.controllers, layout) == V1Use::Always,
+            on_demand: !v2 && v1_use(&entry.controllers, layout) == V1Use::OnDemand,
         });
     }
     assert!(
@@ -232,9 +231,15 @@ pub fn assert_in_job(text: &str, name: &str) {
         let used = if line.id == 0 {
             layout != CgroupLayout::Legacy
         } else {
-            line.controllers
-                .iter()
-                .any(|c| USED_V1_CONTROLLERS.contains(&c.as_str()))
+            match v1_use(&line.controllers, layout) {
+                V1Use::Always => true,
+                V1Use::Never => false,
+                // In the job there once the job has its directory.
+                V1Use::OnDemand => own_cgroups()
+                    .iter()
+                    .find(|c| !c.v2 && c.controllers == line.controllers)
+                    .is_some_and(|c| c.dir.join(name).is_dir()),
+            }
         };
         if used {
             let expected = format!("{}/{name}", own.path.trim_end_matches('/'));
@@ -251,9 +256,7 @@ pub fn assert_in_job(text: &str, name: &str) {
     }
     if layout == CgroupLayout::Hybrid {
         // This host: every used v1 controller has its own hierarchy.
-        for expected in [
-            "unified", "cpu", "cpuacct", "cpuset", "memory", "blkio", "freezer",
-        ] {
+        for expected in ["unified", "cpu", "memory"] {
             let mounted = expected == "unified"
                 || mine
                     .iter()
@@ -272,5 +275,9 @@ pub fn assert_in_job(text: &str, name: &str) {
             assert!(in_job.iter().any(|h| h.split(',').any(|c| c == "pids")));
         }
     }
-    assert_eq!(in_job.len(), used_cgroups().len(), "{in_job:?} in:\n{text}");
+    let expected = own_cgroups()
+        .iter()
+        .filter(|c| c.used || (c.on_demand && c.dir.join(name).is_dir()))
+        .count();
+    assert_eq!(in_job.len(), expected, "{in_job:?} in:\n{text}");
 }

@@ -113,12 +113,43 @@ impl Cleanup {
     }
 }
 
-/// The v1 controllers the library puts jobs in; hierarchies with none of them (`devices`,
+/// The v1 controllers the library may put jobs in; hierarchies with none of them (`devices`,
 /// `name=systemd`) are left alone.
 #[cfg(target_os = "linux")]
 pub const USED_V1_CONTROLLERS: &[&str] = &[
     "cpu", "cpuacct", "cpuset", "memory", "blkio", "freezer", "pids",
 ];
+
+/// How a job uses a v1 hierarchy carrying `controllers`, as the library decides it.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V1Use {
+    /// A directory from the job's creation.
+    Always,
+    /// A directory once the job needs it (cpuset: CPU affinity; blkio: I/O limits, tracking).
+    OnDemand,
+    /// None: no controller jobs use, or (on hybrid) only cpuacct and freezer, whose work the
+    /// v2 hierarchy does.
+    Never,
+}
+
+#[cfg(target_os = "linux")]
+pub fn v1_use(controllers: &[String], layout: jobobject::os::linux::CgroupLayout) -> V1Use {
+    let used: Vec<&str> = controllers
+        .iter()
+        .map(String::as_str)
+        .filter(|c| USED_V1_CONTROLLERS.contains(c))
+        .collect();
+    let all_in = |set: &[&str]| used.iter().all(|c| set.contains(c));
+    let hybrid = layout == jobobject::os::linux::CgroupLayout::Hybrid;
+    if used.is_empty() || (hybrid && all_in(&["cpuacct", "freezer"])) {
+        V1Use::Never
+    } else if all_in(&["cpuset", "blkio"]) {
+        V1Use::OnDemand
+    } else {
+        V1Use::Always
+    }
+}
 
 /// Whether the tests can use cgroups here: root, and a cgroup layout the library can use.
 ///

@@ -24,11 +24,18 @@ pub(super) fn own_cgroup_dirs() -> io::Result<Vec<PathBuf>> {
         let controller = match *fstype {
             "cgroup2" => None,
             "cgroup" => {
-                let options = right.get(2).copied().unwrap_or_default();
-                match options.split(',').find(|o| USED_V1_CONTROLLERS.contains(o)) {
-                    Some(c) => Some(c),
-                    None => continue,
+                let options: Vec<&str> = right
+                    .get(2)
+                    .copied()
+                    .unwrap_or_default()
+                    .split(',')
+                    .collect();
+                if !made_with_a_job(&options) {
+                    continue;
                 }
+                options
+                    .into_iter()
+                    .find(|o| USED_V1_CONTROLLERS.contains(o))
             }
             _ => continue,
         };
@@ -54,6 +61,21 @@ pub(super) fn own_cgroup_dirs() -> io::Result<Vec<PathBuf>> {
         }
     }
     Ok(dirs)
+}
+
+/// Whether a job gets a directory at its creation in the v1 hierarchy mounted with
+/// `options`, as the library decides it: one of the controllers it uses, and not only cpuset
+/// and blkio (made on demand), nor on hybrid only cpuacct and freezer (served by v2).
+fn made_with_a_job(options: &[&str]) -> bool {
+    let used: Vec<&str> = options
+        .iter()
+        .copied()
+        .filter(|o| USED_V1_CONTROLLERS.contains(o))
+        .collect();
+    let all_in = |set: &[&str]| used.iter().all(|c| set.contains(c));
+    let hybrid = CgroupLayout::detect().ok() == Some(CgroupLayout::Hybrid);
+    let served_by_v2 = hybrid && all_in(&["cpuacct", "freezer"]);
+    !(used.is_empty() || all_in(&["cpuset", "blkio"]) || served_by_v2)
 }
 
 /// One directory per hierarchy, made by hand; removed when dropped.

@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode};
-use jobobject::os::linux::{CgroupParent, OptionsExt};
+use jobobject::os::linux::{CgroupLayout, CgroupParent, OptionsExt};
 use jobobject::{JobObject, Notification, Options};
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::fs::inotify;
@@ -35,7 +35,7 @@ const SETTLE: Duration = Duration::from_millis(40);
 const BALLAST_BYTES: usize = 256 << 20;
 /// Processes in the job that `terminate_200` kills.
 const PROCESSES: usize = 200;
-/// The v1 controllers the library makes a job directory for (its `USED_V1_CONTROLLERS`).
+/// The v1 controllers the library may make a job directory for (see `made_with_a_job`).
 const USED_V1_CONTROLLERS: &[&str] = &[
     "cpu", "cpuacct", "cpuset", "memory", "blkio", "freezer", "pids",
 ];

@@ -168,7 +168,7 @@ pub(super) fn print_summary(ratios: Ratios, sizes: &Sizes) {
         "spawn/pre_exec_empty",
     ));
     push(line(
-        "hook joining 8 pre-opened cgroups (floor)",
+        "hook joining the same pre-opened cgroups (floor)",
         "spawn/pre_exec_join_floor",
     ));
     push(line("job.spawn (one long-lived job)", "spawn/job"));

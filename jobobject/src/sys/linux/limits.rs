@@ -164,6 +164,26 @@ impl<'a> Limits<'a> {
         self.error(controller, &op, error)
     }
 
+    /// Makes the directories (on demand) that the limits being set need; a limit to clear
+    /// where its directory was never made is kept (there is none).
+    fn on_demand(&self, limits: &JobLimits) -> Result<JobLimits, Error> {
+        let mut limits = *limits;
+        let io = self.io_controller();
+        let set = |limit: &Limit<u64>| matches!(limit, Limit::Set(_));
+        if set(&limits.cpu_affinity) {
+            self.cgroups.ensure("cpuset")?;
+        } else if self.cgroups.lacks("cpuset") {
+            limits.cpu_affinity = Limit::Keep;
+        }
+        if set(&limits.io_bandwidth) || set(&limits.io_iops) {
+            self.cgroups.ensure(io)?;
+        } else if self.cgroups.lacks(io) {
+            limits.io_bandwidth = Limit::Keep;
+            limits.io_iops = Limit::Keep;
+        }
+        Ok(limits)
+    }
+
     /// The rate where a quota is set, else the weight where it is not the kernel's default.
     pub(crate) fn cpu_limit(&self) -> Result<Option<CpuLimit>, Error> {
         let c = &self.controllers;
@@ -185,6 +205,9 @@ impl<'a> Limits<'a> {
 
     /// The job's own CPU list, unless it has none (v2) or it allows every CPU its parent does.
     pub(crate) fn cpu_affinity(&self) -> Result<Option<u64>, Error> {
+        if self.cgroups.lacks("cpuset") {
+            return Ok(None);
+        }
         let c = &self.controllers;
         let read = |e| self.error("cpuset", "read CPU affinity", e);
         let list = c.cpus().map_err(read)?;
@@ -226,6 +249,9 @@ impl<'a> Limits<'a> {
     }
 
     fn io_limits(&self) -> Result<Vec<controllers::IoMax>, Error> {
+        if self.cgroups.lacks(self.io_controller()) {
+            return Ok(Vec::new());
+        }
         let rules = self
             .controllers
             .io_rules()
@@ -254,13 +280,16 @@ impl<'a> Limits<'a> {
     pub(crate) fn set_resource_limits(&self, limits: &JobLimits) -> Result<(), Error> {
         limits.check(controllers::online_mask())?;
         check_kernel_bounds(limits)?;
+        let limits = &self.on_demand(limits)?;
+        // The directories made on demand just now have controllers too.
+        let this = Limits::new(self.cgroups);
         let disks = if limits.io_bandwidth != Limit::Keep || limits.io_iops != Limit::Keep {
             controllers::disks()
-                .map_err(|e| self.error(self.io_controller(), "list the disks in /sys/block", e))?
+                .map_err(|e| this.error(this.io_controller(), "list the disks in /sys/block", e))?
         } else {
             Vec::new()
         };
         let changes = transaction::resources(limits, &disks, controllers::host_cpus());
-        self.apply(&changes)
+        this.apply(&changes)
     }
 }

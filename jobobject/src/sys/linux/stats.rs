@@ -77,6 +77,11 @@ impl<'a> Stats<'a> {
     }
 
     /// Whether the job has an I/O controller to count its I/O; the error says how to get one.
+    /// The name of the job's I/O controller: `blkio` on v1, `io` on v2.
+    pub(crate) fn io_controller(&self) -> &'static str {
+        self.controllers.io_controller()
+    }
+
     pub(crate) fn check_io_accounting(&self) -> Result<(), Error> {
         if self.controllers.io_accounting() {
             return Ok(());

@@ -12,6 +12,15 @@ const USED_V1_CONTROLLERS: &[&str] = &[
     "cpu", "cpuacct", "cpuset", "memory", "blkio", "freezer", "pids",
 ];
 
+/// The v1 controllers a job needs only once a limit or accounting of theirs is turned on
+/// (CPU affinity; I/O limits or tracking): a hierarchy carrying nothing else gets the job's
+/// directory then.
+const ON_DEMAND_V1_CONTROLLERS: &[&str] = &["cpuset", "blkio"];
+
+/// The v1 controllers whose work the v2 hierarchy of a hybrid host does for every cgroup,
+/// without a controller: CPU times (`cpu.stat`) and freezing (`cgroup.freeze`).
+const SERVED_BY_V2: &[&str] = &["cpuacct", "freezer"];
+
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 const HYBRID_UNIFIED: &str = "/sys/fs/cgroup/unified";
 
@@ -72,6 +81,9 @@ pub(crate) struct Hierarchy {
     pub(crate) mount_point: PathBuf,
     /// The path inside the hierarchy that is mounted at `mount_point`.
     pub(crate) mount_root: PathBuf,
+    /// A job gets its directory here only when it needs one of its controllers (see
+    /// `ON_DEMAND_V1_CONTROLLERS`).
+    pub(crate) on_demand: bool,
 }
 
 impl Hierarchy {
@@ -171,6 +183,7 @@ pub(crate) fn from_mounts(kind: LayoutKind, mounts: &[parse::Mount]) -> Result<L
             controllers: Vec::new(),
             mount_point: PathBuf::from(point),
             mount_root: root,
+            on_demand: false,
         });
     }
     if kind != LayoutKind::Unified {
@@ -184,9 +197,12 @@ pub(crate) fn from_mounts(kind: LayoutKind, mounts: &[parse::Mount]) -> Result<L
             let seen = hierarchies
                 .iter()
                 .any(|h: &Hierarchy| h.controllers == controllers);
-            if !controllers.is_empty() && !seen {
+            let all_in = |set: &[&str]| controllers.iter().all(|c| set.contains(&c.as_str()));
+            let served = kind == LayoutKind::Hybrid && all_in(SERVED_BY_V2);
+            if !controllers.is_empty() && !seen && !served {
                 hierarchies.push(Hierarchy {
                     version: Version::V1,
+                    on_demand: all_in(ON_DEMAND_V1_CONTROLLERS),
                     controllers,
                     mount_point: mount.mount_point.clone(),
                     mount_root: mount.root.clone(),
@@ -240,26 +256,74 @@ mod tests {
 31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw
 32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
 33 31 0:30 / /sys/fs/cgroup/cpuacct rw - cgroup cgroup rw,cpuacct
+34 31 0:31 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset
+35 31 0:32 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer
 36 31 0:33 / /sys/fs/cgroup/devices rw - cgroup cgroup rw,devices
 37 31 0:34 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+38 31 0:35 / /sys/fs/cgroup/net_cls,net_prio rw - cgroup cgroup rw,net_cls,net_prio
+39 31 0:36 / /sys/fs/cgroup/blkio rw - cgroup cgroup rw,blkio
 40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd
 41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
 ";
 
     #[test]
     fn hybrid_keeps_used_v1_hierarchies_and_unified_first() {
+        // cpuacct and freezer alone are left to the v2 hierarchy; cpuset and blkio are used
+        // on demand.
         let layout = from_mounts(LayoutKind::Hybrid, &mounts(HYBRID)).unwrap();
         let points: Vec<_> = layout
             .hierarchies
             .iter()
-            .map(|h| h.mount_point.clone())
+            .map(|h| (h.mount_point.clone(), h.on_demand))
+            .collect();
+        let expected = [
+            ("unified", false),
+            ("cpu", false),
+            ("cpuset", true),
+            ("memory", false),
+            ("blkio", true),
+        ]
+        .map(|(p, lazy)| (PathBuf::from(CGROUP_ROOT).join(p), lazy));
+        assert_eq!(points, expected);
+        assert_eq!(layout.hierarchies[0].version, Version::V2);
+        assert!(layout.hierarchies[3].has("memory"));
+    }
+
+    #[test]
+    fn legacy_uses_cpuacct_and_freezer() {
+        let text = HYBRID.replace("cgroup2 cgroup2", "tmpfs tmpfs");
+        let layout = from_mounts(LayoutKind::Legacy, &mounts(&text)).unwrap();
+        let points: Vec<_> = layout
+            .hierarchies
+            .iter()
+            .map(|h| h.controllers.join(","))
             .collect();
         assert_eq!(
             points,
-            ["unified", "cpu", "cpuacct", "memory"].map(|p| PathBuf::from(CGROUP_ROOT).join(p))
+            ["cpu", "cpuacct", "cpuset", "freezer", "memory", "blkio"]
         );
-        assert_eq!(layout.hierarchies[0].version, Version::V2);
-        assert!(layout.hierarchies[3].has("memory"));
+    }
+
+    #[test]
+    fn comounted_with_a_needed_controller_is_kept() {
+        let text = "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+                    33 31 0:30 / /sys/fs/cgroup/cpuset,blkio rw - cgroup cgroup rw,cpuset,blkio\n\
+                    34 31 0:31 / /sys/fs/cgroup/cpuset,memory rw - cgroup cgroup rw,memory\n";
+        let layout = from_mounts(LayoutKind::Hybrid, &mounts(text)).unwrap();
+        let kept: Vec<_> = layout
+            .hierarchies
+            .iter()
+            .map(|h| (h.controllers.join(","), h.on_demand))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (String::new(), false),
+                ("cpu,cpuacct".into(), false),
+                ("cpuset,blkio".into(), true),
+                ("memory".into(), false)
+            ]
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use super::names::{anonymous_name, interface_file};
-use super::parent::open_parents;
+use super::on_demand::OnDemand;
+use super::parent::{Parent, open_parents};
 use super::{CgroupDir, Hierarchy, JobCgroups, Layout, Version, dir, layout, os, v1};
 use crate::Error;
 use crate::os::linux::{CGROUP_PARENT_ENV, CgroupParent};
@@ -47,10 +48,10 @@ impl JobCgroups {
     pub(crate) fn create(parent: &CgroupParent, name: Option<&str>) -> Result<Self, Error> {
         let layout = layout::get()?;
         match name {
-            Some(name) => Self::make(layout, open_parents(layout, parent)?, name, name),
+            Some(name) => Self::make(layout, open_parents(layout, parent)?, name, true),
             None => loop {
                 let name = anonymous_name();
-                match Self::make(layout, open_parents(layout, parent)?, &name, &name) {
+                match Self::make(layout, open_parents(layout, parent)?, &name, false) {
                     // A directory left by an earlier process with the same pid.
                     Err(Error::AlreadyExists { .. }) => continue,
                     other => break other,
@@ -61,14 +62,19 @@ impl JobCgroups {
 
     fn make(
         layout: &'static Layout,
-        parents: Vec<(PathBuf, OwnedFd)>,
+        parents: Vec<Parent>,
         name: &str,
-        label: &str,
+        named: bool,
     ) -> Result<Self, Error> {
         let mut made: Vec<(CgroupDir, OwnedFd)> = Vec::with_capacity(parents.len());
-        for ((parent_path, parent), hierarchy) in parents.into_iter().zip(&layout.hierarchies) {
-            let path = parent_path.join(name);
-            match Self::make_one(hierarchy, parent.as_fd(), path, name, label) {
+        let mut on_demand = Vec::new();
+        for (parent, hierarchy) in parents.into_iter().zip(&layout.hierarchies) {
+            let Some(fd) = parent.fd else {
+                on_demand.push(OnDemand::new(hierarchy, parent.path, None));
+                continue;
+            };
+            let path = parent.path.join(name);
+            match Self::make_one(hierarchy, fd.as_fd(), path, name, name) {
                 Ok(one) => made.push(one),
                 Err(err) => {
                     for (d, _) in made.iter().rev() {
@@ -81,11 +87,11 @@ impl JobCgroups {
                 }
             }
         }
-        Self::assemble(name, made)
+        Self::assemble(name, made, on_demand, named)
     }
 
     /// Makes the job's directory in one hierarchy; on failure nothing of it is left.
-    fn make_one(
+    pub(super) fn make_one(
         hierarchy: &'static Hierarchy,
         parent: BorrowedFd<'_>,
         path: PathBuf,
@@ -118,7 +124,12 @@ impl JobCgroups {
     }
 
     /// The job from its directories and their descriptors: it keeps the primary one's.
-    pub(super) fn assemble(name: &str, dirs: Vec<(CgroupDir, OwnedFd)>) -> Result<Self, Error> {
+    pub(super) fn assemble(
+        name: &str,
+        dirs: Vec<(CgroupDir, OwnedFd)>,
+        on_demand: Vec<OnDemand>,
+        named: bool,
+    ) -> Result<Self, Error> {
         let primary = primary_index(&dirs);
         let mut kept = None;
         let mut plain = Vec::with_capacity(dirs.len());
@@ -140,6 +151,8 @@ impl JobCgroups {
             primary,
             primary_fd,
             killed: AtomicBool::new(false),
+            on_demand,
+            named,
         })
     }
 
@@ -169,8 +182,14 @@ impl JobCgroups {
         let layout = layout::get()?;
         let parents = open_parents(layout, parent)?;
         let mut dirs = Vec::with_capacity(parents.len());
-        for ((parent_path, parent), hierarchy) in parents.into_iter().zip(&layout.hierarchies) {
-            let path = parent_path.join(name);
+        let mut on_demand = Vec::new();
+        for (parent, hierarchy) in parents.into_iter().zip(&layout.hierarchies) {
+            let Some(parent_fd) = parent.fd else {
+                let found = OnDemand::find(hierarchy, &parent.path, name);
+                on_demand.push(OnDemand::new(hierarchy, parent.path, found));
+                continue;
+            };
+            let (path, parent) = (parent.path.join(name), parent_fd);
             let fd =
                 dir::open_child(parent.as_fd(), name).map_err(|err| match err.raw_os_error() {
                     Some(libc::ENOTDIR) if dir::is_file(parent.as_fd(), name) => {
@@ -184,6 +203,6 @@ impl JobCgroups {
             let opened = CgroupDir::new(hierarchy, path.clone(), fd.as_fd());
             dirs.push((opened.map_err(|e| os(name, "stat", &path, e))?, fd));
         }
-        Self::assemble(name, dirs)
+        Self::assemble(name, dirs, on_demand, true)
     }
 }

@@ -70,7 +70,8 @@ fn write_order(job: &JobCgroups) -> Vec<&CgroupDir> {
             1
         }
     };
-    let mut order: Vec<&CgroupDir> = job.dirs.iter().collect();
+    job.refresh_on_demand();
+    let mut order: Vec<&CgroupDir> = job.all_dirs().collect();
     order.sort_by_key(|d| rank(d));
     order
 }

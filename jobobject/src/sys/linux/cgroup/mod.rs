@@ -10,6 +10,7 @@ mod make;
 mod membership;
 mod migrate;
 mod names;
+mod on_demand;
 mod parent;
 pub(crate) mod parse;
 mod remove;
@@ -112,6 +113,10 @@ pub(crate) struct JobCgroups {
     /// `cgroup.kill` was written to the v2 directory (by this process, or seen in a spawn):
     /// children may not be cloned into it any more (see `process`).
     killed: AtomicBool,
+    /// The directories in hierarchies used on demand (cpuset, blkio), made when needed.
+    on_demand: Vec<on_demand::OnDemand>,
+    /// Others may open the job by name (and make its on-demand directories).
+    named: bool,
 }
 
 impl JobCgroups {
@@ -127,9 +132,14 @@ impl JobCgroups {
             .find(|d| d.hierarchy.version == Version::V2)
     }
 
+    /// Every directory the job has: those made with it, then those made on demand.
+    pub(crate) fn all_dirs(&self) -> impl Iterator<Item = &CgroupDir> {
+        self.dirs.iter().chain(self.on_demand_dirs())
+    }
+
     /// The v1 directory of the hierarchy carrying `controller`.
     pub(crate) fn v1(&self, controller: &str) -> Option<&CgroupDir> {
-        self.dirs.iter().find(|d| d.hierarchy.has(controller))
+        self.all_dirs().find(|d| d.hierarchy.has(controller))
     }
 
     /// The job's limits and statistics: through v2 on a unified host, else through the v1
@@ -147,6 +157,7 @@ impl JobCgroups {
                     memory: lazy("memory"),
                     blkio: lazy("blkio"),
                     pids: lazy("pids"),
+                    unified: self.v2_fd(),
                 })
             }
         }
@@ -190,7 +201,7 @@ impl JobCgroups {
 
     /// The job's directories, one per hierarchy.
     pub(crate) fn paths(&self) -> Vec<PathBuf> {
-        self.dirs.iter().map(|d| d.path.clone()).collect()
+        self.all_dirs().map(|d| d.path.clone()).collect()
     }
 
     /// Where a controller's files of this job are, for messages.
@@ -224,8 +235,8 @@ impl JobCgroups {
     /// The `cgroup.procs` files a child writes to join the job before it execs: every
     /// hierarchy's, or (for a child born in the v2 directory) the v1 ones.
     pub(crate) fn join_files(&self, with_v2: bool) -> Result<Vec<OwnedFd>, Error> {
-        self.dirs
-            .iter()
+        self.refresh_on_demand();
+        self.all_dirs()
             .filter(|d| with_v2 || d.hierarchy.version == Version::V1)
             .map(|d| {
                 self.open_dir(d)

@@ -13,12 +13,19 @@ use crate::os::linux::{CGROUP_PARENT_ENV, CgroupParent};
 /// The directory made at the top of each hierarchy for [`CgroupParent::Shared`].
 const SHARED_PARENT: &str = "jobobject";
 
+/// A job's parent directory in one hierarchy: its path, and the directory opened unless the
+/// hierarchy is used on demand (see [`Hierarchy::on_demand`]).
+pub(super) struct Parent {
+    pub(super) path: PathBuf,
+    pub(super) fd: Option<OwnedFd>,
+}
+
 /// The names of the jobs below `parent`: the directories of its first hierarchy (the v2 one
 /// where there is one) that look like jobs.
 pub(crate) fn list(parent: &CgroupParent) -> Result<Vec<String>, Error> {
     let layout = layout::get()?;
     let parents = open_parents(layout, parent)?;
-    let Some((path, fd)) = parents.first() else {
+    let Some((path, fd)) = parents.iter().find_map(|p| Some((&p.path, p.fd.as_ref()?))) else {
         return Ok(Vec::new());
     };
     let mut names: Vec<String> = dir::subdirectories(fd.as_fd())
@@ -30,11 +37,12 @@ pub(crate) fn list(parent: &CgroupParent) -> Result<Vec<String>, Error> {
     Ok(names)
 }
 
-/// The job's parent directory in every hierarchy, opened.
+/// The job's parent directory in every hierarchy of the layout, in its order: opened, except
+/// in the hierarchies used on demand, which [`open_on_demand`] opens when needed.
 pub(super) fn open_parents(
     layout: &'static Layout,
     parent: &CgroupParent,
-) -> Result<Vec<(PathBuf, OwnedFd)>, Error> {
+) -> Result<Vec<Parent>, Error> {
     let parent = resolve_default(parent)?;
     let own = match parent {
         CgroupParent::Own => Some(own_cgroups()?),
@@ -49,15 +57,37 @@ pub(super) fn open_parents(
                 CgroupParent::Path(relative) => hierarchy
                     .mount_point
                     .join(layout::check_relative(relative)?),
-                _ => return open_shared_parent(hierarchy),
+                _ if hierarchy.on_demand => hierarchy.mount_point.join(SHARED_PARENT),
+                _ => {
+                    let (path, fd) = open_shared_parent(hierarchy)?;
+                    return Ok(Parent { path, fd: Some(fd) });
+                }
             };
-            let fd = dir::open_path(&path).map_err(|err| match err.raw_os_error() {
-                Some(libc::ENOENT) => Error::ParentNotFound { path: path.clone() },
-                _ => os("(parent)", "open", &path, err),
-            })?;
-            Ok((path, fd))
+            let fd = match hierarchy.on_demand {
+                true => None,
+                false => Some(open_existing(&path)?),
+            };
+            Ok(Parent { path, fd })
         })
         .collect()
+}
+
+/// Opens a job's parent in a hierarchy used on demand, `path` as [`open_parents`] gave it
+/// (making the shared parent there on first use).
+pub(super) fn open_on_demand(hierarchy: &Hierarchy, path: &Path) -> Result<OwnedFd, Error> {
+    if path == hierarchy.mount_point.join(SHARED_PARENT) {
+        return open_shared_parent(hierarchy).map(|(_, fd)| fd);
+    }
+    open_existing(path)
+}
+
+fn open_existing(path: &Path) -> Result<OwnedFd, Error> {
+    dir::open_path(path).map_err(|err| match err.raw_os_error() {
+        Some(libc::ENOENT) => Error::ParentNotFound {
+            path: path.to_owned(),
+        },
+        _ => os("(parent)", "open", path, err),
+    })
 }
 
 /// Turns [`CgroupParent::Default`] into what the environment says.

@@ -43,7 +43,8 @@ impl JobCgroups {
             gone &= self.remove_nested(&format!("{relative}/{name}"));
         }
         if gone {
-            for d in self.dirs.iter().rev() {
+            let dirs: Vec<&CgroupDir> = self.all_dirs().collect();
+            for d in dirs.into_iter().rev() {
                 let removed = self
                     .open_dir(d)
                     .and_then(|fd| dir::remove_child_retrying(fd.as_fd(), relative));
@@ -80,10 +81,12 @@ impl JobCgroups {
             // A job whose making failed at its first directory.
             return Ok(());
         }
+        // Those another process made on demand are this job's too.
+        self.refresh_on_demand();
         let primary = self.primary();
         self.remove_dir(primary)?;
         let mut first_error = None;
-        for d in self.dirs.iter().filter(|d| !std::ptr::eq(*d, primary)) {
+        for d in self.all_dirs().filter(|d| !std::ptr::eq(*d, primary)) {
             if let Err(err) = self.remove_dir(d) {
                 first_error.get_or_insert(err);
             }

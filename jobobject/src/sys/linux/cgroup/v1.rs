@@ -77,6 +77,9 @@ pub(crate) struct V1<'a> {
     pub(crate) memory: Option<LazyDir<'a>>,
     pub(crate) blkio: Option<LazyDir<'a>>,
     pub(crate) pids: Option<LazyDir<'a>>,
+    /// The job's v2 directory on a hybrid host, which gives the CPU times where no v1
+    /// `cpuacct` hierarchy is used.
+    pub(crate) unified: Option<BorrowedFd<'a>>,
 }
 
 /// One of the job's v1 directories, opened on first use and kept while the [`V1`] lives (one
@@ -317,6 +320,9 @@ impl Controllers for V1<'_> {
     }
 
     fn cpu_times(&self) -> io::Result<(Duration, Duration)> {
+        if let (None, Some(dir)) = (&self.cpuacct, self.unified) {
+            return super::v2::V2 { dir }.cpu_times();
+        }
         let cpuacct = get(&self.cpuacct, "cpuacct")?;
         let user = number(cpuacct, "cpuacct.usage_user")?;
         let system = number(cpuacct, "cpuacct.usage_sys")?;

@@ -150,6 +150,7 @@ impl Shared {
 
     /// Turns on I/O accounting, where the job has an I/O controller.
     pub(crate) fn set_io_tracking(&self) -> Result<(), Error> {
+        self.cgroups.ensure(self.stats().io_controller())?;
         self.stats().check_io_accounting()?;
         self.limits().start_io_accounting();
         self.lock().io_tracking = true;

@@ -54,6 +54,7 @@ fn new_hierarchy(mount: &str) -> Hierarchy {
         controllers,
         mount_point: PathBuf::from(mount),
         mount_root: PathBuf::from("/"),
+        on_demand: false,
     }
 }
 
@@ -180,7 +181,7 @@ impl Fixture {
             let dir = CgroupDir::new(hierarchy(mount), path, fd.as_fd()).unwrap();
             dirs.push((dir, fd));
         }
-        let job = JobCgroups::assemble("job", dirs).unwrap();
+        let job = JobCgroups::assemble("job", dirs, Vec::new(), false).unwrap();
         Fixture {
             tree,
             mounts: mounts.to_vec(),
