@@ -23,7 +23,9 @@ pub enum CgroupParent {
     /// The well-known place shared by every process on the host: `/jobobject` at the top of
     /// each hierarchy, made on first use.
     Shared,
-    /// Below the calling process's own cgroup, in each hierarchy.
+    /// Below the calling process's own cgroup, in each hierarchy: where it was when it first
+    /// used this parent (a process's parents are resolved once and kept open, one directory
+    /// per hierarchy; they are resolved again if that directory has gone or refuses a job).
     Own,
     /// This path, relative to the root of each hierarchy (for example `ci/runner-3`). It must
     /// exist, and may not contain `..`.

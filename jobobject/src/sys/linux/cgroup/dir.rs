@@ -170,6 +170,16 @@ pub(crate) fn identity_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<(u64, u
     Ok((stat.st_dev, stat.st_ino))
 }
 
+/// The identity of the directory `name` of `dir` (not following symlinks); anything else
+/// there is `ENOTDIR`.
+pub(crate) fn dir_identity_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<(u64, u64)> {
+    let stat = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::Directory {
+        return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+    }
+    Ok((stat.st_dev, stat.st_ino))
+}
+
 /// Marks a directory with the extended attribute `name` (cgroupfs keeps `user.*` ones).
 pub(crate) fn set_mark(dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
     Ok(rustix::fs::fsetxattr(

@@ -2,13 +2,14 @@
 //! the marks that say who made a job and whether it stays when closed.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use super::names::{anonymous_name, interface_file};
 use super::on_demand::OnDemand;
-use super::parent::{Parent, open_parents};
+use super::parent::{Parents, fresh_parents, parents};
 use super::{CgroupDir, Hierarchy, JobCgroups, Layout, Version, dir, layout, os, v1};
 use crate::Error;
 use crate::os::linux::{CGROUP_PARENT_ENV, CgroupParent};
@@ -19,13 +20,31 @@ const JOB_MARK: &str = "user.jobobject.job";
 
 const PERSISTENT_MARK: &str = "user.jobobject.persistent";
 
-/// Which directory is primary: v2 where mounted, else the v1 freezer's, else the pids one's.
-fn primary_index<T>(dirs: &[(CgroupDir, T)]) -> usize {
-    let find = |found: &dyn Fn(&CgroupDir) -> bool| dirs.iter().position(|(d, _)| found(d));
+/// The hierarchy whose directory is the job's primary one (held open; membership, events,
+/// locks): v2 where mounted, else the v1 freezer's, else the pids one's, else the first.
+fn primary_hierarchy(layout: &'static Layout) -> Option<&'static Hierarchy> {
+    let made = || layout.hierarchies.iter().filter(|h| !h.on_demand);
+    made()
+        .find(|h| h.version == Version::V2)
+        .or_else(|| made().find(|h| h.has("freezer")))
+        .or_else(|| made().find(|h| h.has("pids")))
+        .or_else(|| made().next())
+}
+
+/// The index of the primary directory among a job's directories (see [`primary_hierarchy`]).
+fn primary_index(dirs: &[CgroupDir]) -> usize {
+    let find = |found: &dyn Fn(&CgroupDir) -> bool| dirs.iter().position(found);
     find(&|d| d.hierarchy.version == Version::V2)
         .or_else(|| find(&|d| d.hierarchy.has("freezer")))
         .or_else(|| find(&|d| d.hierarchy.has("pids")))
         .unwrap_or(0)
+}
+
+/// Whether a failed make or open may be due to parents resolved earlier that have gone since
+/// (removed, or no longer usable by this process): then they are resolved again, once.
+fn parents_may_be_stale(err: &Error) -> bool {
+    matches!(err, Error::Unavailable { .. } | Error::NotFound { .. })
+        || err.raw_os_error() == Some(libc::ENOENT)
 }
 
 /// A failed `mkdir` of a job or its parent, with what to do when it is a permission problem.
@@ -44,102 +63,119 @@ pub(crate) fn creation_error(job: &str, path: &Path, source: io::Error) -> Error
 }
 
 impl JobCgroups {
-    /// Makes the job `name` (or an anonymous one) below `parent` in every hierarchy.
+    /// Makes the job `name` (or an anonymous one) below `parent` in every hierarchy it uses
+    /// from its creation.
     pub(crate) fn create(parent: &CgroupParent, name: Option<&str>) -> Result<Self, Error> {
         let layout = layout::get()?;
-        match name {
-            Some(name) => Self::make(layout, open_parents(layout, parent)?, name, true),
+        let make = |parents: &Parents| match name {
+            Some(name) => Self::make(layout, parents, name, true),
             None => loop {
-                let name = anonymous_name();
-                match Self::make(layout, open_parents(layout, parent)?, &name, false) {
+                match Self::make(layout, parents, &anonymous_name(), false) {
                     // A directory left by an earlier process with the same pid.
                     Err(Error::AlreadyExists { .. }) => continue,
                     other => break other,
                 }
             },
+        };
+        match make(&parents(layout, parent)?) {
+            Err(err) if parents_may_be_stale(&err) => make(&fresh_parents(layout, parent)?),
+            other => other,
         }
     }
 
     fn make(
         layout: &'static Layout,
-        parents: Vec<Parent>,
+        parents: &Parents,
         name: &str,
         named: bool,
     ) -> Result<Self, Error> {
-        let mut made: Vec<(CgroupDir, OwnedFd)> = Vec::with_capacity(parents.len());
+        let primary = primary_hierarchy(layout);
+        let mut made: Vec<CgroupDir> = Vec::with_capacity(parents.len());
+        let mut primary_fd = None;
         let mut on_demand = Vec::new();
-        for (parent, hierarchy) in parents.into_iter().zip(&layout.hierarchies) {
-            let Some(fd) = parent.fd else {
-                on_demand.push(OnDemand::new(hierarchy, parent.path, None));
+        for (parent, hierarchy) in parents.iter().zip(&layout.hierarchies) {
+            let Some(fd) = &parent.fd else {
+                on_demand.push(OnDemand::new(hierarchy, parent.path.clone(), None));
                 continue;
             };
-            let path = parent.path.join(name);
-            match Self::make_one(hierarchy, fd.as_fd(), path, name, name) {
-                Ok(one) => made.push(one),
+            let keep = primary.is_some_and(|p| std::ptr::eq(p, hierarchy));
+            match Self::make_one(hierarchy, fd, parent.path.join(name), name, keep) {
+                Ok((d, kept)) => {
+                    primary_fd = primary_fd.or(kept);
+                    made.push(d);
+                }
                 Err(err) => {
-                    for (d, _) in made.iter().rev() {
-                        let parent = d.path.parent().unwrap_or(&d.path);
-                        dir::open_path(parent)
-                            .and_then(|p| dir::remove_child_retrying(p.as_fd(), name))
-                            .ok();
+                    for d in made.iter().rev() {
+                        if let Some(parent) = &d.parent {
+                            dir::remove_child_retrying(parent.as_fd(), name).ok();
+                        }
                     }
                     return Err(err);
                 }
             }
         }
-        Self::assemble(name, made, on_demand, named)
+        Self::assemble(name, made, primary_fd, on_demand, named)
     }
 
-    /// Makes the job's directory in one hierarchy; on failure nothing of it is left.
+    /// Makes the job's directory in one hierarchy, and opens it if `keep_open` (else only
+    /// its identity is read); on failure nothing of it is left.
     pub(super) fn make_one(
         hierarchy: &'static Hierarchy,
-        parent: BorrowedFd<'_>,
+        parent: &Arc<OwnedFd>,
         path: PathBuf,
         name: &str,
-        label: &str,
-    ) -> Result<(CgroupDir, OwnedFd), Error> {
-        if let Err(err) = dir::make_child(parent, name) {
+        keep_open: bool,
+    ) -> Result<(CgroupDir, Option<OwnedFd>), Error> {
+        let parent_fd = parent.as_fd();
+        if let Err(err) = dir::make_child(parent_fd, name) {
             return Err(match err.raw_os_error() {
-                Some(libc::EEXIST) if dir::is_file(parent, name) => interface_file(name, &path),
+                Some(libc::EEXIST) if dir::is_file(parent_fd, name) => interface_file(name, &path),
                 Some(libc::EEXIST) => Error::AlreadyExists {
-                    job: label.to_owned(),
+                    job: name.to_owned(),
                 },
-                _ => creation_error(label, &path, err),
+                _ => creation_error(name, &path, err),
             });
         }
-        let ready = dir::open_child(parent, name)
-            .map_err(|e| os(label, "open", &path, e))
-            .and_then(|fd| {
-                if hierarchy.has("cpuset") {
-                    v1::init_cpuset(parent, fd.as_fd())
-                        .map_err(|e| os(label, "copy cpuset.cpus/mems into", &path, e))?;
-                }
-                let made = CgroupDir::new(hierarchy, path.clone(), fd.as_fd());
-                Ok((made.map_err(|e| os(label, "stat", &path, e))?, fd))
-            });
+        let ready = Self::made_one(hierarchy, parent, path, name, keep_open);
         if ready.is_err() {
-            dir::remove_child(parent, name).ok();
+            dir::remove_child(parent_fd, name).ok();
         }
         ready
     }
 
-    /// The job from its directories and their descriptors: it keeps the primary one's.
+    fn made_one(
+        hierarchy: &'static Hierarchy,
+        parent: &Arc<OwnedFd>,
+        path: PathBuf,
+        name: &str,
+        keep_open: bool,
+    ) -> Result<(CgroupDir, Option<OwnedFd>), Error> {
+        let cpuset = hierarchy.has("cpuset");
+        if !keep_open && !cpuset {
+            let identity =
+                dir::identity_at(parent.as_fd(), name).map_err(|e| os(name, "stat", &path, e))?;
+            return Ok((CgroupDir::known(hierarchy, path, identity, parent), None));
+        }
+        let fd = dir::open_child(parent.as_fd(), name).map_err(|e| os(name, "open", &path, e))?;
+        if cpuset {
+            v1::init_cpuset(parent.as_fd(), fd.as_fd())
+                .map_err(|e| os(name, "copy cpuset.cpus/mems into", &path, e))?;
+        }
+        let identity = dir::identity(fd.as_fd()).map_err(|e| os(name, "stat", &path, e))?;
+        let made = CgroupDir::known(hierarchy, path, identity, parent);
+        Ok((made, keep_open.then_some(fd)))
+    }
+
+    /// The job from its directories and the primary one's descriptor, which it keeps.
     pub(super) fn assemble(
         name: &str,
-        dirs: Vec<(CgroupDir, OwnedFd)>,
+        dirs: Vec<CgroupDir>,
+        primary_fd: Option<OwnedFd>,
         on_demand: Vec<OnDemand>,
         named: bool,
     ) -> Result<Self, Error> {
         let primary = primary_index(&dirs);
-        let mut kept = None;
-        let mut plain = Vec::with_capacity(dirs.len());
-        for (i, (d, fd)) in dirs.into_iter().enumerate() {
-            if i == primary {
-                kept = Some(fd);
-            }
-            plain.push(d);
-        }
-        let Some(primary_fd) = kept else {
+        let Some(primary_fd) = primary_fd else {
             return Err(Error::Unavailable {
                 source: None,
                 message: "no cgroup hierarchy to hold jobs".into(),
@@ -147,7 +183,7 @@ impl JobCgroups {
         };
         Ok(JobCgroups {
             name: name.to_owned(),
-            dirs: plain,
+            dirs,
             primary,
             primary_fd,
             killed: AtomicBool::new(false),
@@ -180,29 +216,45 @@ impl JobCgroups {
     /// Opens the existing job `name` below `parent`.
     pub(crate) fn open(parent: &CgroupParent, name: &str) -> Result<Self, Error> {
         let layout = layout::get()?;
-        let parents = open_parents(layout, parent)?;
+        match Self::find(layout, &parents(layout, parent)?, name) {
+            Err(err) if parents_may_be_stale(&err) => {
+                Self::find(layout, &fresh_parents(layout, parent)?, name)
+            }
+            other => other,
+        }
+    }
+
+    fn find(layout: &'static Layout, parents: &Parents, name: &str) -> Result<Self, Error> {
+        let primary = primary_hierarchy(layout);
         let mut dirs = Vec::with_capacity(parents.len());
+        let mut primary_fd = None;
         let mut on_demand = Vec::new();
-        for (parent, hierarchy) in parents.into_iter().zip(&layout.hierarchies) {
-            let Some(parent_fd) = parent.fd else {
+        for (parent, hierarchy) in parents.iter().zip(&layout.hierarchies) {
+            let Some(parent_fd) = &parent.fd else {
                 let found = OnDemand::find(hierarchy, &parent.path, name);
-                on_demand.push(OnDemand::new(hierarchy, parent.path, found));
+                on_demand.push(OnDemand::new(hierarchy, parent.path.clone(), found));
                 continue;
             };
-            let (path, parent) = (parent.path.join(name), parent_fd);
-            let fd =
-                dir::open_child(parent.as_fd(), name).map_err(|err| match err.raw_os_error() {
-                    Some(libc::ENOTDIR) if dir::is_file(parent.as_fd(), name) => {
-                        interface_file(name, &path)
-                    }
-                    Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP) => Error::NotFound {
-                        what: format!("job {name:?} (no {})", path.display()),
-                    },
-                    _ => os(name, "open", &path, err),
-                })?;
-            let opened = CgroupDir::new(hierarchy, path.clone(), fd.as_fd());
-            dirs.push((opened.map_err(|e| os(name, "stat", &path, e))?, fd));
+            let path = parent.path.join(name);
+            let missing = |err: io::Error| match err.raw_os_error() {
+                Some(libc::ENOTDIR) if dir::is_file(parent_fd.as_fd(), name) => {
+                    interface_file(name, &path)
+                }
+                Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP) => Error::NotFound {
+                    what: format!("job {name:?} (no {})", path.display()),
+                },
+                _ => os(name, "open", &path, err),
+            };
+            let identity = if primary.is_some_and(|p| std::ptr::eq(p, hierarchy)) {
+                let fd = dir::open_child(parent_fd.as_fd(), name).map_err(missing)?;
+                let identity = dir::identity(fd.as_fd()).map_err(|e| os(name, "stat", &path, e));
+                primary_fd = Some(fd);
+                identity?
+            } else {
+                dir::dir_identity_at(parent_fd.as_fd(), name).map_err(missing)?
+            };
+            dirs.push(CgroupDir::known(hierarchy, path, identity, parent_fd));
         }
-        Self::assemble(name, dirs, on_demand, true)
+        Self::assemble(name, dirs, primary_fd, on_demand, true)
     }
 }

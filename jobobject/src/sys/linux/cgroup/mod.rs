@@ -21,6 +21,7 @@ use std::collections::BTreeSet;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -43,7 +44,10 @@ pub(crate) struct CgroupDir {
     /// The directory's path, for messages, inotify, and to open it when needed.
     pub(crate) path: PathBuf,
     /// Its device and inode: a directory at `path` with another identity is not this job.
-    identity: (u64, u64),
+    pub(crate) identity: (u64, u64),
+    /// Its parent, where this process resolved it (see `parent::parents`): the job is removed
+    /// through it. `None` for a directory another process made on demand.
+    parent: Option<Arc<OwnedFd>>,
 }
 
 impl CgroupDir {
@@ -52,7 +56,23 @@ impl CgroupDir {
             hierarchy,
             path,
             identity: dir::identity(fd)?,
+            parent: None,
         })
+    }
+
+    /// A directory whose identity is known, in the open parent `parent`.
+    fn known(
+        hierarchy: &'static Hierarchy,
+        path: PathBuf,
+        identity: (u64, u64),
+        parent: &Arc<OwnedFd>,
+    ) -> Self {
+        CgroupDir {
+            hierarchy,
+            path,
+            identity,
+            parent: Some(Arc::clone(parent)),
+        }
     }
 
     /// Opens the directory, for one operation; a directory that took its place since (the job

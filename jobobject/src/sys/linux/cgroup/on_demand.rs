@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::membership::write_procs;
 use super::parent::open_on_demand;
@@ -125,9 +125,9 @@ impl JobCgroups {
     }
 
     fn make_on_demand(&self, slot: &OnDemand) -> Result<CgroupDir, Error> {
-        let parent = open_on_demand(slot.hierarchy, &slot.parent)?;
+        let parent = Arc::new(open_on_demand(slot.hierarchy, &slot.parent)?);
         let path = slot.parent.join(&self.name);
-        match Self::make_one(slot.hierarchy, parent.as_fd(), path, &self.name, &self.name) {
+        match Self::make_one(slot.hierarchy, &parent, path, &self.name, false) {
             Ok((made, _)) => Ok(made),
             // Another process that has the job open made it meanwhile.
             Err(Error::AlreadyExists { .. }) => {

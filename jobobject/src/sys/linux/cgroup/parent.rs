@@ -3,6 +3,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{
     Hierarchy, Layout, Version, check_name, creation_error, dir, layout, os, parse, v1, v2,
@@ -15,16 +16,51 @@ const SHARED_PARENT: &str = "jobobject";
 
 /// A job's parent directory in one hierarchy: its path, and the directory opened unless the
 /// hierarchy is used on demand (see [`Hierarchy::on_demand`]).
+#[derive(Debug)]
 pub(super) struct Parent {
     pub(super) path: PathBuf,
-    pub(super) fd: Option<OwnedFd>,
+    pub(super) fd: Option<Arc<OwnedFd>>,
 }
+
+/// A job's parents, one per hierarchy of the layout, in its order.
+pub(super) type Parents = Arc<[Parent]>;
+
+/// The parents of jobs, resolved and opened once per process and kept: a job is made, found
+/// and removed through these descriptors, one per hierarchy and parent (not per job), and
+/// without reading `/proc/self/cgroup` again for [`CgroupParent::Own`]. A parent that has
+/// gone since (its directory removed, or no longer usable by this process) is resolved
+/// again: see [`fresh_parents`].
+pub(super) fn parents(layout: &'static Layout, parent: &CgroupParent) -> Result<Parents, Error> {
+    let parent = resolve_default(parent)?;
+    let mut cache = PARENTS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, parents)) = cache.iter().find(|(p, _)| *p == parent) {
+        return Ok(Arc::clone(parents));
+    }
+    let parents: Parents = open_parents(layout, &parent)?.into();
+    cache.push((parent, Arc::clone(&parents)));
+    Ok(parents)
+}
+
+/// Forgets the cached parents for `parent` and resolves them again.
+pub(super) fn fresh_parents(
+    layout: &'static Layout,
+    parent: &CgroupParent,
+) -> Result<Parents, Error> {
+    let resolved = resolve_default(parent)?;
+    PARENTS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|(p, _)| *p != resolved);
+    parents(layout, parent)
+}
+
+static PARENTS: Mutex<Vec<(CgroupParent, Parents)>> = Mutex::new(Vec::new());
 
 /// The names of the jobs below `parent`: the directories of its first hierarchy (the v2 one
 /// where there is one) that look like jobs.
 pub(crate) fn list(parent: &CgroupParent) -> Result<Vec<String>, Error> {
     let layout = layout::get()?;
-    let parents = open_parents(layout, parent)?;
+    let parents = parents(layout, parent)?;
     let Some((path, fd)) = parents.iter().find_map(|p| Some((&p.path, p.fd.as_ref()?))) else {
         return Ok(Vec::new());
     };
@@ -39,10 +75,7 @@ pub(crate) fn list(parent: &CgroupParent) -> Result<Vec<String>, Error> {
 
 /// The job's parent directory in every hierarchy of the layout, in its order: opened, except
 /// in the hierarchies used on demand, which [`open_on_demand`] opens when needed.
-pub(super) fn open_parents(
-    layout: &'static Layout,
-    parent: &CgroupParent,
-) -> Result<Vec<Parent>, Error> {
+fn open_parents(layout: &'static Layout, parent: &CgroupParent) -> Result<Vec<Parent>, Error> {
     let parent = resolve_default(parent)?;
     let own = match parent {
         CgroupParent::Own => Some(own_cgroups()?),
@@ -60,12 +93,13 @@ pub(super) fn open_parents(
                 _ if hierarchy.on_demand => hierarchy.mount_point.join(SHARED_PARENT),
                 _ => {
                     let (path, fd) = open_shared_parent(hierarchy)?;
-                    return Ok(Parent { path, fd: Some(fd) });
+                    let fd = Some(Arc::new(fd));
+                    return Ok(Parent { path, fd });
                 }
             };
             let fd = match hierarchy.on_demand {
                 true => None,
-                false => Some(open_existing(&path)?),
+                false => Some(Arc::new(open_existing(&path)?)),
             };
             Ok(Parent { path, fd })
         })

@@ -1,7 +1,7 @@
 //! Removing a job's cgroups: its own directories, retried while the kernel reports them busy,
 //! and the nested jobs a kill left behind.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -96,13 +96,17 @@ impl JobCgroups {
 
     /// Removes one directory if it is still this job's (not one that took its name since).
     fn remove_dir(&self, d: &CgroupDir) -> Result<(), Error> {
-        let parent = d.path.parent().unwrap_or(&d.path);
-        let removed = dir::open_path(parent).and_then(|parent| {
-            if dir::identity_at(parent.as_fd(), &self.name)? != d.identity {
+        let remove = |parent: BorrowedFd<'_>| {
+            if dir::identity_at(parent, &self.name)? != d.identity {
                 return Ok(());
             }
-            dir::remove_child(parent.as_fd(), &self.name)
-        });
+            dir::remove_child(parent, &self.name)
+        };
+        let removed = match &d.parent {
+            Some(parent) => remove(parent.as_fd()),
+            None => dir::open_path(d.path.parent().unwrap_or(&d.path))
+                .and_then(|parent| remove(parent.as_fd())),
+        };
         match removed {
             Err(err) if err.raw_os_error() != Some(libc::ENOENT) => {
                 Err(os(&self.name, "rmdir", &d.path, err))

@@ -79,13 +79,12 @@ impl Shared {
     /// Registers a handle to a job this process just made or opened. An open of a job that
     /// another handle here already has reuses that job's state.
     pub(crate) fn register(cgroups: JobCgroups, holder: Holder) -> Result<Arc<Shared>, Error> {
-        let primary = cgroups.primary();
-        let key = dir::identity(cgroups.primary_fd())
-            .map_err(|e| cgroup::os(cgroups.name(), "stat", &primary.path, e))?;
+        let key = cgroups.primary().identity;
         if holder != Holder::Observer {
             lock_shared(&cgroups)?;
         }
-        if !cgroups.exists() {
+        // A job made just now cannot have been removed: nobody else could lock it yet.
+        if holder != Holder::Creator && !cgroups.exists() {
             // Removed by its last holder between our open and our lock.
             return Err(Error::NotFound {
                 what: format!("job {:?}", cgroups.name()),
@@ -209,11 +208,8 @@ impl Shared {
                 self.cgroups.remove_unheld_nested();
             }
         }
-        if !owned || self.cgroups.has_nested() {
+        if !owned {
             return self.stop_holding();
-        }
-        if self.cgroups.populated()? {
-            return self.reap_later();
         }
         self.remove_if_unheld()
     }
@@ -252,8 +248,10 @@ impl Shared {
     }
 
     /// Removes the job now, on the caller's thread, unless a handle in another process holds
-    /// it. What the kernel still reports busy after [`dir::REMOVE_RETRY`] is left to the event
-    /// thread.
+    /// it. The removal is simply tried: only when the kernel refuses it as busy does this look
+    /// why. A job with nested jobs stays; one that holds processes is removed once they have
+    /// exited; one that the kernel still reports busy after [`dir::REMOVE_RETRY`] is left to
+    /// the event thread.
     fn remove_if_unheld(self: &Arc<Self>) -> Result<(), Error> {
         let primary = self.cgroups.primary();
         let exclusive = dir::try_lock(self.cgroups.primary_fd(), true)
@@ -261,7 +259,21 @@ impl Shared {
         if !exclusive {
             return Ok(());
         }
-        let removed = self.cgroups.remove();
+        let removed = match self.cgroups.remove_once() {
+            Err(err) if cgroup::is_busy(&err) => {
+                if self.cgroups.has_nested() {
+                    return self.stop_holding();
+                }
+                if self.cgroups.populated()? {
+                    // Held again as before, until the event thread removes it.
+                    dir::try_lock(self.cgroups.primary_fd(), false).ok();
+                    return self.reap_later();
+                }
+                // Its last process exited a moment ago: the kernel frees the cgroup soon.
+                self.cgroups.remove()
+            }
+            other => other,
+        };
         if removed.is_ok() {
             return Ok(());
         }

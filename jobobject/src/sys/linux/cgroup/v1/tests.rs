@@ -181,7 +181,20 @@ impl Fixture {
             let dir = CgroupDir::new(hierarchy(mount), path, fd.as_fd()).unwrap();
             dirs.push((dir, fd));
         }
-        let job = JobCgroups::assemble("job", dirs, Vec::new(), false).unwrap();
+        let primary = dirs
+            .iter()
+            .position(|(d, _)| d.hierarchy.has("freezer"))
+            .unwrap_or(0);
+        let mut primary_fd = None;
+        let dirs = (dirs.into_iter().enumerate())
+            .map(|(i, (dir, fd))| {
+                if i == primary {
+                    primary_fd = Some(fd);
+                }
+                dir
+            })
+            .collect();
+        let job = JobCgroups::assemble("job", dirs, primary_fd, Vec::new(), false).unwrap();
         Fixture {
             tree,
             mounts: mounts.to_vec(),
