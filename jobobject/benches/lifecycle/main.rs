@@ -1,10 +1,12 @@
 //! What a job costs over its lifecycle on Linux, each cost next to a baseline measured in the
 //! same run (absolute times are noisy on a shared machine; the ratios are what to compare):
 //!
-//! 1. `spawn_true`: `job.spawn` of `/bin/true` + wait, into one long-lived job, against a
-//!    plain `Command::spawn` (std's posix_spawn path), the same with an empty `pre_exec` hook
-//!    (std's fork path, which the library's hook forces), and the floor of joining the same
-//!    cgroups by hand: a hook writing `0` to pre-opened `cgroup.procs` files.
+//! 1. `spawn_true`: a spawn of `/bin/true` + wait into one long-lived job, with the library's
+//!    builder (`process::Command`) and with `job.spawn` of a std `Command` (the compatibility
+//!    path), against a plain `Command::spawn` (std's posix_spawn path), the same with an
+//!    empty `pre_exec` hook (std's fork path, which the compatibility path forces), and the
+//!    floor of joining the same cgroups by hand: a hook writing `0` to pre-opened
+//!    `cgroup.procs` files.
 //! 2. `create_close`: create + close of an empty anonymous job, against the floor of
 //!    `mkdir` + `rmdir` of one directory in each hierarchy the library uses.
 //! 3. `exit_to_notification`: from the SIGKILL of a job's only process to `poll_notification`
@@ -25,8 +27,12 @@
 //! the spawn ratios come from rounds of 300 spawns of each variant, interleaved one by one so
 //! that load from elsewhere falls on every variant alike, one ratio of medians per round, and
 //! the median of the rounds. The spawn rounds run once more with 256 MiB of extra memory
-//! touched in this process, since the fork path copies the parent's page tables and
-//! posix_spawn does not. Every other line is the median and spread of individually timed
+//! touched in this process, and once from a process with 1000 idle threads, since the fork
+//! path copies the parent's page tables and posix_spawn does not; and 4 threads spawn at once
+//! while a shell forks in a loop, for the tail under load (p99, builder against plain). The
+//! whole lifecycle (create, memory/CPU/process limits, spawn `/bin/true` with the builder,
+//! wait, close) runs against the same directories and limit files made by hand with a
+//! `pre_exec` join. Every other line is the median and spread of individually timed
 //! operations.
 //!
 //! Every job lives below this process's own cgroups (`CgroupParent::Own`), and every cgroup

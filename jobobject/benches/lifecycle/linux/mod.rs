@@ -71,6 +71,12 @@ struct Sizes {
     ballast_bytes: usize,
     big_spawn_rounds: usize,
     big_spawn_n: usize,
+    lifecycle_rounds: usize,
+    lifecycle_n: usize,
+    threads: usize,
+    thread_rounds: usize,
+    thread_n: usize,
+    load_n: usize,
 }
 
 impl Sizes {
@@ -86,6 +92,12 @@ impl Sizes {
                 ballast_bytes: BALLAST_BYTES,
                 big_spawn_rounds: 3,
                 big_spawn_n: 50,
+                lifecycle_rounds: 5,
+                lifecycle_n: 200,
+                threads: 1000,
+                thread_rounds: 5,
+                thread_n: 100,
+                load_n: 250,
             },
             _ => Sizes {
                 spawn_rounds: 1,
@@ -97,6 +109,12 @@ impl Sizes {
                 ballast_bytes: 1 << 20,
                 big_spawn_rounds: 1,
                 big_spawn_n: 1,
+                lifecycle_rounds: 1,
+                lifecycle_n: 2,
+                threads: 10,
+                thread_rounds: 1,
+                thread_n: 2,
+                load_n: 2,
             },
         }
     }

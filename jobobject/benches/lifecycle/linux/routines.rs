@@ -143,3 +143,126 @@ pub(super) fn kill_each_and_reap() -> Duration {
     record("terminate/kill_each", elapsed);
     elapsed
 }
+
+/// The limits of the lifecycle benchmark: 256 MiB, half of the host's CPUs, 64 processes.
+pub(super) fn lifecycle_limits() -> jobobject::JobLimits {
+    jobobject::JobLimits::new()
+        .memory(256 << 20)
+        .cpu(jobobject::CpuLimit::Rate(5_000))
+        .max_processes(64)
+}
+
+/// A whole job: create, memory/CPU/process limits, spawn `/bin/true` with the builder, wait,
+/// close.
+pub(super) fn job_lifecycle(options: &Options) {
+    let job = JobObject::create(options).unwrap();
+    job.set_resource_limits(&lifecycle_limits()).unwrap();
+    let mut child = jobobject::process::Command::new(TRUE).spawn(&job).unwrap();
+    assert!(child.wait().unwrap().success());
+    job.close().unwrap();
+}
+
+/// The same by hand: the same directories, the same limit files written, a `pre_exec` hook
+/// joining them, wait, rmdir (`limits` says which file of which directory gets what).
+pub(super) fn floor_lifecycle(parents: &[PathBuf], limits: &[Vec<(&'static str, String)>]) {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let what = format!("lifecycle-floor-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    let raw = RawJoin::new(parents, &what).expect("make the floor cgroups");
+    for (dir, files) in raw.cgroups.dirs.iter().zip(limits) {
+        for (file, value) in files {
+            fs::write(dir.join(file), value).expect("write a floor limit");
+        }
+    }
+    let status = raw.command(TRUE).spawn().unwrap().wait().unwrap();
+    assert!(status.success());
+}
+
+/// Which limit files of each floor directory (in `parents` order) get the lifecycle limits,
+/// found once: the same files the library writes.
+pub(super) fn floor_limit_files(parents: &[PathBuf]) -> Vec<Vec<(&'static str, String)>> {
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let quota = 100_000 * cpus / 2;
+    let candidates = [
+        ("memory.max", (256u64 << 20).to_string()),
+        ("memory.limit_in_bytes", (256u64 << 20).to_string()),
+        ("cpu.max", format!("{quota} 100000")),
+        ("cpu.cfs_quota_us", quota.to_string()),
+        ("pids.max", "64".to_owned()),
+    ];
+    let probe = RawCgroups::make(parents, &bench_name("limit-probe")).expect("probe cgroups");
+    probe
+        .dirs
+        .iter()
+        .map(|dir| {
+            candidates
+                .iter()
+                .filter(|(file, _)| dir.join(file).exists())
+                .cloned()
+                .collect()
+        })
+        .collect()
+}
+
+/// Parks `count` idle threads until the returned guard is dropped.
+pub(super) fn idle_threads(count: usize) -> IdleThreads {
+    let stop = Arc::new(std::sync::Barrier::new(count + 1));
+    let handles = (0..count)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            thread::Builder::new()
+                .stack_size(64 << 10)
+                .spawn(move || {
+                    stop.wait();
+                })
+                .expect("start an idle thread")
+        })
+        .collect();
+    IdleThreads { stop, handles }
+}
+
+pub(super) struct IdleThreads {
+    stop: Arc<std::sync::Barrier>,
+    handles: Vec<thread::JoinHandle<()>>,
+}
+
+impl Drop for IdleThreads {
+    fn drop(&mut self) {
+        self.stop.wait();
+        for handle in self.handles.drain(..) {
+            handle.join().ok();
+        }
+    }
+}
+
+/// `threads` threads each running `spawn` `n` times, timing each, while a shell forks
+/// `/bin/true` in a loop; records every sample under `key`.
+pub(super) fn spawns_under_load(
+    threads: usize,
+    n: usize,
+    key: &'static str,
+    spawn: fn(&JobObject),
+    job: &JobObject,
+) {
+    let mut load = Command::new("sh")
+        .args(["-c", "while :; do /bin/true; done"])
+        .spawn()
+        .expect("start the fork loop");
+    thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                for _ in 0..n {
+                    let t0 = Instant::now();
+                    spawn(job);
+                    record(key, t0.elapsed());
+                }
+            });
+        }
+    });
+    load.kill().ok();
+    load.wait().ok();
+}
+
+/// A plain spawn, in the shape `spawns_under_load` takes.
+pub(super) fn plain_spawn_for(_: &JobObject) {
+    plain_spawn();
+}

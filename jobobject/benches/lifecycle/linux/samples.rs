@@ -29,6 +29,7 @@ pub(super) struct Stats {
     pub(super) median: Duration,
     pub(super) p10: Duration,
     pub(super) p90: Duration,
+    pub(super) p99: Duration,
     pub(super) min: Duration,
     pub(super) max: Duration,
 }
@@ -45,6 +46,7 @@ impl Stats {
             median: at(0.5),
             p10: at(0.1),
             p90: at(0.9),
+            p99: at(0.99),
             min: samples[0],
             max: samples[samples.len() - 1],
         })
@@ -58,10 +60,11 @@ pub(super) fn us(d: Duration) -> String {
 pub(super) fn line(label: &str, key: &str) -> String {
     match Stats::of(samples(key)) {
         Some(s) => format!(
-            "  {label:<44} median {:>10}  p10 {:>10}  p90 {:>10}  min {:>10}  max {:>10}  (n={})",
+            "  {label:<44} median {:>10}  p10 {:>10}  p90 {:>10}  p99 {:>10}  min {:>10}  max {:>10}  (n={})",
             us(s.median),
             us(s.p10),
             us(s.p90),
+            us(s.p99),
             us(s.min),
             us(s.max),
             s.n

@@ -35,6 +35,8 @@ pub(super) struct Ratios {
     pub(super) big_job_vs_plain: Vec<f64>,
     pub(super) big_hook_vs_plain: Vec<f64>,
     pub(super) create_vs_floor: Vec<f64>,
+    pub(super) lifecycle_vs_floor: Vec<f64>,
+    pub(super) threads_builder_vs_plain: Vec<f64>,
 }
 
 /// Where the spawn loops record their samples.
@@ -120,6 +122,20 @@ pub(super) fn summary_loops(sizes: &Sizes, parents: &[PathBuf]) -> Ratios {
     job.close().unwrap();
 
     let anonymous = options();
+    let limit_files = floor_limit_files(parents);
+    for _ in 0..sizes.lifecycle_rounds {
+        let [job, floor] = interleaved_round(
+            sizes.lifecycle_n,
+            [
+                ("lifecycle/job", &mut || job_lifecycle(&anonymous)),
+                ("lifecycle/floor", &mut || {
+                    floor_lifecycle(parents, &limit_files)
+                }),
+            ],
+        );
+        ratios.lifecycle_vs_floor.push(job / floor);
+    }
+
     for _ in 0..sizes.create_rounds {
         let [job, floor] = interleaved_round(
             sizes.create_n,
@@ -149,6 +165,30 @@ pub(super) fn summary_loops(sizes: &Sizes, parents: &[PathBuf]) -> Ratios {
     }
     drop(raw_watch);
     notified.close().unwrap();
+
+    // Last: idle threads leave their stacks mapped (glibc keeps them for reuse), which would
+    // slow every fork-based variant measured after them.
+    // From a process with many idle threads (fork copies every thread's mappings' page
+    // tables once; a shared-memory clone copies nothing).
+    let job = guarded_job(&options().name(bench_name("spawn-threads")));
+    let idle = idle_threads(sizes.threads);
+    for _ in 0..sizes.thread_rounds {
+        let [plain, builder] = interleaved_round(
+            sizes.thread_n,
+            [
+                ("spawn_threads/plain", &mut plain_spawn),
+                ("spawn_threads/builder", &mut || builder_spawn(&job)),
+            ],
+        );
+        ratios.threads_builder_vs_plain.push(builder / plain);
+    }
+    drop(idle);
+
+    // 4 threads spawning at once while a shell forks in a loop: the tail under load.
+    spawns_under_load(4, sizes.load_n, "load/plain", plain_spawn_for, &job);
+    spawns_under_load(4, sizes.load_n, "load/builder", builder_spawn, &job);
+    job.close().unwrap();
+
     ratios
 }
 
@@ -210,6 +250,42 @@ pub(super) fn print_summary(ratios: Ratios, sizes: &Sizes) {
         "ratio pre_exec-only / plain",
         ratios.big_hook_vs_plain,
     ));
+    push(format!(
+        "the same from a process with {} idle threads:",
+        sizes.threads
+    ));
+    push(line("plain Command::spawn", "spawn_threads/plain"));
+    push(line(
+        "process::Command::spawn (the builder)",
+        "spawn_threads/builder",
+    ));
+    push(ratio_line(
+        "ratio builder / plain",
+        ratios.threads_builder_vs_plain,
+    ));
+    push("4 threads spawning at once while a shell forks in a loop (per spawn):".into());
+    push(line("plain Command::spawn", "load/plain"));
+    push(line(
+        "process::Command::spawn (the builder)",
+        "load/builder",
+    ));
+    let p99 = |key| Stats::of(samples(key)).map(|s| s.p99.as_secs_f64());
+    if let (Some(builder), Some(plain)) = (p99("load/builder"), p99("load/plain")) {
+        push(format!(
+            "  {:<44} {:.3}x",
+            "ratio of p99s builder / plain",
+            builder / plain
+        ));
+    }
+    push(
+        "whole lifecycle: create, memory/CPU/process limits, spawn /bin/true, wait, close:".into(),
+    );
+    push(line("JobObject + process::Command", "lifecycle/job"));
+    push(line(
+        "the same directories and files by hand (floor)",
+        "lifecycle/floor",
+    ));
+    push(ratio_line("ratio job / floor", ratios.lifecycle_vs_floor));
     push("create + close of an empty anonymous job (per op):".into());
     push(line("JobObject::create + close", "create_close/job"));
     push(line(
