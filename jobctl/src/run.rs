@@ -3,7 +3,6 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -94,11 +93,12 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult<i32> {
             "no command given: jobctl run [OPTIONS] -- COMMAND [ARGS...]",
         ));
     };
-    let mut command = Command::new(program);
+    // Born in the job at the cost of a plain spawn; it starts with no signal blocked (jobctl
+    // blocks the ones it forwards), as a child of std's spawn does.
+    let mut command = jobobject::process::Command::new(program);
     command.args(arguments);
-    blocked.restore_in_child(&mut command);
     let start = Instant::now();
-    let child = match job.spawn(&mut command) {
+    let child = match command.spawn(&job) {
         Ok(child) => child,
         Err(err) => {
             remove(&job, &name);

@@ -130,42 +130,21 @@ mod unix {
         }
     }
 
-    /// The forwarded signals, blocked in this thread and every thread it starts from now on;
-    /// and the mask jobctl had before, for the command.
+    /// The forwarded signals, blocked in this thread and every thread it starts from now on
+    /// (the command starts with none blocked: the library's spawn unblocks every signal).
     pub struct Blocked {
         set: libc::sigset_t,
-        original: libc::sigset_t,
     }
 
     /// Blocks the forwarded signals in the calling thread; threads started later inherit that.
     pub fn block() -> Blocked {
         let set = forwarded_set();
-        // SAFETY: both sets are valid; the call writes this thread's mask and `original`.
-        unsafe {
-            let mut original: libc::sigset_t = std::mem::zeroed();
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut original);
-            Blocked { set, original }
-        }
+        // SAFETY: `set` is a valid set; the call writes this thread's mask.
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+        Blocked { set }
     }
 
     impl Blocked {
-        /// Makes the child of `command` start with the signal mask jobctl started with.
-        pub fn restore_in_child(&self, command: &mut std::process::Command) {
-            use std::os::unix::process::CommandExt;
-            let original = self.original;
-            // SAFETY: the hook runs between fork and exec, where only async-signal-safe calls
-            // are allowed: pthread_sigmask is one, and nothing is allocated.
-            unsafe {
-                command.pre_exec(move || {
-                    match libc::pthread_sigmask(libc::SIG_SETMASK, &original, std::ptr::null_mut())
-                    {
-                        0 => Ok(()),
-                        code => Err(io::Error::from_raw_os_error(code)),
-                    }
-                });
-            }
-        }
-
         /// Starts the thread that takes the blocked signals and hands each to `handler`.
         pub fn start(self, mut handler: impl FnMut(Received) + Send + 'static) {
             let set = self.set;
@@ -362,8 +341,6 @@ mod other {
     }
 
     impl Blocked {
-        pub fn restore_in_child(&self, _command: &mut std::process::Command) {}
-
         pub fn start(self, _handler: impl FnMut(Received) + Send + 'static) {}
     }
 

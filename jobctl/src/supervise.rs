@@ -1,11 +1,12 @@
 //! The loop of `jobctl run` while the command runs: it waits for the command's exit (and
 //! with `--wait-all` for the job to empty), passes signals on, and enforces the timeout.
 
-use std::process::{Child, ExitStatus};
-use std::sync::mpsc::{Receiver, Sender};
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
 
 use jobobject::JobObject;
+use jobobject::process::Child;
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, Instant};
 
 use crate::output;
 use crate::run::RunArgs;

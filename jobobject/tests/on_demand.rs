@@ -13,11 +13,19 @@ use common::*;
 use jobobject::os::linux::{CgroupLayout, JobObjectExt};
 use jobobject::{JobObject, Options};
 
-/// The on-demand hierarchies (cpuset, blkio) this host mounts, by controller.
-fn on_demand(controller: &str) -> Option<OwnCgroup> {
-    own_cgroups()
+/// The hierarchy used on demand (cpuset, blkio) that carries `controller`, for `test`; `None`
+/// (and a SKIP line) where the test cannot run.
+fn require_on_demand(test: &str, controller: &str) -> Option<OwnCgroup> {
+    if !require_cgroups(test) {
+        return None;
+    }
+    let found = own_cgroups()
         .into_iter()
-        .find(|c| c.on_demand && c.controllers.iter().any(|k| k == controller))
+        .find(|c| c.on_demand && c.controllers.iter().any(|k| k == controller));
+    if found.is_none() {
+        println!("SKIP {test}: no v1 {controller} hierarchy of its own");
+    }
+    found
 }
 
 /// A new job has a directory in the v2 hierarchy and the v1 ones of memory, cpu and pids
@@ -58,11 +66,10 @@ fn a_new_job_has_only_the_directories_it_uses() {
 /// forking, into the new cpuset directory: the kernel then holds each to the CPUs.
 #[test]
 fn affinity_set_on_a_running_job_takes_in_every_process() {
-    if !require_cgroups("affinity_set_on_a_running_job_takes_in_every_process") {
-        return;
-    }
-    let Some(cpuset) = on_demand("cpuset") else {
-        println!("SKIP affinity_set_on_a_running_job_takes_in_every_process: no v1 cpuset");
+    let Some(cpuset) = require_on_demand(
+        "affinity_set_on_a_running_job_takes_in_every_process",
+        "cpuset",
+    ) else {
         return;
     };
     let job = create(&options("affinity-running"));
@@ -122,11 +129,10 @@ fn affinity_set_on_a_running_job_takes_in_every_process() {
 /// others.
 #[test]
 fn io_tracking_makes_the_blkio_directory_and_close_removes_it() {
-    if !require_cgroups("io_tracking_makes_the_blkio_directory_and_close_removes_it") {
-        return;
-    }
-    let Some(blkio) = on_demand("blkio") else {
-        println!("SKIP io_tracking_makes_the_blkio_directory_and_close_removes_it: no v1 blkio");
+    let Some(blkio) = require_on_demand(
+        "io_tracking_makes_the_blkio_directory_and_close_removes_it",
+        "blkio",
+    ) else {
         return;
     };
     let job = create(&options("io-on-demand"));
@@ -150,11 +156,8 @@ const OTHER_ENV: &str = "JOBOBJECT_TEST_ON_DEMAND_JOB";
 /// directory it made, and our close removes it.
 #[test]
 fn a_directory_made_by_another_process_is_joined() {
-    if !require_cgroups("a_directory_made_by_another_process_is_joined") {
-        return;
-    }
-    let Some(cpuset) = on_demand("cpuset") else {
-        println!("SKIP a_directory_made_by_another_process_is_joined: no v1 cpuset");
+    let Some(cpuset) = require_on_demand("a_directory_made_by_another_process_is_joined", "cpuset")
+    else {
         return;
     };
     let job = create(&options("on-demand-other"));

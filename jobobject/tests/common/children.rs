@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 /// The variable that holds the child mode.
 pub const CHILD_ENV: &str = "JOBOBJECT_TEST_CHILD";
 
+/// The test harness's arguments that run only the `child_mode` test, quietly.
+const CHILD_ARGS: [&str; 5] = [
+    "--exact",
+    "child_mode",
+    "--nocapture",
+    "--test-threads=1",
+    "-q",
+];
+
 /// This binary in child mode `mode`: `sleep:MS`, `exit:CODE`, `spin:MS` (busy for MS of wall
 /// time), `grandchild:MS` (starts `sleep:MS`, prints `GRANDCHILD <pid>`, waits for it) or
 /// `orphan:MS` (the same, but exits at once, leaving the grandchild running), or `echo:VAR`
@@ -16,13 +25,7 @@ pub const CHILD_ENV: &str = "JOBOBJECT_TEST_CHILD";
 pub fn child(mode: &str) -> Command {
     let mut command = Command::new(std::env::current_exe().expect("current_exe"));
     command
-        .args([
-            "--exact",
-            "child_mode",
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ])
+        .args(CHILD_ARGS)
         .env(CHILD_ENV, mode)
         .stdin(Stdio::null())
         .stdout(Stdio::null());
@@ -33,15 +36,7 @@ pub fn child(mode: &str) -> Command {
 pub fn builder_child(mode: &str) -> jobobject::process::Command {
     let mut command =
         jobobject::process::Command::new(std::env::current_exe().expect("current_exe"));
-    command
-        .args([
-            "--exact",
-            "child_mode",
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ])
-        .env(CHILD_ENV, mode);
+    command.args(CHILD_ARGS).env(CHILD_ENV, mode);
     command
 }
 
