@@ -297,3 +297,37 @@ fn a_job_watched_again_after_its_last_listener_left() {
         "{seen:?}"
     );
 }
+
+/// The builder keeps the caller's creation flags: a child asked for suspended stays so (in the
+/// job) until killed.
+#[test]
+fn builder_keeps_creation_flags() {
+    use jobobject::os::windows::CommandExt;
+    const CREATE_SUSPENDED: u32 = 0x4;
+    let job = create(&options("builder-flags"));
+    let mut child = builder_child("exit:0")
+        .creation_flags(CREATE_SUSPENDED)
+        .spawn(&job)
+        .unwrap();
+    std::thread::sleep(QUIET);
+    assert_eq!(child.try_wait().unwrap(), None, "a suspended child exited");
+    assert_eq!(job.pids().unwrap(), vec![child.id()]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A batch file runs (through std's spawn, which quotes for cmd.exe) in the job, with its
+/// exit code back.
+#[test]
+fn builder_runs_a_batch_file_in_the_job() {
+    let job = create(&options("builder-batch"));
+    let dir = std::env::temp_dir().join(format!("jobobject-batch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("seven.bat");
+    std::fs::write(&script, "@exit /b 7\r\n").unwrap();
+    let mut child = jobobject::process::Command::new(&script)
+        .spawn(&job)
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(7));
+    std::fs::remove_dir_all(&dir).ok();
+}

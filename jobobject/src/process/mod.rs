@@ -13,7 +13,5 @@ pub use child::Child;
 pub use command::Command;
 pub use stdio::Stdio;
 
-#[cfg(target_os = "linux")]
-pub(crate) use command::EnvChanges;
-pub(crate) use command::Parts;
+pub(crate) use command::{EnvChanges, Parts};
 pub(crate) use stdio::Kind as StdioKind;

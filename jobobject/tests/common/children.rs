@@ -20,8 +20,9 @@ const CHILD_ARGS: [&str; 5] = [
 
 /// This binary in child mode `mode`: `sleep:MS`, `exit:CODE`, `spin:MS` (busy for MS of wall
 /// time), `grandchild:MS` (starts `sleep:MS`, prints `GRANDCHILD <pid>`, waits for it) or
-/// `orphan:MS` (the same, but exits at once, leaving the grandchild running), or `echo:VAR`
-/// (copies stdin to stdout, then prints the variable VAR to stderr).
+/// `orphan:MS` (the same, but exits at once, leaving the grandchild running), `echo:VAR`
+/// (copies stdin to stdout, then prints the variable VAR to stderr), or `args` (prints the
+/// arguments given after the harness's own).
 pub fn child(mode: &str) -> Command {
     let mut command = Command::new(std::env::current_exe().expect("current_exe"));
     command
@@ -46,6 +47,13 @@ pub fn run_child_mode() {
         return;
     };
     let (what, arg) = mode.split_once(':').unwrap_or((mode.as_str(), "0"));
+    if what == "args" {
+        // Prints each argument given after the harness's own, one per line.
+        for arg in std::env::args_os().skip(1 + CHILD_ARGS.len()) {
+            println!("ARG {arg:?}");
+        }
+        std::process::exit(0);
+    }
     if what == "echo" {
         // Copies stdin to stdout, then writes the value of the variable `arg` to stderr.
         std::io::copy(&mut std::io::stdin(), &mut std::io::stdout()).expect("copy");

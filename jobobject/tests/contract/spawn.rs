@@ -69,3 +69,39 @@ fn builder_reports_a_missing_program() {
     assert!(err.to_string().contains("jobobject-surely-missing-program"));
     assert!(job.pids().unwrap().is_empty());
 }
+
+/// Arguments reach the child exactly, however they are spelled (on Windows the builder
+/// quotes them on one command line, which the child's runtime splits again).
+#[test]
+fn builder_passes_arguments_exactly() {
+    if !require_jobs("builder_passes_arguments_exactly") {
+        return;
+    }
+    let job = create(&anonymous_options());
+    let args = [
+        "plain",
+        "two words",
+        "",
+        "a \"quoted\" word",
+        r"back\slash\",
+        r"C:\dir with space\",
+        "tab\tinside",
+        "trailing ",
+        r#"\"leading"#,
+    ];
+    let output = builder_child("args")
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn(&job)
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let got: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("ARG "))
+        .collect();
+    let expected: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+    assert_eq!(got, expected, "{text}");
+}

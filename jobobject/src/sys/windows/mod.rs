@@ -3,7 +3,8 @@
 //! - [`object`]: create (`CreateJobObjectW`, or `NtCreateJobObject` for
 //!   [`Options::use_nt_variant`](crate::Options::use_nt_variant)) and open by name.
 //! - [`job`]: the handle that `JobObject` wraps: membership, terminate, limits, statistics.
-//! - [`spawn`]: children created suspended, assigned, then resumed.
+//! - [`builder`]: the library's own builder's children, born in the job.
+//! - [`spawn`]: std's `Command`s, created suspended, assigned, then resumed.
 //! - [`events`]: the one completion port and thread for every job's notifications.
 //! - [`limits`], [`stats`]: the information classes behind limits and statistics.
 //! - [`info`], [`process`], [`handle`], [`errors`]: typed queries, single processes, handles
@@ -13,6 +14,7 @@
 //! fail, and reported as [`Error::Unsupported`](crate::Error::Unsupported), never as a limit
 //! set that is not applied.
 
+mod builder;
 mod errors;
 mod events;
 mod handle;
@@ -24,5 +26,5 @@ mod process;
 mod spawn;
 mod stats;
 
+pub(crate) use builder::Process;
 pub(crate) use job::Job;
-pub(crate) use spawn::Process;

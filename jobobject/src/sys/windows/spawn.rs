@@ -11,9 +11,9 @@
 //! flags and adds `CREATE_SUSPENDED` to them.
 
 use std::io;
-use std::os::windows::io::{AsHandle, AsRawHandle, BorrowedHandle};
+use std::os::windows::io::{AsRawHandle, OwnedHandle};
 use std::os::windows::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
@@ -24,6 +24,7 @@ use windows_sys::Win32::System::Threading::{
     CREATE_SUSPENDED, OpenThread, ResumeThread, THREAD_SUSPEND_RESUME,
 };
 
+use super::builder::{self, Process};
 use super::errors;
 use super::handle::{self, owned, raw};
 use crate::Error;
@@ -37,14 +38,24 @@ pub(super) fn spawn(job: HANDLE, label: &str, command: &mut Command) -> Result<C
     spawned
 }
 
-/// Spawns the library's own builder: through a std `Command` made from it, created with the
-/// builder's own flags plus `CREATE_SUSPENDED`, assigned, resumed.
+/// Spawns the library's own builder: through `CreateProcessW` with the child born in the job
+/// (see [`builder`](super::builder)), or for a batch file through a std `Command` made from
+/// it, created with the builder's own flags plus `CREATE_SUSPENDED`, assigned, resumed.
 pub(super) fn spawn_builder(
     job: HANDLE,
     label: &str,
     parts: &Parts<'_>,
     options: &CommandOptions,
 ) -> Result<crate::process::Child, Error> {
+    if let Some(spawned) = builder::spawn(job, label, parts, options)? {
+        let [stdin, stdout, stderr] = spawned.pipes;
+        return Ok(crate::process::Child {
+            stdin: stdin.map(Into::into),
+            stdout: stdout.map(Into::into),
+            stderr: stderr.map(Into::into),
+            process: spawned.process,
+        });
+    }
     let mut command = Command::new(parts.program);
     command.args(parts.args);
     if parts.env.clear {
@@ -64,11 +75,13 @@ pub(super) fn spawn_builder(
     command.stdout(stdout.map_err(|e| errors::os(label, "duplicate stdout", e))?);
     command.stderr(stderr.map_err(|e| errors::os(label, "duplicate stderr", e))?);
     let mut child = start(job, label, &mut command, options.creation_flags)?;
+    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let id = child.id();
     Ok(crate::process::Child {
-        stdin: child.stdin.take(),
-        stdout: child.stdout.take(),
-        stderr: child.stderr.take(),
-        process: Process(child),
+        stdin,
+        stdout,
+        stderr,
+        process: Process::new(OwnedHandle::from(child), id),
     })
 }
 
@@ -80,32 +93,6 @@ fn stdio(stdio: Option<&crate::process::Stdio>) -> io::Result<Stdio> {
         Some(StdioKind::Piped) => Stdio::piped(),
         Some(StdioKind::Owned(handle)) => Stdio::from(handle.try_clone()?),
     })
-}
-
-/// A child of the builder: std's, whose pipes the builder's `Child` took.
-#[derive(Debug)]
-pub(crate) struct Process(Child);
-
-impl Process {
-    pub(crate) fn id(&self) -> u32 {
-        self.0.id()
-    }
-
-    pub(crate) fn kill(&mut self) -> io::Result<()> {
-        self.0.kill()
-    }
-
-    pub(crate) fn wait(&mut self) -> io::Result<ExitStatus> {
-        self.0.wait()
-    }
-
-    pub(crate) fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        self.0.try_wait()
-    }
-
-    pub(crate) fn handle(&self) -> BorrowedHandle<'_> {
-        self.0.as_handle()
-    }
 }
 
 fn start(job: HANDLE, label: &str, command: &mut Command, flags: u32) -> Result<Child, Error> {
