@@ -38,9 +38,11 @@ fn a_busy_second_shows_as_a_second_of_cpu() {
     let stats = job.processor_stats().unwrap();
     let cpu = stats.user_time + stats.kernel_time;
     // The user time is the loop's; the kernel time is mostly the program's start (slow in
-    // an emulated guest).
+    // an emulated guest). The split is sampled at ticks (v1 cpuacct), and an emulated guest
+    // on a busy host counts many of the loop's ticks as kernel time: 628 ms user + 324 ms
+    // kernel was seen, so only half the second must show as user time.
     assert!(
-        stats.user_time >= Duration::from_millis(800)
+        stats.user_time >= Duration::from_millis(500)
             && stats.user_time <= Duration::from_millis(1300)
             && cpu >= Duration::from_millis(950)
             && cpu <= Duration::from_millis(2000),

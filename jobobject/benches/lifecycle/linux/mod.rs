@@ -1,6 +1,7 @@
 //! The benchmarks (see the crate docs in `main.rs`).
 
 mod floor;
+mod rival;
 mod routines;
 mod samples;
 mod summary;
@@ -121,6 +122,7 @@ impl Sizes {
 }
 
 use floor::*;
+use rival::*;
 use routines::*;
 use samples::*;
 use summary::*;

@@ -36,6 +36,7 @@ pub(super) struct Ratios {
     pub(super) big_hook_vs_plain: Vec<f64>,
     pub(super) create_vs_floor: Vec<f64>,
     pub(super) lifecycle_vs_floor: Vec<f64>,
+    pub(super) lifecycle_vs_rival: Vec<f64>,
     pub(super) threads_builder_vs_plain: Vec<f64>,
 }
 
@@ -123,17 +124,22 @@ pub(super) fn summary_loops(sizes: &Sizes, parents: &[PathBuf]) -> Ratios {
 
     let anonymous = options();
     let limit_files = floor_limit_files(parents);
+    let relative = own_relative_paths();
     for _ in 0..sizes.lifecycle_rounds {
-        let [job, floor] = interleaved_round(
+        let [job, floor, rival] = interleaved_round(
             sizes.lifecycle_n,
             [
                 ("lifecycle/job", &mut || job_lifecycle(&anonymous)),
                 ("lifecycle/floor", &mut || {
                     floor_lifecycle(parents, &limit_files)
                 }),
+                ("lifecycle/cgroups_rs", &mut || {
+                    cgroups_rs_lifecycle(&relative)
+                }),
             ],
         );
         ratios.lifecycle_vs_floor.push(job / floor);
+        ratios.lifecycle_vs_rival.push(job / rival);
     }
 
     for _ in 0..sizes.create_rounds {
@@ -285,7 +291,15 @@ pub(super) fn print_summary(ratios: Ratios, sizes: &Sizes) {
         "the same directories and files by hand (floor)",
         "lifecycle/floor",
     ));
+    push(line(
+        "cgroups-rs 0.5, joining in pre_exec",
+        "lifecycle/cgroups_rs",
+    ));
     push(ratio_line("ratio job / floor", ratios.lifecycle_vs_floor));
+    push(ratio_line(
+        "ratio job / cgroups-rs",
+        ratios.lifecycle_vs_rival,
+    ));
     push("create + close of an empty anonymous job (per op):".into());
     push(line("JobObject::create + close", "create_close/job"));
     push(line(
