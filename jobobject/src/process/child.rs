@@ -4,6 +4,7 @@ use std::io::{self, Read};
 use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
 use std::thread;
 
+use super::stdio::Descriptor;
 use crate::sys;
 
 /// A process started inside a job, shaped like [`std::process::Child`].
@@ -25,6 +26,18 @@ pub struct Child {
 }
 
 impl Child {
+    /// A child from the backend's process and the caller's ends of its piped stdin, stdout
+    /// and stderr.
+    pub(crate) fn new(process: sys::Process, pipes: [Option<Descriptor>; 3]) -> Self {
+        let [stdin, stdout, stderr] = pipes;
+        Child {
+            stdin: stdin.map(Into::into),
+            stdout: stdout.map(Into::into),
+            stderr: stderr.map(Into::into),
+            process,
+        }
+    }
+
     /// The child's process id.
     pub fn id(&self) -> u32 {
         self.process.id()

@@ -104,13 +104,7 @@ impl Job {
         let result = process::spawn(&shared.cgroups, &command.parts(), &command.linux);
         shared.settle(armed, result.as_ref().ok().map(|s| s.process.id()));
         let spawned = result?;
-        let [stdin, stdout, stderr] = spawned.pipes;
-        Ok(crate::process::Child {
-            stdin: stdin.map(Into::into),
-            stdout: stdout.map(Into::into),
-            stderr: stderr.map(Into::into),
-            process: spawned.process,
-        })
+        Ok(crate::process::Child::new(spawned.process, spawned.pipes))
     }
 
     pub(crate) fn pids(&self) -> Result<Vec<u32>, Error> {

@@ -48,13 +48,7 @@ pub(super) fn spawn_builder(
     options: &CommandOptions,
 ) -> Result<crate::process::Child, Error> {
     if let Some(spawned) = builder::spawn(job, label, parts, options)? {
-        let [stdin, stdout, stderr] = spawned.pipes;
-        return Ok(crate::process::Child {
-            stdin: stdin.map(Into::into),
-            stdout: stdout.map(Into::into),
-            stderr: stderr.map(Into::into),
-            process: spawned.process,
-        });
+        return Ok(crate::process::Child::new(spawned.process, spawned.pipes));
     }
     let mut command = Command::new(parts.program);
     command.args(parts.args);
@@ -75,14 +69,14 @@ pub(super) fn spawn_builder(
     command.stdout(stdout.map_err(|e| errors::os(label, "duplicate stdout", e))?);
     command.stderr(stderr.map_err(|e| errors::os(label, "duplicate stderr", e))?);
     let mut child = start(job, label, &mut command, options.creation_flags)?;
-    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let pipes = [
+        child.stdin.take().map(OwnedHandle::from),
+        child.stdout.take().map(OwnedHandle::from),
+        child.stderr.take().map(OwnedHandle::from),
+    ];
     let id = child.id();
-    Ok(crate::process::Child {
-        stdin,
-        stdout,
-        stderr,
-        process: Process::new(OwnedHandle::from(child), id),
-    })
+    let process = Process::new(OwnedHandle::from(child), id);
+    Ok(crate::process::Child::new(process, pipes))
 }
 
 /// std's form of one of the builder's streams.

@@ -54,7 +54,7 @@ pub(crate) fn spawn(
     options: &CommandOptions,
 ) -> Result<Spawned, Error> {
     let mut storage = Storage::default();
-    let mut exec = plan::prepare(parts, options, &mut storage).map_err(|e| name_job(e, cgroups))?;
+    let mut exec = plan::prepare(cgroups.name(), parts, options, &mut storage)?;
     let cloned = clone_into_job(cgroups, &mut exec, options.path)?;
     if let Some((stage, errno)) = exec.report.failure() {
         // It is gone (exited) or going: reap it so that it leaves no zombie.
@@ -170,20 +170,5 @@ fn failure(cgroups: &JobCgroups, parts: &Parts<'_>, stage: Stage, errno: i32) ->
         op: op.into(),
         path,
         source,
-    }
-}
-
-/// Fills in the job's name in an error made before the job was known.
-fn name_job(err: Error, cgroups: &JobCgroups) -> Error {
-    match err {
-        Error::Os {
-            op, path, source, ..
-        } => Error::Os {
-            job: format!("{:?}", cgroups.name()),
-            op,
-            path,
-            source,
-        },
-        other => other,
     }
 }

@@ -32,6 +32,7 @@ const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 
 /// Prepares everything but the cgroup files to join.
 pub(super) fn prepare(
+    job: &str,
     parts: &Parts<'_>,
     options: &CommandOptions,
     storage: &mut Storage,
@@ -66,7 +67,7 @@ pub(super) fn prepare(
         None => None,
     };
     let stdio = stdio(parts, storage).map_err(|source| Error::Os {
-        job: String::new(),
+        job: format!("{job:?}"),
         op: "set up the child's standard streams".into(),
         path: None,
         source,
