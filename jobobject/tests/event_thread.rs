@@ -34,9 +34,10 @@ fn fifty_jobs_share_one_event_thread() {
     let jobs: Vec<Arc<JobObject>> = (0..50)
         .map(|i| create_arc(&options(&format!("events-{i}")).notifications(true)))
         .collect();
-    // A job holds its primary directory, and an OOM eventfd on v1 (see tests/descriptors.rs).
+    // A job holds its primary directory, an OOM eventfd on v1, and while watched its
+    // `cgroup.events` and up to 3 limit counter files (see tests/descriptors.rs).
     let per_job = (open_files() - files_before) / 50;
-    assert!(per_job <= 2, "each job holds {per_job} open files");
+    assert!(per_job <= 6, "each job holds {per_job} open files");
     assert_eq!(
         thread_count(),
         with_event_thread,

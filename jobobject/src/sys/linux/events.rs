@@ -15,16 +15,16 @@
 //! It tells each job, through the [`Listener`] it registered, when something may have changed;
 //! what that means for the job is the listener's to decide.
 //!
-//! Descriptors are a budget the caller shares: a watched job costs none but its v1 OOM eventfd,
-//! and pidfds are held for at most [`PIDFDS_PER_JOB`] processes per job and a process-wide
-//! share of the open-file limit. Where a descriptor cannot be had, the slower source (the
+//! Descriptors are a budget the caller shares: a watched job costs none here but its v1 OOM
+//! eventfd, and pidfds are held for at most [`PIDFDS_PER_JOB`] processes per job and a
+//! process-wide share of the open-file limit. Where a descriptor cannot be had, the slower source (the
 //! inotify watch, or polling) still reports everything.
 
 use std::collections::HashMap;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,7 @@ use rustix::fs::inotify;
 use rustix::process::{Pid, PidfdFlags};
 
 use super::cgroup::{EventSource, JobCgroups, dir};
+use super::fd_budget::{FdBudget, Reserved};
 use crate::Error;
 
 /// How often jobs without a v2 cgroup are polled.
@@ -47,9 +48,8 @@ const EXISTENCE_INTERVAL: Duration = Duration::from_secs(1);
 const REMOVAL_PATIENCE: Duration = Duration::from_secs(60);
 /// The most pidfds held for one job's processes.
 const PIDFDS_PER_JOB: usize = 4;
-/// The most pidfds held in all, and the share of the open-file limit they may take.
-const PIDFDS_MAX: usize = 256;
-const PIDFDS_SHARE_OF_LIMIT: u64 = 16;
+/// The pidfds held in all: at most 256, and a sixteenth of the open-file limit.
+static PIDFDS: FdBudget = FdBudget::new(256, 16);
 
 /// The epoll tokens of the two fixed descriptors; others get tokens from `NEXT_TOKEN`.
 const INOTIFY: u64 = 0;
@@ -90,7 +90,7 @@ struct Source {
     owner: u64,
     /// Set for a pidfd, which is read once (its process has exited) and counts against the
     /// budget.
-    pidfd: Option<PidfdSlot>,
+    pidfd: Option<Reserved>,
 }
 
 struct EventLoop {
@@ -111,8 +111,6 @@ struct EventLoop {
     jobs: Mutex<Vec<Subscriber>>,
     /// Closed jobs being removed.
     removals: Mutex<Vec<PendingRemoval>>,
-    /// pidfds held now.
-    pidfds: AtomicUsize,
 }
 
 /// A closed job whose removal the kernel refused as busy, to try again at `due`.
@@ -192,21 +190,10 @@ fn start() -> Result<&'static EventLoop, Error> {
         limit_polled: Mutex::default(),
         jobs: Mutex::default(),
         removals: Mutex::default(),
-        pidfds: AtomicUsize::new(0),
     }));
     // The thread waits on the other end: the send cannot fail.
     hand_over.send(event_loop).ok();
     Ok(event_loop)
-}
-
-/// How many pidfds the process may hold: a small share of its open-file limit as it is now.
-fn pidfd_budget() -> usize {
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-        .current
-        .unwrap_or(u64::MAX);
-    usize::try_from(limit / PIDFDS_SHARE_OF_LIMIT)
-        .unwrap_or(usize::MAX)
-        .min(PIDFDS_MAX)
 }
 
 fn eventfd() -> rustix::io::Result<OwnedFd> {
@@ -304,17 +291,6 @@ pub(crate) fn remove_later(job: Arc<dyn Listener>) {
     event_loop.wake();
 }
 
-/// A pidfd counted against the budget until it drops.
-struct PidfdSlot;
-
-impl Drop for PidfdSlot {
-    fn drop(&mut self) {
-        if let Ok(event_loop) = event_loop() {
-            event_loop.pidfds.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-}
-
 impl EventLoop {
     fn wake(&self) {
         // A full counter already wakes the thread.
@@ -327,7 +303,7 @@ impl EventLoop {
     }
 
     /// Counts a pidfd for the job of `owner` against the budgets, if there is room.
-    fn reserve_pidfd(&self, owner: u64) -> Option<PidfdSlot> {
+    fn reserve_pidfd(&self, owner: u64) -> Option<Reserved> {
         let sources = lock(&self.sources);
         let for_job = sources
             .values()
@@ -336,13 +312,7 @@ impl EventLoop {
         if for_job >= PIDFDS_PER_JOB {
             return None;
         }
-        let budget = pidfd_budget();
-        self.pidfds
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < budget).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| PidfdSlot)
+        PIDFDS.reserve(1)
     }
 
     /// Adds a descriptor to the epoll set under `token`.

@@ -3,6 +3,7 @@
 pub(crate) mod cgroup;
 mod errors;
 mod events;
+mod fd_budget;
 mod job;
 mod limits;
 mod process;

@@ -149,6 +149,44 @@ pub(crate) struct LimitEvents {
     pub(crate) pids_max: u64,
 }
 
+/// A file behind the limit notifications, and which of [`LimitEvents`] it counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CounterFile {
+    /// v2 `memory.events`: `max` and `oom_kill`.
+    MemoryEvents,
+    /// v1 `memory.failcnt`: times the limit was reached.
+    MemoryFailcnt,
+    /// v1 `memory.oom_control`: `oom_kill`.
+    OomControl,
+    /// `pids.events` (v1 and v2): `max`.
+    PidsEvents,
+}
+
+impl CounterFile {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            CounterFile::MemoryEvents => "memory.events",
+            CounterFile::MemoryFailcnt => "memory.failcnt",
+            CounterFile::OomControl => "memory.oom_control",
+            CounterFile::PidsEvents => "pids.events",
+        }
+    }
+
+    /// Puts what the file's `text` counts into `events`.
+    pub(crate) fn apply(self, text: &str, events: &mut LimitEvents) {
+        let keyed = |key| keyed_value(text, key).unwrap_or(0);
+        match self {
+            CounterFile::MemoryEvents => {
+                events.memory_max = keyed("max");
+                events.oom_kills = keyed("oom_kill");
+            }
+            CounterFile::MemoryFailcnt => events.memory_max = text.trim().parse().unwrap_or(0),
+            CounterFile::OomControl => events.oom_kills = keyed("oom_kill"),
+            CounterFile::PidsEvents => events.pids_max = keyed("max"),
+        }
+    }
+}
+
 /// A job's limit files, read and written exactly as the kernel holds them: a value read and
 /// written back leaves the file as it was, which is what undoing a half-applied change needs.
 ///
@@ -198,7 +236,18 @@ pub(crate) trait Controllers: Knobs {
     /// Whether I/O accounting is available.
     fn io_accounting(&self) -> bool;
     fn io_usage(&self) -> io::Result<IoUsage>;
-    fn limit_events(&self) -> io::Result<LimitEvents>;
+    /// The files behind the limit notifications, each in the directory that holds it.
+    fn counter_files(&self) -> Vec<(BorrowedFd<'_>, CounterFile)>;
+    /// The limit counters now; zeros for what cannot be read.
+    fn limit_events(&self) -> io::Result<LimitEvents> {
+        let mut events = LimitEvents::default();
+        for (dir, file) in self.counter_files() {
+            if let Ok(text) = super::dir::read(dir, file.name()) {
+                file.apply(&text, &mut events);
+            }
+        }
+        Ok(events)
+    }
     /// The process limit's counters (what the pids controller keeps, where it has it).
     fn process_counts(&self) -> io::Result<ProcessCounts>;
     /// The name of the I/O controller: `blkio` in v1, `io` in v2.

@@ -80,20 +80,48 @@ pub(crate) fn is_file(dir: BorrowedFd<'_>, name: &str) -> bool {
         .is_ok_and(|stat| rustix::fs::FileType::from_raw_mode(stat.st_mode).is_file())
 }
 
-/// Reads a whole (small) file of `dir`, with plain `read`s into a stack buffer.
+/// Reads a whole (small) file of `dir`.
 pub(crate) fn read(dir: BorrowedFd<'_>, file: &str) -> io::Result<String> {
-    let fd = rustix::fs::openat(
+    reread(open_read(dir, file)?.as_fd(), file)
+}
+
+/// Opens a file of `dir` for reading, to [`reread`] it.
+pub(crate) fn open_read(dir: BorrowedFd<'_>, file: &str) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
         dir,
         file,
         OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
         Mode::empty(),
-    )?;
+    )?)
+}
+
+/// Reads the whole of an open (small) file from its start, with `pread`s into a stack
+/// buffer: the kernel makes a cgroup file's text anew at each read from offset 0, so an open
+/// file reads as the value now, as often as needed. `file` names it in errors.
+pub(crate) fn reread(fd: BorrowedFd<'_>, file: &str) -> io::Result<String> {
+    pread_all(fd, file, false)
+}
+
+/// [`reread`] for a file the kernel shows as one record (`cgroup.events` and every counter,
+/// unlike a list such as `cgroup.procs`): it hands out a record as far as the buffer takes
+/// it, so a read that does not fill the buffer has reached the end, and no read of the end
+/// is needed.
+pub(crate) fn reread_record(fd: BorrowedFd<'_>, file: &str) -> io::Result<String> {
+    pread_all(fd, file, true)
+}
+
+fn pread_all(fd: BorrowedFd<'_>, file: &str, one_record: bool) -> io::Result<String> {
     let mut buffer = [0u8; 4096];
     let mut text = Vec::new();
     loop {
-        match rustix::io::read(&fd, &mut buffer) {
+        match rustix::io::pread(fd, &mut buffer, text.len() as u64) {
             Ok(0) => break,
-            Ok(n) => text.extend_from_slice(&buffer[..n]),
+            Ok(n) => {
+                text.extend_from_slice(&buffer[..n]);
+                if one_record && n < buffer.len() {
+                    break;
+                }
+            }
             Err(rustix::io::Errno::INTR) => {}
             Err(err) => return Err(err.into()),
         }

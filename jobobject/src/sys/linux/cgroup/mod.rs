@@ -5,6 +5,7 @@
 
 pub(crate) mod controllers;
 pub(crate) mod dir;
+mod held_files;
 pub(crate) mod layout;
 mod make;
 mod membership;
@@ -26,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub(crate) use held_files::HeldFiles;
 pub use layout::CgroupLayout;
 pub(crate) use layout::{Hierarchy, Layout, Version};
 pub(crate) use make::creation_error;

@@ -10,9 +10,9 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use super::controllers::{
-    ACCOUNTING_ONLY_BPS, Controllers, CpuMax, Device, IoMax, IoRule, IoUsage, Knobs, LimitEvents,
-    MemoryUsage, ProcessCounts, keyed_value, malformed, max_or_number, nonblank, page_counter_max,
-    page_size, process_counts, required,
+    ACCOUNTING_ONLY_BPS, Controllers, CounterFile, CpuMax, Device, IoMax, IoRule, IoUsage, Knobs,
+    MemoryUsage, ProcessCounts, malformed, max_or_number, nonblank, page_counter_max, page_size,
+    process_counts, required,
 };
 use super::{CgroupDir, DirFd, JobCgroups, dir, wait_until};
 
@@ -374,18 +374,16 @@ impl Controllers for V1<'_> {
         }
     }
 
-    fn limit_events(&self) -> io::Result<LimitEvents> {
-        let mut events = LimitEvents::default();
+    fn counter_files(&self) -> Vec<(BorrowedFd<'_>, CounterFile)> {
+        let mut files = Vec::new();
         if let Ok(memory) = get(&self.memory, "memory") {
-            events.memory_max = number(memory, "memory.failcnt").unwrap_or(0);
-            let oom = dir::read(memory, "memory.oom_control").unwrap_or_default();
-            events.oom_kills = keyed_value(&oom, "oom_kill").unwrap_or(0);
+            files.push((memory, CounterFile::MemoryFailcnt));
+            files.push((memory, CounterFile::OomControl));
         }
         if let Ok(pids) = get(&self.pids, "pids") {
-            let text = dir::read(pids, "pids.events").unwrap_or_default();
-            events.pids_max = keyed_value(&text, "max").unwrap_or(0);
+            files.push((pids, CounterFile::PidsEvents));
         }
-        Ok(events)
+        files
     }
 }
 

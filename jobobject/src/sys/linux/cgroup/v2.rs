@@ -8,8 +8,8 @@ use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
 use super::controllers::{
-    Controllers, CpuMax, Device, IoMax, IoRule, IoUsage, Knobs, LimitEvents, MemoryUsage,
-    ProcessCounts, keyed_value, malformed, max_or_number, nonblank, process_counts, required,
+    Controllers, CounterFile, CpuMax, Device, IoMax, IoRule, IoUsage, Knobs, MemoryUsage,
+    ProcessCounts, malformed, max_or_number, nonblank, process_counts, required,
 };
 use super::{dir, parse, wait_until};
 
@@ -298,14 +298,11 @@ impl Controllers for V2<'_> {
         process_counts(self.dir)
     }
 
-    fn limit_events(&self) -> io::Result<LimitEvents> {
-        let memory = self.read("memory.events").unwrap_or_default();
-        let pids = self.read("pids.events").unwrap_or_default();
-        Ok(LimitEvents {
-            memory_max: keyed_value(&memory, "max").unwrap_or(0),
-            oom_kills: keyed_value(&memory, "oom_kill").unwrap_or(0),
-            pids_max: keyed_value(&pids, "max").unwrap_or(0),
-        })
+    fn counter_files(&self) -> Vec<(BorrowedFd<'_>, CounterFile)> {
+        vec![
+            (self.dir, CounterFile::MemoryEvents),
+            (self.dir, CounterFile::PidsEvents),
+        ]
     }
 }
 

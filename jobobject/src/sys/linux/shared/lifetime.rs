@@ -227,7 +227,7 @@ impl Shared {
         let mut state = self.lock();
         state.reap = true;
         if state.watch.is_none() {
-            state.watch = Some(self.watch()?);
+            state.watch = Some(self.watch(false)?);
         }
         drop(state);
         registry().insert(self.key, Arc::clone(self));

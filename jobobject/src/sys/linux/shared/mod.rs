@@ -7,8 +7,8 @@ mod lifetime;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::cgroup::JobCgroups;
 use super::cgroup::controllers::LimitEvents;
+use super::cgroup::{HeldFiles, JobCgroups};
 use super::events::{self, Listener, Removal};
 use super::limits::Limits;
 use super::stats::{Counted, Stats};
@@ -40,7 +40,7 @@ struct State {
     /// Queues of the handles that asked for notifications.
     queues: Vec<Arc<Queue>>,
     /// The inotify watch (or polling entry) of the event thread, while one is needed.
-    watch: Option<events::Watch>,
+    watch: Option<Watching>,
     /// When `AllProcessesExited` is due (meaningful while watched).
     emptying: Emptying,
     /// Closed while processes remained: remove it when it empties.
@@ -55,6 +55,14 @@ struct State {
     killed: u32,
     /// The limit counters as last reported, to notify only what is new.
     limit_events: LimitEvents,
+}
+
+/// A job being watched: its registration with the event thread, and the files its
+/// notifications are read from, held open while notifications are wanted.
+#[derive(Debug)]
+struct Watching {
+    registration: events::Watch,
+    files: Option<HeldFiles>,
 }
 
 /// Pushes `count` copies of a message to every queue.
@@ -82,18 +90,27 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers the job with the event thread.
-    fn watch(self: &Arc<Self>) -> Result<events::Watch, Error> {
-        events::watch(&self.cgroups, Arc::<Self>::downgrade(self))
+    /// Registers the job with the event thread; with `notify`, holds the files its
+    /// notifications are read from.
+    fn watch(self: &Arc<Self>, notify: bool) -> Result<Watching, Error> {
+        Ok(Watching {
+            registration: events::watch(&self.cgroups, Arc::<Self>::downgrade(self))?,
+            files: notify.then(|| self.cgroups.hold_files()).flatten(),
+        })
+    }
+
+    /// The job's held notification files, while it has some.
+    fn held(state: &State) -> Option<&HeldFiles> {
+        state.watch.as_ref().and_then(|w| w.files.as_ref())
     }
 
     /// Adds a handle's notification queue, starting the watch if it is the first.
     pub(crate) fn add_queue(self: &Arc<Self>, queue: Arc<Queue>) -> Result<(), Error> {
         let mut state = self.lock();
         if state.watch.is_none() {
-            state.limit_events = self.limit_events();
-            state.watch = Some(self.watch()?);
-            let populated = self.cgroups.populated()?;
+            state.watch = Some(self.watch(true)?);
+            state.limit_events = self.limit_events(&state);
+            let populated = self.cgroups.populated_held(Self::held(&state))?;
             state.emptying.watch(populated);
         }
         state.queues.push(queue);
@@ -113,15 +130,13 @@ impl Shared {
     /// Called before a process enters the job (spawn, assign); returns what `settle` needs.
     /// Reports an emptying that the event thread has not read yet (see [`Emptying::arm`]).
     pub(crate) fn arm(&self) -> Entry {
-        let mut state = self.lock();
-        let watched = state.watch.is_some();
-        let (entry, emptied) = state.emptying.arm(|| {
-            if watched {
-                self.cgroups.populated().ok()
-            } else {
-                None
-            }
-        });
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        // `None` when not watched.
+        let files = state.watch.as_ref().map(|w| w.files.as_ref());
+        let (entry, emptied) = state
+            .emptying
+            .arm(|| files.and_then(|files| self.cgroups.populated_held(files).ok()));
         state.report_emptied(emptied);
         entry
     }
@@ -186,8 +201,8 @@ impl Shared {
             Some(watch) => {
                 // Its exit is then seen at once, not when the kernel's rate-limited inotify
                 // event comes.
-                events::watch_exit(watch, pid);
-                self.cgroups.populated().ok()
+                events::watch_exit(&watch.registration, pid);
+                self.cgroups.populated_held(watch.files.as_ref()).ok()
             }
             None => None,
         };
@@ -212,16 +227,13 @@ impl Shared {
     }
 
     /// The limit counters now; zeros where they cannot be read.
-    fn limit_events(&self) -> LimitEvents {
-        self.cgroups
-            .controllers()
-            .limit_events()
-            .unwrap_or_default()
+    fn limit_events(&self, state: &State) -> LimitEvents {
+        self.cgroups.limit_events_held(Self::held(state))
     }
 
     /// Notifies what the limit counters gained since last time.
     fn report_limits(&self, state: &mut State) {
-        let now = self.limit_events();
+        let now = self.limit_events(state);
         let before = std::mem::replace(&mut state.limit_events, now);
         let gained = |now: u64, before: u64| now.saturating_sub(before);
         if gained(now.memory_max, before.memory_max) > 0 {
@@ -245,7 +257,7 @@ impl Listener for Shared {
             return;
         }
         // A job removed meanwhile reads as empty: the kernel removes only empty cgroups.
-        let Ok(populated) = self.cgroups.populated() else {
+        let Ok(populated) = self.cgroups.populated_held(Self::held(&state)) else {
             return;
         };
         self.report_limits(&mut state);

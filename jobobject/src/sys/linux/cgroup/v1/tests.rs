@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use super::*;
+use crate::sys::linux::cgroup::controllers::LimitEvents;
 use crate::sys::linux::cgroup::controllers::fixture::{GARBAGE, Tree};
 use crate::sys::linux::cgroup::{Hierarchy, Version};
 

@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use super::*;
+use crate::sys::linux::cgroup::controllers::LimitEvents;
 use crate::sys::linux::cgroup::controllers::fixture::{GARBAGE, Tree};
 
 const SDA: Device = Device { major: 8, minor: 0 };
