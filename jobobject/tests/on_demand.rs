@@ -153,7 +153,8 @@ fn io_tracking_makes_the_blkio_directory_and_close_removes_it() {
 const OTHER_ENV: &str = "JOBOBJECT_TEST_ON_DEMAND_JOB";
 
 /// Another process opens the named job and sets an affinity: our next spawn joins the cpuset
-/// directory it made, and our close removes it.
+/// directory it made (by either spawn path, the builder's having kept its join files from a
+/// spawn before), and our close removes it.
 #[test]
 fn a_directory_made_by_another_process_is_joined() {
     let Some(cpuset) = require_on_demand("a_directory_made_by_another_process_is_joined", "cpuset")
@@ -162,6 +163,18 @@ fn a_directory_made_by_another_process_is_joined() {
     };
     let job = create(&options("on-demand-other"));
     let name = job.name().unwrap();
+    let cgroup_of_builder_child = || {
+        let mut child = jobobject::process::Command::new("cat")
+            .arg("/proc/self/cgroup")
+            .stdout(jobobject::process::Stdio::piped())
+            .spawn(&job)
+            .unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut text).unwrap();
+        assert!(child.wait().unwrap().success());
+        text
+    };
+    assert_in_job(&cgroup_of_builder_child(), &name);
     let status = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "other_process", "--nocapture", "-q"])
         .env(OTHER_ENV, &name)
@@ -176,6 +189,7 @@ fn a_directory_made_by_another_process_is_joined() {
     );
     let text = String::from_utf8(child.unwrap().wait_with_output().unwrap().stdout).unwrap();
     assert_in_job(&text, &name);
+    assert_in_job(&cgroup_of_builder_child(), &name);
     assert_eq!(job.cpu_affinity().unwrap(), Some(0b1));
     job.close().unwrap();
     wait_job_removed(&name, TIMEOUT);

@@ -22,9 +22,9 @@ use crate::Error;
 /// Spawns `command` with a hook that puts the child in `cgroups` first, then disarms it.
 pub(crate) fn spawn(cgroups: &JobCgroups, command: &mut Command) -> Result<Child, Error> {
     let files: Arc<[AtomicI32]> = cgroups
-        .join_files(true)?
+        .open_join_files()?
         .into_iter()
-        .map(|fd| AtomicI32::new(fd.into_raw_fd()))
+        .map(|(_, fd)| AtomicI32::new(fd.into_raw_fd()))
         .collect();
     let hook = Arc::clone(&files);
     // SAFETY: the hook runs in the child between fork and exec, where only async-signal-safe

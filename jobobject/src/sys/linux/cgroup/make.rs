@@ -189,6 +189,7 @@ impl JobCgroups {
             killed: AtomicBool::new(false),
             on_demand,
             named,
+            join_cache: Default::default(),
         })
     }
 

@@ -6,6 +6,7 @@
 pub(crate) mod controllers;
 pub(crate) mod dir;
 mod held_files;
+mod join_files;
 pub(crate) mod layout;
 mod make;
 mod membership;
@@ -28,6 +29,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub(crate) use held_files::HeldFiles;
+use join_files::JoinCache;
 pub use layout::CgroupLayout;
 pub(crate) use layout::{Hierarchy, Layout, Version};
 pub(crate) use make::creation_error;
@@ -139,6 +141,8 @@ pub(crate) struct JobCgroups {
     on_demand: Vec<on_demand::OnDemand>,
     /// Others may open the job by name (and make its on-demand directories).
     named: bool,
+    /// The `cgroup.procs` files its children join through, once it has spawned.
+    join_cache: JoinCache,
 }
 
 impl JobCgroups {
@@ -252,20 +256,6 @@ impl JobCgroups {
             return Ok(DirFd::Held(self.primary_fd()));
         }
         d.open().map(DirFd::Opened)
-    }
-
-    /// The `cgroup.procs` files a child writes to join the job before it execs: every
-    /// hierarchy's, or (for a child born in the v2 directory) the v1 ones.
-    pub(crate) fn join_files(&self, with_v2: bool) -> Result<Vec<OwnedFd>, Error> {
-        self.refresh_on_demand();
-        self.all_dirs()
-            .filter(|d| with_v2 || d.hierarchy.version == Version::V1)
-            .map(|d| {
-                self.open_dir(d)
-                    .and_then(|fd| dir::open_write(fd.as_fd(), "cgroup.procs"))
-                    .map_err(|e| os(&self.name, "open cgroup.procs in", &d.path, e))
-            })
-            .collect()
     }
 
     /// Whether a child may be cloned straight into the v2 directory.

@@ -24,7 +24,7 @@ mod exec;
 mod plan;
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::cgroup::JobCgroups;
@@ -59,6 +59,10 @@ pub(crate) fn spawn(
     if let Some((stage, errno)) = exec.report.failure() {
         // It is gone (exited) or going: reap it so that it leaves no zombie.
         let _ = child::reap(cloned.pid, 0);
+        if stage == Stage::Join {
+            // The next spawn opens them anew (a directory may have been removed and made).
+            cgroups.forget_join_files();
+        }
         return Err(failure(cgroups, parts, stage, errno));
     }
     Ok(Spawned {
@@ -84,8 +88,8 @@ fn clone_into_job(
         }
     };
     if let (true, Some(v2)) = (try_born, v2) {
-        let join = cgroups.join_files(false)?;
-        exec.join = join.iter().map(AsRawFd::as_raw_fd).collect();
+        let join = cgroups.join_files()?;
+        exec.join = join.raw(false);
         match clone::into_cgroup(&*exec, v2) {
             Ok(cloned) if exec.report.started() => return Ok(cloned),
             Ok(cloned) => {
@@ -107,8 +111,8 @@ fn clone_into_job(
             what: "a child born in the job needs a cgroup v2 hierarchy".into(),
         });
     }
-    let join = cgroups.join_files(true)?;
-    exec.join = join.iter().map(AsRawFd::as_raw_fd).collect();
+    let join = cgroups.join_files()?;
+    exec.join = join.raw(true);
     let pidfd = forced != Some(SpawnPath::JoinWithoutPidfd) && !NO_PIDFD.load(Ordering::Relaxed);
     match clone::vfork(exec, pidfd) {
         Err(err) if pidfd && err.raw_os_error() == Some(libc::EINVAL) => {

@@ -72,7 +72,8 @@ pub(super) fn prepare(
         path: None,
         source,
     })?;
-    let root = rustix::process::getuid().is_root();
+    // Asked only when it matters.
+    let drop_groups = options.uid.is_some() && rustix::process::getuid().is_root();
     Ok(Exec {
         candidates,
         argv: storage.argv.as_ptr(),
@@ -81,7 +82,7 @@ pub(super) fn prepare(
         stdio,
         join: Vec::new(),
         process_group: options.process_group,
-        drop_groups: root && options.uid.is_some(),
+        drop_groups,
         gid: options.gid,
         uid: options.uid,
         report: Report::default(),
