@@ -26,7 +26,9 @@
 //! After criterion's own report, a plain summary follows, from samples taken in this process:
 //! the spawn ratios come from rounds of 300 spawns of each variant, interleaved one by one so
 //! that load from elsewhere falls on every variant alike, one ratio of medians per round, and
-//! the median of the rounds. The spawn rounds run once more with 256 MiB of extra memory
+//! the median of the rounds. The builder is interleaved with plain spawns alone and the
+//! fork-based variants with plain spawns of their own, since a fork leaves its page tables to
+//! tear down on the next spawn's time. The spawn rounds run once more with 256 MiB of extra memory
 //! touched in this process, and once from a process with 1000 idle threads, since the fork
 //! path copies the parent's page tables and posix_spawn does not; and 4 threads spawn at once
 //! while a shell forks in a loop, for the tail under load (p99, builder against plain). The

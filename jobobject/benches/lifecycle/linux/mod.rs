@@ -80,8 +80,36 @@ struct Sizes {
     load_n: usize,
 }
 
+/// Divides the summary's loop counts (not its rounds, ballast or threads), for a slow machine
+/// such as the emulated guest of `scripts/guest-test` (`JOBOBJECT_GUEST_BENCH=1`).
+const SCALE_ENV: &str = "JOBOBJECT_BENCH_SCALE";
+
 impl Sizes {
     fn for_mode(mode: Mode) -> Self {
+        let sizes = Self::unscaled(mode);
+        match std::env::var(SCALE_ENV).map(|s| s.parse::<usize>()) {
+            Ok(Ok(scale)) if scale >= 1 => sizes.scaled_down(scale),
+            Ok(_) => panic!("{SCALE_ENV}: expected a whole number from 1"),
+            Err(_) => sizes,
+        }
+    }
+
+    fn scaled_down(self, scale: usize) -> Self {
+        let n = |count: usize| (count / scale).max(5.min(count));
+        Sizes {
+            spawn_n: n(self.spawn_n),
+            create_n: n(self.create_n),
+            latency_n: n(self.latency_n),
+            latency_immediate_n: n(self.latency_immediate_n),
+            big_spawn_n: n(self.big_spawn_n),
+            lifecycle_n: n(self.lifecycle_n),
+            thread_n: n(self.thread_n),
+            load_n: n(self.load_n),
+            ..self
+        }
+    }
+
+    fn unscaled(mode: Mode) -> Self {
         match mode {
             Mode::Bench => Sizes {
                 spawn_rounds: 9,

@@ -42,15 +42,22 @@ pub(super) struct Ratios {
 
 /// Where the spawn loops record their samples.
 pub(super) struct SpawnKeys {
+    /// Plain spawns interleaved with the builder's.
     pub(super) plain: &'static str,
+    /// Plain spawns interleaved with the fork-based variants.
+    pub(super) plain_forks: &'static str,
     pub(super) hook: &'static str,
     pub(super) join_floor: &'static str,
     pub(super) job: &'static str,
     pub(super) builder: &'static str,
 }
 
-/// Rounds of `n` spawns of each variant, interleaved; each round's medians in seconds:
-/// plain, empty hook, join floor, job (std `Command`), builder.
+/// Rounds of `n` spawns of each variant; each round's medians in seconds: plain, empty hook,
+/// join floor, job (std `Command`), builder.
+///
+/// The builder is interleaved with plain spawns alone, and the fork-based variants with plain
+/// spawns of their own: a fork leaves work behind (its child's copy of the page tables is torn
+/// down at its exec), which would land on whatever spawn comes next.
 pub(super) fn spawn_rounds(
     keys: &SpawnKeys,
     rounds: usize,
@@ -60,16 +67,31 @@ pub(super) fn spawn_rounds(
 ) -> Vec<[f64; 5]> {
     (0..rounds)
         .map(|_| {
-            interleaved_round(
+            let [plain, builder] = interleaved_round(
                 n,
                 [
                     (keys.plain, &mut plain_spawn),
+                    (keys.builder, &mut || builder_spawn(job)),
+                ],
+            );
+            let [plain_forks, hook, join_floor, in_job] = interleaved_round(
+                n,
+                [
+                    (keys.plain_forks, &mut plain_spawn),
                     (keys.hook, &mut hooked_spawn),
                     (keys.join_floor, &mut || raw_join_spawn(raw_join)),
                     (keys.job, &mut || job_spawn(job)),
-                    (keys.builder, &mut || builder_spawn(job)),
                 ],
-            )
+            );
+            // The fork-based ones as ratios to their own plain spawns, on the builder's scale.
+            let scale = plain / plain_forks;
+            [
+                plain,
+                hook * scale,
+                join_floor * scale,
+                in_job * scale,
+                builder,
+            ]
         })
         .collect()
 }
@@ -81,6 +103,7 @@ pub(super) fn summary_loops(sizes: &Sizes, parents: &[PathBuf]) -> Ratios {
     let raw_join = RawJoin::new(parents, "join-floor").expect("make the join-floor cgroups");
     let keys = SpawnKeys {
         plain: "spawn/plain",
+        plain_forks: "spawn/plain_forks",
         hook: "spawn/pre_exec_empty",
         join_floor: "spawn/pre_exec_join_floor",
         job: "spawn/job",
@@ -102,6 +125,7 @@ pub(super) fn summary_loops(sizes: &Sizes, parents: &[PathBuf]) -> Ratios {
     black_box(&ballast);
     let keys = SpawnKeys {
         plain: "spawn_big/plain",
+        plain_forks: "spawn_big/plain_forks",
         hook: "spawn_big/pre_exec_empty",
         join_floor: "spawn_big/pre_exec_join_floor",
         job: "spawn_big/job",
@@ -208,7 +232,18 @@ pub(super) fn print_summary(ratios: Ratios, sizes: &Sizes) {
     push(format!(
         "spawn + wait of {TRUE} (per op; interleaved, one ratio of medians per round):"
     ));
-    push(line("plain Command::spawn", "spawn/plain"));
+    push(line(
+        "plain Command::spawn (beside the builder)",
+        "spawn/plain",
+    ));
+    push(line(
+        "process::Command::spawn (the builder)",
+        "spawn/builder",
+    ));
+    push(line(
+        "plain Command::spawn (beside the forks)",
+        "spawn/plain_forks",
+    ));
     push(line(
         "empty pre_exec hook (fork path)",
         "spawn/pre_exec_empty",
@@ -218,10 +253,6 @@ pub(super) fn print_summary(ratios: Ratios, sizes: &Sizes) {
         "spawn/pre_exec_join_floor",
     ));
     push(line("job.spawn (one long-lived job)", "spawn/job"));
-    push(line(
-        "process::Command::spawn (the builder)",
-        "spawn/builder",
-    ));
     push(ratio_line("ratio builder / plain", ratios.builder_vs_plain));
     push(ratio_line("ratio job / plain", ratios.job_vs_plain));
     push(ratio_line(
@@ -237,16 +268,23 @@ pub(super) fn print_summary(ratios: Ratios, sizes: &Sizes) {
         "the same with {} MiB more resident in this process:",
         sizes.ballast_bytes >> 20
     ));
-    push(line("plain Command::spawn", "spawn_big/plain"));
+    push(line(
+        "plain Command::spawn (beside the builder)",
+        "spawn_big/plain",
+    ));
+    push(line(
+        "process::Command::spawn (the builder)",
+        "spawn_big/builder",
+    ));
+    push(line(
+        "plain Command::spawn (beside the forks)",
+        "spawn_big/plain_forks",
+    ));
     push(line(
         "empty pre_exec hook (fork path)",
         "spawn_big/pre_exec_empty",
     ));
     push(line("job.spawn (one long-lived job)", "spawn_big/job"));
-    push(line(
-        "process::Command::spawn (the builder)",
-        "spawn_big/builder",
-    ));
     push(ratio_line(
         "ratio builder / plain",
         ratios.big_builder_vs_plain,
