@@ -49,6 +49,8 @@ impl<T> Handle<T> {
     /// Blocks for the next notification until `deadline` (`None`: without one):
     /// `AlreadyClosed` after `close`, `NotRegistered` without a queue, `Ok(None)` when the
     /// deadline passed first.
+    // Linux waits on the job too (`sys::linux::waiting`).
+    #[cfg_attr(target_os = "linux", allow(dead_code))]
     pub(crate) fn poll(&self, deadline: Option<Instant>) -> Result<Option<Notification>, Error> {
         self.get()?;
         self.queue

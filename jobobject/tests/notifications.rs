@@ -173,3 +173,41 @@ fn a_job_stuck_in_removal_delays_no_other_job() {
     // Its next attempt, once the nested cgroup is gone, removes it.
     wait_job_removed(&stuck_name, TIMEOUT);
 }
+
+/// A thread blocked in `poll_notification` reads the job itself the moment the kernel
+/// signals it, while the event thread reads it too (see `sys::linux::waiting`): each
+/// emptying still comes once. 200 rounds of a process killed while the poll waits, some at
+/// once and some after the kernel's 10 ms between `cgroup.events` signals; nothing follows.
+#[test]
+fn a_blocked_poll_and_the_event_thread_report_each_emptying_once() {
+    if !require_cgroups("a_blocked_poll_and_the_event_thread_report_each_emptying_once") {
+        return;
+    }
+    let job = create_arc(&options("blocked-poll").notifications(true));
+    let (to_killer, killer_gets) = std::sync::mpsc::channel::<(u32, u64)>();
+    let killer = std::thread::spawn(move || {
+        for (pid, delay_ms) in killer_gets {
+            std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+            kill(pid);
+        }
+    });
+    for round in 0..200u64 {
+        let mut sleeper = Reap::new(job.spawn(Command::new("sleep").arg("60")).unwrap());
+        to_killer.send((sleeper.pid, round % 3 * 7)).unwrap();
+        let message = job.poll_notification_timeout(TIMEOUT).unwrap();
+        assert_eq!(
+            message,
+            Some(Notification::AllProcessesExited),
+            "round {round}"
+        );
+        sleeper.wait();
+    }
+    drop(to_killer);
+    killer.join().unwrap();
+    assert_eq!(job.poll_notification_timeout(QUIET).unwrap(), None);
+}
+
+fn kill(pid: u32) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+}

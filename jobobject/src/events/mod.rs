@@ -6,3 +6,5 @@
 mod queue;
 
 pub(crate) use queue::Queue;
+#[cfg(target_os = "linux")]
+pub(crate) use queue::Waker;

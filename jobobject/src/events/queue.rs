@@ -1,5 +1,5 @@
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use crate::{Error, Notification};
@@ -21,6 +21,15 @@ struct State {
     /// The job itself is gone (deleted by someone else): what to say once the messages
     /// before that are read.
     ended: Option<String>,
+    /// Threads that wait on something of their own besides the queue (see
+    /// [`Queue::pop_or_register`]), woken by every change.
+    wakers: Vec<Arc<dyn Waker>>,
+}
+
+/// How a thread that waits on more than this queue is woken (a descriptor it polls).
+pub(crate) trait Waker: Send + Sync + std::fmt::Debug {
+    /// Makes the waiting thread return; called with the queue locked, so it must not block.
+    fn wake(&self);
 }
 
 impl Queue {
@@ -40,7 +49,30 @@ impl Queue {
         if !state.closed {
             state.messages.push_back(message);
             self.ready.notify_one();
+            state.wake_all();
         }
+    }
+
+    /// Pops the next message without waiting; with none, registers `waker` to be woken by
+    /// the next change (until [`unregister`](Self::unregister)), so that no message pushed
+    /// between this check and the caller's wait is missed.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) fn pop_or_register(
+        &self,
+        waker: &Arc<dyn Waker>,
+    ) -> Result<Option<Notification>, Error> {
+        let mut state = self.lock();
+        let popped = state.pop()?;
+        if popped.is_none() && !state.wakers.iter().any(|w| Arc::ptr_eq(w, waker)) {
+            state.wakers.push(Arc::clone(waker));
+        }
+        Ok(popped)
+    }
+
+    /// Stops waking `waker`.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) fn unregister(&self, waker: &Arc<dyn Waker>) {
+        self.lock().wakers.retain(|w| !Arc::ptr_eq(w, waker));
     }
 
     /// Blocks for the next message until `deadline` (`None`: without one); `Ok(None)` when
@@ -51,14 +83,8 @@ impl Queue {
     ) -> Result<Option<Notification>, Error> {
         let mut state = self.lock();
         loop {
-            if state.closed {
-                return Err(Error::AlreadyClosed);
-            }
-            if let Some(message) = state.messages.pop_front() {
+            if let Some(message) = state.pop()? {
                 return Ok(Some(message));
-            }
-            if let Some(what) = &state.ended {
-                return Err(Error::NotFound { what: what.clone() });
             }
             state = match deadline {
                 None => self
@@ -84,14 +110,40 @@ impl Queue {
     // Only a Linux job can vanish under a handle.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn end(&self, what: String) {
-        self.lock().ended = Some(what);
+        let mut state = self.lock();
+        state.ended = Some(what);
         self.ready.notify_all();
+        state.wake_all();
     }
 
     /// Closes the queue and wakes every blocked `pop`.
     pub(crate) fn close(&self) {
-        self.lock().closed = true;
+        let mut state = self.lock();
+        state.closed = true;
         self.ready.notify_all();
+        state.wake_all();
+    }
+}
+
+impl State {
+    /// The next message; `AlreadyClosed` once closed, `NotFound` once ended and read.
+    fn pop(&mut self) -> Result<Option<Notification>, Error> {
+        if self.closed {
+            return Err(Error::AlreadyClosed);
+        }
+        if let Some(message) = self.messages.pop_front() {
+            return Ok(Some(message));
+        }
+        if let Some(what) = &self.ended {
+            return Err(Error::NotFound { what: what.clone() });
+        }
+        Ok(None)
+    }
+
+    fn wake_all(&self) {
+        for waker in &self.wakers {
+            waker.wake();
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::cgroup::{self, JobCgroups};
 use super::shared::{Holder, Shared};
-use super::{process, spawn};
+use super::{process, spawn, waiting};
 use crate::events::Queue;
 use crate::handle::Handle;
 use crate::{
@@ -132,7 +132,9 @@ impl Job {
         &self,
         deadline: Option<Instant>,
     ) -> Result<Option<Notification>, Error> {
-        self.handle.poll(deadline)
+        let shared = self.shared()?;
+        let queue = self.handle.queue().ok_or(Error::NotRegistered)?;
+        waiting::pop_until(&shared, queue, deadline)
     }
 
     /// Waits on a queue of its own, fed by the event thread, for the job to read as empty.
@@ -246,7 +248,7 @@ fn check_assignable(pid: u32) -> Result<(), Error> {
 /// Reads the job after every message on `queue` (which was listening before the first read,
 /// so that no emptying falls between a read and the wait) until it holds no process.
 fn wait_until_empty(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     queue: &Queue,
     deadline: Option<Instant>,
 ) -> Result<bool, Error> {
@@ -254,7 +256,7 @@ fn wait_until_empty(
         if !shared.cgroups.populated()? {
             return Ok(true);
         }
-        match queue.pop_until(deadline) {
+        match waiting::pop_until(shared, queue, deadline) {
             Ok(Some(_)) => {}
             Ok(None) => return Ok(false),
             // Deleted meanwhile: the kernel removes only empty cgroups.

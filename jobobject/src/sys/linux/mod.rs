@@ -10,6 +10,7 @@ mod process;
 mod shared;
 mod spawn;
 mod stats;
+mod waiting;
 
 pub use cgroup::CgroupLayout;
 pub(crate) use cgroup::list as list_jobs;

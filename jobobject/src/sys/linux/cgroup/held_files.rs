@@ -9,6 +9,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 
 use super::controllers::{CounterFile, LimitEvents};
 use super::{JobCgroups, dir, parse};
@@ -21,10 +22,18 @@ static HELD_FILES: FdBudget = FdBudget::new(256, 16);
 /// A watched job's open notification files.
 #[derive(Debug)]
 pub(crate) struct HeldFiles {
-    /// The v2 `cgroup.events`, where the job has a v2 directory.
-    events: Option<OwnedFd>,
+    /// The v2 `cgroup.events`, where the job has a v2 directory (shared with the threads
+    /// that wait on it, see `waiting`).
+    events: Option<Arc<OwnedFd>>,
     counters: Vec<(CounterFile, OwnedFd)>,
     _reserved: Reserved,
+}
+
+impl HeldFiles {
+    /// The open `cgroup.events`, where there is one.
+    pub(crate) fn events(&self) -> Option<Arc<OwnedFd>> {
+        self.events.clone()
+    }
 }
 
 impl JobCgroups {
@@ -34,7 +43,7 @@ impl JobCgroups {
         let files = controllers.counter_files();
         let reserved = HELD_FILES.reserve(files.len() + usize::from(self.v2().is_some()))?;
         let events = match self.v2_fd() {
-            Some(fd) => Some(dir::open_read(fd, "cgroup.events").ok()?),
+            Some(fd) => Some(Arc::new(dir::open_read(fd, "cgroup.events").ok()?)),
             None => None,
         };
         let counters = files

@@ -5,6 +5,7 @@
 mod emptying;
 mod lifetime;
 
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::cgroup::controllers::LimitEvents;
@@ -97,6 +98,12 @@ impl Shared {
             registration: events::watch(&self.cgroups, Arc::<Self>::downgrade(self))?,
             files: notify.then(|| self.cgroups.hold_files()).flatten(),
         })
+    }
+
+    /// The job's open `cgroup.events`, while it is watched and holds one (see
+    /// [`waiting`](super::waiting)).
+    pub(crate) fn events_file(&self) -> Option<Arc<OwnedFd>> {
+        Self::held(&self.lock()).and_then(HeldFiles::events)
     }
 
     /// The job's held notification files, while it has some.

@@ -1,0 +1,124 @@
+//! How a thread blocked on a job (`poll_notification`, `wait_empty`) waits: on the job's
+//! queue, and on the job itself.
+//!
+//! The event thread reads every job when the kernel says it changed, and pushes what it
+//! finds into the job's queues; a caller blocked on a queue then wakes in turn. Two threads
+//! woken one after the other cost two wake-ups (about 70 µs each from an idle CPU on the
+//! development host). So a waiting caller also polls the `cgroup.events` file its job holds
+//! open, which the kernel signals (`POLLPRI`) the moment the job's membership changes,
+//! before inotify's workqueue tells the event thread; woken by it, the caller reads the job
+//! itself, as the event thread would. Whichever reads first reports; the other finds nothing
+//! new ([`Emptying`](super::shared) reports an emptying once).
+//!
+//! The caller's own wake-up comes through an eventfd of its thread, which the queue writes
+//! at every change. Without one (out of descriptors) or without the held file (a legacy v1
+//! host, or past the held files' budget), it waits on the queue alone.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec};
+
+use super::events::Listener;
+use super::shared::Shared;
+use crate::events::{Queue, Waker};
+use crate::{Error, Notification};
+
+/// A thread's eventfd, which wakes it from [`pop_until`].
+#[derive(Debug)]
+struct ThreadWaker(OwnedFd);
+
+impl Waker for ThreadWaker {
+    fn wake(&self) {
+        // A full counter wakes the thread as well.
+        rustix::io::write(&self.0, &1u64.to_ne_bytes()).ok();
+    }
+}
+
+thread_local! {
+    /// Made on the thread's first wait, kept until it ends; `None` if no eventfd could be had.
+    static WAKER: Option<Arc<ThreadWaker>> = rustix::event::eventfd(
+        0,
+        EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK,
+    )
+    .ok()
+    .map(|fd| Arc::new(ThreadWaker(fd)));
+}
+
+/// Blocks for the next message of `queue`, a queue of `job`, until `deadline` (`None`:
+/// without one); `Ok(None)` when the deadline passed first.
+pub(crate) fn pop_until(
+    job: &Arc<Shared>,
+    queue: &Queue,
+    deadline: Option<Instant>,
+) -> Result<Option<Notification>, Error> {
+    let Some(own) = WAKER.with(Clone::clone) else {
+        return queue.pop_until(deadline);
+    };
+    let waker: Arc<dyn Waker> = own.clone();
+    let popped = wait(job, queue, (&waker, own.0.as_fd()), deadline);
+    queue.unregister(&waker);
+    popped
+}
+
+/// [`pop_until`] with the thread's waker and its eventfd.
+fn wait(
+    job: &Arc<Shared>,
+    queue: &Queue,
+    (waker, eventfd): (&Arc<dyn Waker>, BorrowedFd<'_>),
+    deadline: Option<Instant>,
+) -> Result<Option<Notification>, Error> {
+    loop {
+        if let Some(message) = queue.pop_or_register(waker)? {
+            return Ok(Some(message));
+        }
+        let timeout = match deadline {
+            None => None,
+            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(left),
+                // A message pushed meanwhile still counts.
+                _ => return queue.pop_or_register(waker),
+            },
+        };
+        let events = job.events_file();
+        let job_changed = poll(eventfd, events.as_deref().map(AsFd::as_fd), timeout);
+        drain(eventfd);
+        if job_changed {
+            Arc::clone(job).changed();
+            if let Some(events) = &events {
+                // The kernel signals the file until it is read through this open file;
+                // `changed` may have returned before reading it. A removed job's file
+                // fails the read and signals for ever, but its queues end meanwhile.
+                rustix::io::pread(events, &mut [0u8; 64], 0).ok();
+            }
+        }
+    }
+}
+
+/// Waits until the eventfd is readable or (`true`) the job's `cgroup.events` signals a
+/// change, for at most `timeout`.
+fn poll(
+    eventfd: BorrowedFd<'_>,
+    events: Option<BorrowedFd<'_>>,
+    timeout: Option<Duration>,
+) -> bool {
+    let timeout = timeout.map(|t| Timespec {
+        tv_sec: t.as_secs().try_into().unwrap_or(i64::MAX),
+        tv_nsec: t.subsec_nanos().into(),
+    });
+    let mut fds = vec![PollFd::from_borrowed_fd(eventfd, PollFlags::IN)];
+    if let Some(events) = events {
+        fds.push(PollFd::from_borrowed_fd(events, PollFlags::PRI));
+    }
+    // EINTR: the caller goes round again.
+    if rustix::event::poll(&mut fds, timeout.as_ref()).is_err() {
+        return false;
+    }
+    fds.get(1).is_some_and(|f| !f.revents().is_empty())
+}
+
+fn drain(eventfd: BorrowedFd<'_>) {
+    let mut count = [0u8; 8];
+    rustix::io::read(eventfd, &mut count).ok();
+}
