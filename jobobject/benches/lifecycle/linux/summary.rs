@@ -358,6 +358,14 @@ pub(super) fn print_summary(ratios: Ratios, sizes: &Sizes) {
         "latency/inotify_floor",
     ));
     push(line("plain child: wait returns (baseline)", "latency/wait"));
+    let median = |key| Stats::of(samples(key)).map(|s| s.median.as_secs_f64());
+    if let (Some(job), Some(floor)) = (median("latency/job"), median("latency/inotify_floor")) {
+        push(format!(
+            "  {:<44} {:.3}x",
+            "ratio of medians job / inotify floor",
+            job / floor
+        ));
+    }
     let latencies = samples("latency/job");
     if !latencies.is_empty() {
         let under = latencies
