@@ -10,7 +10,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use jobobject::os::linux::{CgroupLayout, JobObjectExt};
+use jobobject::os::linux::{CgroupLayout, JobObjectExt, OptionsExt};
 use jobobject::{JobObject, Options};
 
 /// The hierarchy used on demand (cpuset, blkio) that carries `controller`, for `test`; `None`
@@ -146,6 +146,28 @@ fn io_tracking_makes_the_blkio_directory_and_close_removes_it() {
     sleeper.wait();
     job.close().unwrap();
     wait_job_removed(&name, TIMEOUT);
+}
+
+/// An observer's handle does not hold the job: its holder may remove the job while the
+/// observer turns on I/O tracking. The blkio directory the observer makes then is its to take
+/// back: the job is reported gone and no directory is left (`jobctl list` and `top` read
+/// every job this way while their owners close them).
+#[test]
+fn a_directory_made_for_a_job_removed_meanwhile_is_taken_back() {
+    let Some(blkio) = require_on_demand(
+        "a_directory_made_for_a_job_removed_meanwhile_is_taken_back",
+        "blkio",
+    ) else {
+        return;
+    };
+    let job = create(&options("on-demand-removed"));
+    let name = job.name().unwrap();
+    let observer = JobObject::open(&options_named(&name).observer(true)).unwrap();
+    job.close().unwrap();
+    wait_job_removed(&name, TIMEOUT);
+    let err = observer.set_io_tracking().unwrap_err();
+    assert_eq!(err.kind(), jobobject::ErrorKind::JobNotFound, "{err}");
+    assert!(!blkio.dir.join(&name).exists(), "{}", blkio.dir.display());
 }
 
 /// The variable that makes this binary the other process of

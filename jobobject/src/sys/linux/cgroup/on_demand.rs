@@ -119,6 +119,15 @@ impl JobCgroups {
             return Ok(());
         }
         let made = self.make_on_demand(slot)?;
+        // Removed meanwhile (its holder closed it while this handle, an observer say, was
+        // making the directory): the remover may have looked for on-demand directories
+        // before this one was there, so it is this maker's to take back.
+        if !self.exists() {
+            self.remove_dir(&made)?;
+            return Err(Error::NotFound {
+                what: format!("job {:?} (it was removed)", self.name),
+            });
+        }
         // Set before the move, so that spawns from now on join it too.
         let made = slot.dir.get_or_init(|| made);
         self.move_members(made)

@@ -95,7 +95,7 @@ impl JobCgroups {
     }
 
     /// Removes one directory if it is still this job's (not one that took its name since).
-    fn remove_dir(&self, d: &CgroupDir) -> Result<(), Error> {
+    pub(super) fn remove_dir(&self, d: &CgroupDir) -> Result<(), Error> {
         let remove = |parent: BorrowedFd<'_>| {
             if dir::identity_at(parent, &self.name)? != d.identity {
                 return Ok(());
