@@ -166,13 +166,19 @@ impl JobObject {
         self.inner.terminate(exit_code)
     }
 
-    /// Makes the close of the last handle kill every process in the job, then (on Linux)
-    /// remove the job.
+    /// Makes the close of the last handle to the job, in any process, kill every process in
+    /// the job, then (on Linux) remove the job.
     ///
-    /// On Windows that is the last handle to the job anywhere, in any process, however it is
-    /// released (the kernel's `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`). On Linux today it is the
-    /// last handle in this process that set it, closed or dropped: a process that dies without
-    /// closing leaves the job running.
+    /// It is the job's, not the handle's: set through any handle in any process, it holds for
+    /// every process, and fires only when the last handle anywhere goes. Two processes holding
+    /// the job: the first close kills nothing, the second kills. Observer handles hold nothing
+    /// and cannot set it.
+    ///
+    /// On Windows that is the kernel's `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`, however the last
+    /// handle is released. On Linux the job is marked with an extended attribute
+    /// (`user.jobobject.kill-on-close`) and the last holder is told by its `flock` (see
+    /// [Lifetime](Self#lifetime)); a handle must be closed or dropped to count: a process
+    /// that dies without closing leaves the job running for now.
     pub fn set_terminate_on_last_handle_close(&self) -> Result<()> {
         self.inner.set_terminate_on_last_handle_close()
     }

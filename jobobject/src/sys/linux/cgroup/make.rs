@@ -19,6 +19,8 @@ use crate::os::linux::{CGROUP_PARENT_ENV, CgroupParent};
 const JOB_MARK: &str = "user.jobobject.job";
 
 const PERSISTENT_MARK: &str = "user.jobobject.persistent";
+/// The job's processes die with its last handle anywhere.
+const KILL_ON_CLOSE_MARK: &str = "user.jobobject.kill-on-close";
 
 /// The hierarchy whose directory is the job's primary one (held open; membership, events,
 /// locks): v2 where mounted, else the v1 freezer's, else the pids one's, else the first.
@@ -212,6 +214,18 @@ impl JobCgroups {
     /// Whether the job stays when closed.
     pub(crate) fn is_persistent(&self) -> bool {
         dir::has_mark(self.primary_fd(), PERSISTENT_MARK)
+    }
+
+    /// Marks the job to be killed when its last handle anywhere goes, for every process.
+    /// Where the kernel keeps no extended attributes on cgroups, only the process that set
+    /// it knows.
+    pub(crate) fn mark_kill_on_close(&self) {
+        dir::set_mark(self.primary_fd(), KILL_ON_CLOSE_MARK).ok();
+    }
+
+    /// Whether a process marked the job to be killed when its last handle goes.
+    pub(crate) fn is_kill_on_close(&self) -> bool {
+        dir::has_mark(self.primary_fd(), KILL_ON_CLOSE_MARK)
     }
 
     /// Opens the existing job `name` below `parent`.

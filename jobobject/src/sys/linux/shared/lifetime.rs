@@ -28,6 +28,16 @@ const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// How long closing with terminate-on-close waits for the killed processes to be gone.
 const TERMINATE_WAIT: Duration = Duration::from_secs(10);
 
+/// What this process knew of the job when its last handle here went.
+struct LastHere {
+    /// This process asked for kill-on-close.
+    terminate: bool,
+    /// This library made the job (here, or in any process, by its mark).
+    made: bool,
+    /// This process made the job persistent.
+    persistent: bool,
+}
+
 /// What a handle is to its job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Holder {
@@ -156,12 +166,14 @@ impl Shared {
         self.cgroups.remove()
     }
 
+    /// Marks the job to be killed when its last handle anywhere goes.
     pub(crate) fn set_terminate_on_close(&self) {
+        self.cgroups.mark_kill_on_close();
         self.lock().terminate_on_close = true;
     }
 
-    /// Drops a handle. The last one here that holds the job kills it if asked to, and removes
-    /// it once it is empty if no other process holds it, unless it is persistent or this
+    /// Drops a handle. The last one that holds the job in any process kills it if any process
+    /// asked for that, and removes it once it is empty, unless it is persistent or this
     /// library did not make it (a cgroup opened by name that some other tool made).
     pub(crate) fn release(
         self: &Arc<Self>,
@@ -187,19 +199,35 @@ impl Shared {
         if state.handles > 0 {
             return Ok(());
         }
-        let terminate = state.terminate_on_close;
-        let made = state.created || self.cgroups.made_by_library();
-        let owned = (made || terminate) && !state.persistent && !self.cgroups.is_persistent();
+        let last_here = LastHere {
+            terminate: state.terminate_on_close,
+            made: state.created || self.cgroups.made_by_library(),
+            persistent: state.persistent,
+        };
         if state.observers == 0 {
             registry.remove(&self.key);
         }
         drop(state);
         drop(registry);
-        self.last_holder_gone(terminate, owned)
+        self.last_holder_gone(last_here)
     }
 
-    /// After the last handle here that held the job: kill, remove now, or remove once empty.
-    fn last_holder_gone(self: &Arc<Self>, terminate: bool, owned: bool) -> Result<(), Error> {
+    /// After the last handle here that held the job: if it was the last anywhere, kill the
+    /// job if any process asked for it, and remove it now or once empty.
+    ///
+    /// The last holder anywhere is the process that can take the job's lock exclusively. A
+    /// failed attempt also drops this process's shared lock (flock converts by releasing
+    /// first), so of two processes closing at once, the later attempt succeeds.
+    fn last_holder_gone(self: &Arc<Self>, here: LastHere) -> Result<(), Error> {
+        let primary = self.cgroups.primary();
+        let last = dir::try_lock(self.cgroups.primary_fd(), true)
+            .map_err(|e| cgroup::os(self.cgroups.name(), "flock", &primary.path, e))?;
+        if !last {
+            return Ok(());
+        }
+        let terminate = here.terminate || self.cgroups.is_kill_on_close();
+        let persistent = here.persistent || self.cgroups.is_persistent();
+        let owned = (here.made || terminate) && !persistent;
         if terminate {
             self.cgroups.kill()?;
             self.cgroups.wait_empty(TERMINATE_WAIT)?;
