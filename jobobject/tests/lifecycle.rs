@@ -96,11 +96,9 @@ fn closed_job_is_removed_when_its_last_process_exits() {
 /// The variable that turns this test binary into a holder of a job (see [`Holder`]): it
 /// holds the job's name.
 const HOLDER_JOB_ENV: &str = "JOBOBJECT_TEST_HOLD_JOB";
-/// Set for a holder that also asks for kill-on-close.
-const HOLDER_KILL_ENV: &str = "JOBOBJECT_TEST_HOLD_KILL";
 
-/// Not a test of its own: opens the job named in the environment (asking for kill-on-close
-/// if told to), says so, and holds the handle until its stdin closes.
+/// Not a test of its own: opens the job named in the environment, says so, and holds the
+/// handle until its stdin closes.
 #[test]
 #[ignore = "child program of the tests that hold a job from another process"]
 fn child_holds_job_until_stdin_closes() {
@@ -109,10 +107,6 @@ fn child_holds_job_until_stdin_closes() {
     };
     let options = Options::new().name(name).cgroup_parent(CgroupParent::Own);
     let job = JobObject::open(&options).expect("child: open");
-    if std::env::var_os(HOLDER_KILL_ENV).is_some() {
-        job.set_terminate_on_last_handle_close()
-            .expect("child: kill-on-close");
-    }
     println!("HOLDER opened");
     std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new()).ok();
     job.close().expect("child: close");
@@ -127,7 +121,7 @@ struct Holder {
 
 impl Holder {
     /// Starts the holder of job `name` and waits until it has opened it.
-    fn start(name: &str, kill_on_close: bool) -> Holder {
+    fn start(name: &str) -> Holder {
         let mut command = Command::new(std::env::current_exe().unwrap());
         command
             .args([
@@ -140,9 +134,6 @@ impl Holder {
             .env(HOLDER_JOB_ENV, name)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());
-        if kill_on_close {
-            command.env(HOLDER_KILL_ENV, "1");
-        }
         let mut child = command.spawn().unwrap();
         let mut lines =
             std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
@@ -178,59 +169,11 @@ fn the_last_handle_in_any_process_removes_the_job() {
     let name = options.name.clone().unwrap();
     let _cleanup = Cleanup::new(&name);
     let job = JobObject::create(&options).unwrap();
-    let holder = Holder::start(&name, false);
+    let holder = Holder::start(&name);
     job.close().unwrap();
     assert_job_exists(&name);
     holder.close();
     wait_job_removed(&name, TIMEOUT);
-}
-
-/// Kill-on-close is the job's: with two processes holding it, only the second close kills,
-/// whichever process asked for it (as with a Windows job object).
-#[test]
-fn kill_on_close_waits_for_the_last_handle_in_any_process() {
-    if !require_cgroups("kill_on_close_waits_for_the_last_handle_in_any_process") {
-        return;
-    }
-    for (creator_asks, holder_asks, holder_closes_first) in [
-        (true, false, false),
-        (false, true, true),
-        (false, true, false),
-    ] {
-        let case = format!(
-            "asked by the {}, the {} closing first",
-            if creator_asks { "creator" } else { "holder" },
-            if holder_closes_first {
-                "holder"
-            } else {
-                "creator"
-            }
-        );
-        let options = options("kill-on-close-anywhere");
-        let name = options.name.clone().unwrap();
-        let _cleanup = Cleanup::new(&name);
-        let job = JobObject::create(&options).unwrap();
-        if creator_asks {
-            job.set_terminate_on_last_handle_close().unwrap();
-        }
-        let mut sleeper = Reap::new(job.spawn(Command::new("sleep").arg("100")).unwrap());
-        let sleeper_fd = pidfd(sleeper.pid);
-        let holder = Holder::start(&name, holder_asks);
-        if holder_closes_first {
-            holder.close();
-            std::thread::sleep(QUIET);
-            assert!(!has_exited(&sleeper_fd), "{case}: the first close killed");
-            job.close().unwrap();
-        } else {
-            job.close().unwrap();
-            std::thread::sleep(QUIET);
-            assert!(!has_exited(&sleeper_fd), "{case}: the first close killed");
-            assert_job_exists(&name);
-            holder.close();
-        }
-        assert_eq!(sleeper.wait().signal(), Some(libc::SIGKILL), "{case}");
-        wait_job_removed(&name, TIMEOUT);
-    }
 }
 
 /// A persistent job outlives its handles, in every process, until it is deleted; delete

@@ -21,8 +21,10 @@ const CHILD_ARGS: [&str; 5] = [
 /// This binary in child mode `mode`: `sleep:MS`, `exit:CODE`, `spin:MS` (busy for MS of wall
 /// time), `grandchild:MS` (starts `sleep:MS`, prints `GRANDCHILD <pid>`, waits for it) or
 /// `orphan:MS` (the same, but exits at once, leaving the grandchild running), `echo:VAR`
-/// (copies stdin to stdout, then prints the variable VAR to stderr), or `args` (prints the
-/// arguments given after the harness's own).
+/// (copies stdin to stdout, then prints the variable VAR to stderr), `args` (prints the
+/// arguments given after the harness's own), or `hold:NAME` and `hold-kill:NAME` (opens the
+/// test job NAME, with `hold-kill` asks for kill-on-close, prints `HOLDING`, holds it until
+/// its stdin closes, then closes it and prints `RELEASED`).
 pub fn child(mode: &str) -> Command {
     let mut command = Command::new(std::env::current_exe().expect("current_exe"));
     command
@@ -52,6 +54,18 @@ pub fn run_child_mode() {
         for arg in std::env::args_os().skip(1 + CHILD_ARGS.len()) {
             println!("ARG {arg:?}");
         }
+        std::process::exit(0);
+    }
+    if what == "hold" || what == "hold-kill" {
+        let job = jobobject::JobObject::open(&super::named_options(arg)).expect("hold: open");
+        if what == "hold-kill" {
+            job.set_terminate_on_last_handle_close()
+                .expect("hold: kill-on-close");
+        }
+        println!("HOLDING");
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new()).ok();
+        job.close().expect("hold: close");
+        println!("RELEASED");
         std::process::exit(0);
     }
     if what == "echo" {

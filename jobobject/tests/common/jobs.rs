@@ -21,6 +21,12 @@ pub fn options(what: &str) -> Options {
     below_own_cgroups(Options::new().name(test_name(what)))
 }
 
+/// Options for the test job named `name` in full (as [`test_name`] makes it), for a child
+/// process that opens a job of its parent.
+pub fn named_options(name: &str) -> Options {
+    below_own_cgroups(Options::new().name(name))
+}
+
 /// Options for an anonymous job (on Linux below this process's own cgroups).
 pub fn anonymous_options() -> Options {
     below_own_cgroups(Options::new())

@@ -137,6 +137,80 @@ fn terminate_on_close_acts_at_the_last_handle() {
     wait_removed(&name);
 }
 
+/// Kill-on-close is the job's, as a Windows job object's `KILL_ON_JOB_CLOSE` is: with
+/// another process holding the job, the first close kills nothing and the last close
+/// anywhere kills, whichever process asked for it and whichever closes first.
+#[test]
+fn kill_on_close_is_the_jobs_across_processes() {
+    if !require_jobs("kill_on_close_is_the_jobs_across_processes") {
+        return;
+    }
+    for (creator_asks, holder_closes_first) in [(true, false), (false, true), (false, false)] {
+        let case = format!(
+            "asked by the {}, the {} closing first",
+            if creator_asks { "creator" } else { "holder" },
+            if holder_closes_first {
+                "holder"
+            } else {
+                "creator"
+            }
+        );
+        let options = options("kill-on-close-processes");
+        let name = options.name.clone().unwrap();
+        let _cleanup = Cleanup::new(&name);
+        let job = JobObject::create(&options).unwrap();
+        if creator_asks {
+            job.set_terminate_on_last_handle_close().unwrap();
+        }
+        let mut sleeper = Reap::new(job.spawn(&mut child("sleep:100000")).unwrap());
+        let mode = if creator_asks { "hold" } else { "hold-kill" };
+        let mut holder = Holder::start(&format!("{mode}:{name}"));
+        if holder_closes_first {
+            holder.release();
+            std::thread::sleep(QUIET);
+            assert!(sleeper.running(), "{case}: the first close killed");
+            job.close().unwrap();
+        } else {
+            job.close().unwrap();
+            std::thread::sleep(QUIET);
+            assert!(sleeper.running(), "{case}: the first close killed");
+            holder.release();
+        }
+        assert!(
+            sleeper.wait_timeout(Duration::from_secs(10)).is_some(),
+            "{case}: the last close did not kill within 10 s"
+        );
+        wait_removed(&name);
+    }
+}
+
+/// A child process that holds a job (child mode `hold:` or `hold-kill:`).
+struct Holder(std::process::Child);
+
+impl Holder {
+    /// Starts the child in `mode` and waits until it holds the job.
+    fn start(mode: &str) -> Holder {
+        let mut process = child(mode)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = process.stdout.as_mut().unwrap();
+        let holding = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+            .map_while(Result::ok)
+            .any(|l| l == "HOLDING");
+        assert!(holding, "the holder never opened the job");
+        Holder(process)
+    }
+
+    /// Makes the child close its handle, and waits until it has exited.
+    fn release(&mut self) {
+        drop(self.0.stdin.take());
+        let status = self.0.wait().unwrap();
+        assert!(status.success(), "the holder failed: {status:?}");
+    }
+}
+
 /// Without terminate-on-close, a job closed while it holds a process keeps it running, can
 /// be opened again by name, and goes once it is empty and unheld.
 #[test]

@@ -3,11 +3,10 @@
 //!
 //! The event thread reads every job when the kernel says it changed, and pushes what it
 //! finds into the job's queues; a caller blocked on a queue then wakes in turn. Two threads
-//! woken one after the other cost two wake-ups (about 70 µs each from an idle CPU on the
-//! development host). So a waiting caller also polls the `cgroup.events` file its job holds
-//! open, which the kernel signals (`POLLPRI`) the moment the job's membership changes,
-//! before inotify's workqueue tells the event thread; woken by it, the caller reads the job
-//! itself, as the event thread would. Whichever reads first reports; the other finds nothing
+//! woken one after the other cost two wake-ups, each dear from an idle CPU. So a waiting
+//! caller also polls the `cgroup.events` file its job holds open, which the kernel signals
+//! (`POLLPRI`) the moment the job's membership changes, before inotify's workqueue tells the
+//! event thread; woken by it, the caller reads the job itself, as the event thread would. Whichever reads first reports; the other finds nothing
 //! new ([`Emptying`](super::shared) reports an emptying once).
 //!
 //! The caller's own wake-up comes through an eventfd of its thread, which the queue writes

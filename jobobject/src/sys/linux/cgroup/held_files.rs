@@ -1,8 +1,8 @@
 //! The files a watched job's notifications are read from (`cgroup.events` and the limit
 //! counters), held open while the job is watched: the event thread reads them all at every
-//! change of the job, and opening a cgroup file costs about ten times a read of an open one
-//! (7 µs against 0.8 µs on the development host). Held, the read between a process's exit and
-//! its `AllProcessesExited` is one `pread` per file.
+//! change of the job, and opening a cgroup file (a path walk, an allocation, a close) costs
+//! several times a read of an open one. Held, the read between a process's exit and its
+//! `AllProcessesExited` is one `pread` per file.
 //!
 //! Every job together holds at most a share of the open-file limit ([`FdBudget`]); a job past
 //! it holds nothing and reads its files by opening them.

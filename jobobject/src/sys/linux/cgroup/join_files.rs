@@ -1,9 +1,8 @@
 //! The `cgroup.procs` files a child writes `0` to before it execs, to join the hierarchies it
 //! was not born in. A job that starts one process usually starts more, and opening the files
 //! costs four system calls per hierarchy (the directory by path, its identity, the file, the
-//! directory's close: about 25 µs a spawn on a hybrid host), so a job keeps them open once it
-//! has spawned, within a budget of the open-file limit ([`FdBudget`]); past it, each spawn
-//! opens its own.
+//! directory's close), so a job keeps them open once it has spawned, within a budget of the
+//! open-file limit ([`FdBudget`]); past it, each spawn opens its own.
 
 use std::ffi::c_int;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
