@@ -68,6 +68,8 @@ fn wait(
     (waker, eventfd): (&Arc<dyn Waker>, BorrowedFd<'_>),
     deadline: Option<Instant>,
 ) -> Result<Option<Notification>, Error> {
+    // Whether to watch the job's `cgroup.events`: not once it cannot be read.
+    let mut watch_job = true;
     loop {
         if let Some(message) = queue.pop_or_register(waker)? {
             return Ok(Some(message));
@@ -80,16 +82,16 @@ fn wait(
                 _ => return queue.pop_or_register(waker),
             },
         };
-        let events = job.events_file();
+        let events = job.events_file().filter(|_| watch_job);
         let job_changed = poll(eventfd, events.as_deref().map(AsFd::as_fd), timeout);
         drain(eventfd);
         if job_changed {
             Arc::clone(job).changed();
             if let Some(events) = &events {
                 // The kernel signals the file until it is read through this open file;
-                // `changed` may have returned before reading it. A removed job's file
-                // fails the read and signals for ever, but its queues end meanwhile.
-                rustix::io::pread(events, &mut [0u8; 64], 0).ok();
+                // `changed` may have returned before reading it. A file that cannot be read
+                // (the job was removed) signals for ever: the queue alone says the rest.
+                watch_job = rustix::io::pread(events, &mut [0u8; 64], 0).is_ok();
             }
         }
     }
