@@ -17,8 +17,8 @@
 //!
 //! Descriptors are a budget the caller shares: a watched job costs none here but its v1 OOM
 //! eventfd, and pidfds are held for at most [`PIDFDS_PER_JOB`] processes per job and a
-//! process-wide share of the open-file limit. Where a descriptor cannot be had, the slower source (the
-//! inotify watch, or polling) still reports everything.
+//! process-wide share of the open-file limit. Where a descriptor cannot be had, the slower
+//! source (the inotify watch, or polling) still reports everything.
 
 use std::collections::HashMap;
 use std::io;

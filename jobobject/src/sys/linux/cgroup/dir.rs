@@ -80,12 +80,12 @@ pub(crate) fn is_file(dir: BorrowedFd<'_>, name: &str) -> bool {
         .is_ok_and(|stat| rustix::fs::FileType::from_raw_mode(stat.st_mode).is_file())
 }
 
-/// Reads a whole (small) file of `dir`.
+/// Reads a whole (small) file of `dir`, with `pread`s into a stack buffer.
 pub(crate) fn read(dir: BorrowedFd<'_>, file: &str) -> io::Result<String> {
-    reread(open_read(dir, file)?.as_fd(), file)
+    pread_all(open_read(dir, file)?.as_fd(), file, false)
 }
 
-/// Opens a file of `dir` for reading, to [`reread`] it.
+/// Opens a file of `dir` for reading, to [`reread_record`] it.
 pub(crate) fn open_read(dir: BorrowedFd<'_>, file: &str) -> io::Result<OwnedFd> {
     Ok(rustix::fs::openat(
         dir,
@@ -95,17 +95,12 @@ pub(crate) fn open_read(dir: BorrowedFd<'_>, file: &str) -> io::Result<OwnedFd> 
     )?)
 }
 
-/// Reads the whole of an open (small) file from its start, with `pread`s into a stack
-/// buffer: the kernel makes a cgroup file's text anew at each read from offset 0, so an open
-/// file reads as the value now, as often as needed. `file` names it in errors.
-pub(crate) fn reread(fd: BorrowedFd<'_>, file: &str) -> io::Result<String> {
-    pread_all(fd, file, false)
-}
-
-/// [`reread`] for a file the kernel shows as one record (`cgroup.events` and every counter,
-/// unlike a list such as `cgroup.procs`): it hands out a record as far as the buffer takes
-/// it, so a read that does not fill the buffer has reached the end, and no read of the end
-/// is needed.
+/// Reads the whole of an open file the kernel shows as one record (`cgroup.events` and every
+/// counter, unlike a list such as `cgroup.procs`) from its start: the kernel makes a cgroup
+/// file's text anew at each read from offset 0, so an open file reads as the value now, as
+/// often as needed. It hands out a record as far as the buffer takes it, so a read that does
+/// not fill the buffer has reached the end, and no read of the end is needed. `file` names it
+/// in errors.
 pub(crate) fn reread_record(fd: BorrowedFd<'_>, file: &str) -> io::Result<String> {
     pread_all(fd, file, true)
 }
