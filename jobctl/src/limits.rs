@@ -13,7 +13,7 @@ use crate::units;
 pub struct LimitArgs {
     /// Memory for the whole job: 512M, 2G, 1.5GiB (K/M/G/T/P and KiB..PiB are powers of 1024,
     /// KB..PB powers of 1000), or none
-    #[arg(long, value_name = "SIZE", value_parser = |s: &str| units::limit(s, units::parse_size))]
+    #[arg(long, value_name = "SIZE", value_parser = |s: &str| units::limit(s, units::parse_memory))]
     pub memory: Option<Limit<u64>>,
     /// CPU cap, as a percentage of all the host's CPUs: 25% (0.01% steps), or none
     #[arg(long, value_name = "PERCENT", value_parser = |s: &str| units::limit(s, units::parse_percent), conflicts_with = "cpu_weight")]

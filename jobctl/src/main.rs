@@ -12,6 +12,7 @@ mod signals;
 mod stats;
 mod summary;
 mod supervise;
+mod terminal;
 mod top;
 mod units;
 mod watch;
@@ -56,14 +57,17 @@ enum Cmd {
     #[command(after_help = "Examples:
   jobctl run --memory 512M --cpu-rate 25% -- sh -c 'make -j4'
   jobctl run --timeout 30s --name nightly -- ./backup.sh
+  jobctl run --timeout 10m --signal INT --kill-after 30s -- ./server
   jobctl run --wait-all --json -- sh -c 'sleep 1 & echo started'
 
 The exit status is the command's (128+N when signal N ended it); 124 when --timeout ran out;
 125 when jobctl failed before the command ran; 126/127 when it could not be executed / found.
-Every signal that would end jobctl (SIGTERM, SIGHUP, SIGUSR1, SIGALRM, the real-time
-signals...) is passed on to the command, so that jobctl stays to clean up; a second Ctrl-C
-kills the whole job.")]
-    Run(run::RunArgs),
+At the timeout every process of the job gets --signal (TERM), and what is left --kill-after
+(10s) is killed. Every signal that would end jobctl (SIGTERM, SIGHUP, SIGUSR1, SIGALRM, the
+real-time signals...) is passed on to the command, so that jobctl stays to clean up; Ctrl-C
+reaches the command from the terminal as it would without jobctl, and jobctl never escalates
+it.")]
+    Run(Box<run::RunArgs>),
     /// Create a named job that stays until `jobctl delete`
     #[command(
         after_help = "Example:\n  jobctl create build --memory 2G --cpu-rate 50% --max-processes 200"
@@ -76,8 +80,10 @@ kills the whole job.")]
     #[command(after_help = "Example:\n  jobctl ps build")]
     Ps(named::NameArg),
     /// Show what a job uses: CPU time, memory, I/O, processes
-    #[command(after_help = "Example:\n  jobctl stats build --json")]
-    Stats(named::NameArg),
+    #[command(
+        after_help = "Examples:\n  jobctl stats build --json\n  jobctl stats build --interval 5s --json >> build-usage.jsonl"
+    )]
+    Stats(named::StatsArgs),
     /// Show a job's limits, or change them
     #[command(
         after_help = "Examples:\n  jobctl limits build\n  jobctl limits build --memory 4G --cpus 0-3"
@@ -89,9 +95,16 @@ kills the whole job.")]
 Process 1 and jobctl's own ancestors (such as the shell that runs it) are refused unless
 --force: a `jobctl kill` of the job would kill them.")]
     Assign(named::AssignArgs),
-    /// Kill every process of a job (the job itself stays)
-    #[command(after_help = "Example:\n  jobctl kill build")]
-    Kill(named::NameArg),
+    /// Kill every process of a job (the job itself stays), or send them a signal
+    #[command(after_help = "Examples:\n  jobctl kill build\n  jobctl kill --signal TERM build")]
+    Kill(named::KillArgs),
+    /// Wait until a job holds no process (at once if it holds none)
+    #[command(after_help = "Examples:
+  jobctl wait build
+  jobctl wait --timeout 10m build || jobctl kill build
+
+The exit status is 0 once the job is empty, 124 when --timeout ran out first.")]
+    Wait(named::WaitArgs),
     /// Print a job's notifications as they come: all processes exited, OOM kills, limit hits
     #[command(
         after_help = "Examples:\n  jobctl watch build\n  jobctl watch build --json --count 1   # wait until the job empties"
@@ -100,6 +113,20 @@ Process 1 and jobctl's own ancestors (such as the shell that runs it) are refuse
     /// Delete a job; one that still has processes only with --force (which kills them)
     #[command(after_help = "Example:\n  jobctl delete --force build")]
     Delete(named::DeleteArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell
+    #[command(after_help = "Examples:
+  jobctl completions bash > /etc/bash_completion.d/jobctl
+  jobctl completions zsh > \"${fpath[1]}/_jobctl\"
+  jobctl completions fish > ~/.config/fish/completions/jobctl.fish")]
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), for man(1)
+    #[command(
+        after_help = "Example:\n  jobctl man > /usr/local/share/man/man1/jobctl.1 && man jobctl"
+    )]
+    Man,
     /// A live table of the jobs: CPU %, memory, I/O rate, processes
     #[command(after_help = "Examples:\n  jobctl top\n  jobctl top --once --delay 2s --json")]
     Top(top::TopArgs),
@@ -128,12 +155,23 @@ fn execute(cli: Cli) -> i32 {
         Cmd::Limits(args) => named::limits(&global, args).map(|()| status::OK),
         Cmd::Assign(args) => named::assign(&global, args).map(|()| status::OK),
         Cmd::Kill(args) => named::kill(&global, args).map(|()| status::OK),
+        Cmd::Wait(args) => named::wait(&global, args),
         Cmd::Watch(args) => watch::watch(&global, args).map(|()| status::OK),
         Cmd::Delete(args) => named::delete(&global, args).map(|()| status::OK),
         Cmd::Top(args) => top::top(&global, args).map(|()| status::OK),
+        Cmd::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "jobctl", &mut std::io::stdout());
+            Ok(status::OK)
+        }
+        Cmd::Man => manual(),
     };
     result.unwrap_or_else(|err| {
-        output::eprint(&format!("{err}\n"));
+        if global.json {
+            output::json_error(&err.message, err.status);
+        } else {
+            output::eprint(&format!("{err}\n"));
+        }
         err.status
     })
 }
@@ -141,18 +179,53 @@ fn execute(cli: Cli) -> i32 {
 /// A bad value gets one line naming the option, the value and the fix; other command-line
 /// errors keep clap's usage text. Help and version are not errors.
 fn usage_error(err: clap::Error) -> i32 {
-    if err.kind() == ErrorKind::ValueValidation {
-        let arg = match err.get(ContextKind::InvalidArg) {
-            Some(ContextValue::String(arg)) => arg.split(' ').next().unwrap_or(arg).to_owned(),
-            _ => "an option".to_owned(),
+    // Asked for JSON (the line did not parse, so only the raw arguments tell): the error too.
+    let json = std::env::args_os().any(|a| a == "--json");
+    let is_error = !matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    );
+    if json && is_error {
+        let message = match err.kind() {
+            ErrorKind::ValueValidation => value_error(&err),
+            // clap's own first line, without its "error: ".
+            _ => {
+                let text = err.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                first.trim_start_matches("error: ").to_owned()
+            }
         };
-        let why = std::error::Error::source(&err)
-            .map(ToString::to_string)
-            .unwrap_or_else(|| err.to_string());
-        output::note(&format!("bad value for {arg}: {why}"));
+        output::json_error(&message, status::USAGE);
+        return status::USAGE;
+    }
+    if err.kind() == ErrorKind::ValueValidation {
+        output::note(&value_error(&err));
         return status::USAGE;
     }
     let code = err.exit_code();
     err.print().ok();
     code
+}
+
+/// A bad value, in one line: which option, the value, and the fix.
+fn value_error(err: &clap::Error) -> String {
+    let arg = match err.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.split(' ').next().unwrap_or(arg).to_owned(),
+        _ => "an option".to_owned(),
+    };
+    let why = std::error::Error::source(err)
+        .map(ToString::to_string)
+        .unwrap_or_else(|| err.to_string());
+    format!("bad value for {arg}: {why}")
+}
+
+/// Writes the manual page, made from the same definitions as `--help`.
+fn manual() -> CliResult<i32> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command)
+        .render(&mut page)
+        .map_err(|e| error::CliError::failure(format!("cannot render the manual page: {e}")))?;
+    output::print(&String::from_utf8_lossy(&page));
+    Ok(status::OK)
 }

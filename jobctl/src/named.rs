@@ -1,15 +1,18 @@
-//! Named jobs: `create`, `list`, `ps`, `stats`, `limits`, `assign`, `kill`, `delete`.
+//! Named jobs: `create`, `list`, `ps`, `stats`, `limits`, `assign`, `kill`, `wait`, `delete`.
+
+use std::time::Duration;
 
 use clap::Args;
 use jobobject::JobObject;
 use serde_json::{Value, json};
 
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, status};
 use crate::limits::{self, LimitArgs};
 use crate::output;
 use crate::platform::{self, Global};
 use crate::process;
 use crate::run::{self, KILL_WAIT, wait_empty};
+use crate::signals;
 use crate::stats::Snapshot;
 use crate::units;
 
@@ -166,17 +169,60 @@ fn command_text(arguments: &[String]) -> String {
 }
 
 /// `stats NAME`: what the job uses.
-pub fn stats(global: &Global, args: &NameArg) -> CliResult<()> {
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// The job's name
+    pub name: String,
+    /// Print a sample every DURATION until the job is gone (or --count): with --json one JSON
+    /// line each, with its time
+    #[arg(long, short, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub interval: Option<Duration>,
+    /// With --interval, stop after N samples
+    #[arg(long, short = 'n', value_name = "N", value_parser = units::parse_count, requires = "interval")]
+    pub count: Option<u32>,
+}
+
+/// `stats NAME`: what the job uses, once or every `--interval`.
+pub fn stats(global: &Global, args: &StatsArgs) -> CliResult<()> {
     let job = platform::open(global, &args.name, false)?;
-    let snapshot = Snapshot::read(&job);
-    job.close().ok();
-    if global.json {
-        let mut value = snapshot.json();
-        value["job"] = json!(args.name);
-        output::json(&value);
-    } else {
-        output::print(&output::pairs(&snapshot.rows()));
+    let mut printed = 0u32;
+    loop {
+        let snapshot = Snapshot::read(&job);
+        // A job deleted meanwhile: the stream ends (a single reading reports the error).
+        if let Err(err) = job.pids() {
+            if printed > 0 {
+                return Ok(());
+            }
+            return Err(CliError::from_job(Some(&args.name), err));
+        }
+        if global.json {
+            let mut value = snapshot.json();
+            value["job"] = json!(args.name);
+            if args.interval.is_some() {
+                value["time"] = json!(crate::watch::utc_now());
+            }
+            output::json(&value);
+        } else {
+            let separator = if printed > 0 { "\n" } else { "" };
+            let time = match args.interval {
+                Some(_) => format!("{}\n", crate::watch::utc_now()),
+                None => String::new(),
+            };
+            output::print(&format!(
+                "{separator}{time}{}",
+                output::pairs(&snapshot.rows())
+            ));
+        }
+        printed = printed.saturating_add(1);
+        let Some(interval) = args.interval else {
+            break;
+        };
+        if args.count.is_some_and(|n| printed >= n) {
+            break;
+        }
+        std::thread::sleep(interval);
     }
+    job.close().ok();
     Ok(())
 }
 
@@ -227,8 +273,64 @@ pub fn assign(global: &Global, args: &AssignArgs) -> CliResult<()> {
 }
 
 /// `kill NAME`: kills every process of the job, and waits until they are gone.
-pub fn kill(global: &Global, args: &NameArg) -> CliResult<()> {
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// The job's name
+    pub name: String,
+    /// Send this signal to every process instead of killing them: TERM, INT, HUP, USR1, 15...
+    /// (Linux; Windows has only KILL). Without it, or with KILL, the processes are killed and
+    /// waited for
+    #[arg(long, short, value_name = "SIGNAL", value_parser = signals::parse)]
+    pub signal: Option<i32>,
+}
+
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    /// The job's name
+    pub name: String,
+    /// Give up after this long, with status 124: 30s, 2m, 1h30m
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+/// Blocks until the job holds no process; status 0, or 124 when `--timeout` ran out first.
+pub fn wait(global: &Global, args: &WaitArgs) -> CliResult<i32> {
     let job = platform::open(global, &args.name, false)?;
+    let empty = job
+        .wait_empty(args.timeout)
+        .map_err(|e| CliError::from_job(Some(&args.name), e))?;
+    job.close().ok();
+    if global.json {
+        output::json(&json!({ "job": args.name, "empty": empty }));
+    } else if !empty {
+        output::eprint(&format!(
+            "jobctl: job {} still has processes after the timeout\n",
+            output::escape(&args.name)
+        ));
+    }
+    Ok(if empty { status::OK } else { status::TIMEOUT })
+}
+
+pub fn kill(global: &Global, args: &KillArgs) -> CliResult<()> {
+    let job = platform::open(global, &args.name, false)?;
+    if let Some(signal) = args.signal.filter(|&s| s != signals::KILL) {
+        let count = job
+            .pids()
+            .map_err(|e| CliError::from_job(Some(&args.name), e))?
+            .len();
+        platform::signal(&job, signal).map_err(|e| CliError::from_job(Some(&args.name), e))?;
+        job.close().ok();
+        let signal = signals::name(signal);
+        if global.json {
+            output::json(&json!({ "job": args.name, "signalled": count, "signal": signal }));
+        } else {
+            output::print(&format!(
+                "sent {signal} to {count} process(es) in job {}\n",
+                output::escape(&args.name)
+            ));
+        }
+        return Ok(());
+    }
     let count = kill_all(&job, &args.name)?;
     job.close().ok();
     if global.json {

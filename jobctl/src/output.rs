@@ -44,6 +44,14 @@ pub fn note(message: &str) {
     eprint(&format!("jobctl: {}\n", one_line(message)));
 }
 
+/// An error under `--json`: `{"error": MESSAGE, "status": STATUS}`, one line on stderr, so
+/// that a script reads it as it reads the documents (which go to stdout).
+pub fn json_error(message: &str, status: i32) {
+    eprint(&json_line(
+        &serde_json::json!({ "error": message.replace('\n', " "), "status": status }),
+    ));
+}
+
 /// `message` on one line (a message from the system may carry a newline), escaped.
 pub fn one_line(message: &str) -> String {
     escape(&message.replace('\n', " ")).into_owned()

@@ -22,20 +22,56 @@ use crate::units;
 
 /// How long the processes of a killed job may take to be gone.
 pub const KILL_WAIT: Duration = Duration::from_secs(10);
+/// How long the processes have after the timeout's signal, without `--kill-after`.
+pub const KILL_AFTER: Duration = Duration::from_secs(10);
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// Name the job (others can then see it with `jobctl stats NAME`); anonymous by default
     #[arg(long)]
     pub name: Option<String>,
+    /// Run in the existing job NAME (made with `jobctl create`) instead of a new one. Limits
+    /// given here change the job's, and stay; what the command leaves behind is left running,
+    /// as the job may hold other processes; the job stays
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["name", "keep"])]
+    pub job: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Kill the whole job when this runs out, and exit with status 124: 30s, 2m, 1h30m, 500ms
     /// (at most 36500d, 100 years)
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
     pub timeout: Option<Duration>,
-    /// Leave the processes the command leaves behind running (a named job then stays until
-    /// `jobctl delete NAME`)
+    /// At the --timeout, send this signal to every process of the job, then kill what is left
+    /// after --kill-after: TERM (the default on Linux), INT, HUP, USR1, 15...; KILL kills at
+    /// once (the only choice on Windows, which has no signals for a whole job)
+    #[arg(long, short, value_name = "SIGNAL", value_parser = signals::parse, requires = "timeout")]
+    pub signal: Option<i32>,
+    /// How long the job's processes have after the --signal before they are killed: 10s by
+    /// default
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration, requires = "timeout")]
+    pub kill_after: Option<Duration>,
+    /// Set the variable KEY to VALUE in the command's environment (repeatable)
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(OsString, OsString)>,
+    /// Run the command in DIR
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Run the command as this user id (Linux; needs root)
+    #[arg(long, value_name = "UID")]
+    pub uid: Option<u32>,
+    /// Run the command with this group id (Linux; needs root). With --uid, the supplementary
+    /// groups are dropped
+    #[arg(long, value_name = "GID")]
+    pub gid: Option<u32>,
+    /// Run the command at this niceness: 19 (least favoured) to -20 (most; needs root). On
+    /// Windows a priority class: 10 and up idle, 1-9 below normal, -1 to -9 above normal, -10
+    /// and below high
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-20..=19))]
+    pub nice: Option<i32>,
+    /// Leave the processes the command leaves behind running, and the job in place until
+    /// `jobctl delete NAME` (also when jobctl itself is killed). Without it, what is left is
+    /// killed, even when jobctl is killed (its keeper does it)
     #[arg(long, conflicts_with = "wait_all")]
     pub keep: bool,
     /// After the command exits, wait for every process it left behind to exit too
@@ -47,6 +83,10 @@ pub struct RunArgs {
     /// Write the summary to FILE instead of stderr
     #[arg(long, value_name = "FILE")]
     pub summary_file: Option<PathBuf>,
+    /// Write the summary to the open file descriptor FD instead of stderr (`3>summary.json`;
+    /// Unix). The command does not inherit it, so nothing of its own output lands there
+    #[arg(long, value_name = "FD", conflicts_with = "summary_file")]
+    pub summary_fd: Option<i32>,
     /// The command and its arguments (after `--`)
     #[arg(
         required = true,
@@ -69,6 +109,13 @@ pub struct Hits {
 pub fn run(global: &Global, args: &RunArgs) -> CliResult<i32> {
     // Before any thread starts, so that every thread has them blocked.
     let blocked = signals::block();
+    if let Some(fd) = args.summary_fd {
+        platform::keep_from_children(fd).map_err(|err| {
+            CliError::usage(format!(
+                "--summary-fd {fd} is not an open descriptor: {err}"
+            ))
+        })?;
+    }
     let for_run = |e: CliError| {
         if e.status == status::FAILURE {
             e.with_status(status::RUN_FAILED)
@@ -76,11 +123,30 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult<i32> {
             e
         }
     };
-    let options = platform::options(global, args.name.as_deref())?.notifications(true);
-    let job = JobObject::create(&options)
-        .map_err(|e| for_run(CliError::from_job(args.name.as_deref(), e)))?;
+    let job_name = args.job.as_deref().or(args.name.as_deref());
+    let options = platform::options(global, job_name)?.notifications(true);
+    let job = match &args.job {
+        Some(_) => JobObject::open(&options),
+        None => JobObject::create(&options),
+    }
+    .map_err(|e| for_run(CliError::from_job(job_name, e)))?;
     let job = Arc::new(job);
     let name = job.name().unwrap_or_default();
+    let remove = |job: &JobObject, name: &str| release(job, name, args);
+    // Decided now, for the case where jobctl ends without finishing (kill -9): the job's
+    // keeper then kills the whole tree and removes the job, or with --keep leaves both. An
+    // existing job is left as it is.
+    let lifetime = match (args.job.is_some(), args.keep) {
+        (true, _) => Ok(()),
+        (false, true) => platform::keep_after_exit(&job),
+        (false, false) => job
+            .set_terminate_on_last_handle_close()
+            .map_err(|e| CliError::from_job(Some(&name), e)),
+    };
+    if let Err(err) = lifetime {
+        remove(&job, &name);
+        return Err(for_run(err));
+    }
     // Where the I/O controller is missing the summary says so rather than failing the run.
     let io_tracking = job.set_io_tracking().is_ok();
     if let Err(err) = args.limits.apply(&job, &name) {
@@ -97,6 +163,18 @@ pub fn run(global: &Global, args: &RunArgs) -> CliResult<i32> {
     // blocks the ones it forwards), as a child of std's spawn does.
     let mut command = jobobject::process::Command::new(program);
     command.args(arguments);
+    for (key, value) in &args.env {
+        command.env(key, value);
+    }
+    if let Some(dir) = &args.cwd {
+        command.current_dir(dir);
+    }
+    if let Err(err) = platform::identity(&mut command, args.uid, args.gid)
+        .and_then(|()| platform::nice(&mut command, args.nice))
+    {
+        remove(&job, &name);
+        return Err(for_run(err));
+    }
     let start = Instant::now();
     let child = match command.spawn(&job) {
         Ok(child) => child,
@@ -143,7 +221,7 @@ fn finish(
     }
     let left = job.pids().unwrap_or_default().len();
     let (mut killed, mut kept) = (0, 0);
-    if args.keep {
+    if args.keep || args.job.is_some() {
         kept = left;
     } else if left > 0 {
         killed = left;
@@ -200,7 +278,8 @@ fn finish(
         signal,
         status: exit_status,
         timed_out: args.timeout.filter(|_| outcome.timed_out),
-        interrupted: outcome.interrupted,
+        timeout_signal: outcome.stop_signal,
+        killed_at_timeout: outcome.killed_job,
         wall: outcome.wall,
         user: cpu.map(|c| c.user_time),
         kernel: cpu.map(|c| c.kernel_time),
@@ -219,11 +298,7 @@ fn finish(
     };
 
     if args.keep && (args.name.is_some() || kept > 0) {
-        if args.name.is_some() {
-            if let Err(err) = platform::set_persistent(job) {
-                output::eprint(&format!("{err}\n"));
-            }
-        } else {
+        if args.name.is_none() {
             output::note(&format!(
                 "{kept} process(es) left running in job {name}; remove it when they are done: \
                  jobctl delete {name}"
@@ -231,7 +306,7 @@ fn finish(
         }
         job.close().ok();
     } else {
-        remove(job, name);
+        release(job, name, args);
     }
     report(global, args, &summary);
     exit_status
@@ -244,7 +319,13 @@ fn report(global: &Global, args: &RunArgs, summary: &Summary) {
     } else {
         summary.human()
     };
-    if let Some(path) = &args.summary_file {
+    if let Some(fd) = args.summary_fd {
+        if let Err(err) = platform::write_to_fd(fd, text.as_bytes()) {
+            output::note(&format!(
+                "cannot write the summary to descriptor {fd}: {err}"
+            ));
+        }
+    } else if let Some(path) = &args.summary_file {
         if let Err(err) = std::fs::write(path, &text) {
             output::note(&format!(
                 "cannot write the summary to {}: {err}",
@@ -253,6 +334,15 @@ fn report(global: &Global, args: &RunArgs, summary: &Summary) {
         }
     } else if !args.quiet {
         output::eprint(&text);
+    }
+}
+
+/// Done with the job: removes the one made for this run, closes an existing one (`--job`).
+fn release(job: &JobObject, name: &str, args: &RunArgs) {
+    if args.job.is_some() {
+        job.close().ok();
+    } else {
+        remove(job, name);
     }
 }
 
@@ -328,4 +418,12 @@ fn spawn_error(program: &OsString, err: jobobject::Error) -> CliError {
 /// meanwhile is empty).
 pub fn wait_empty(job: &JobObject, timeout: Duration) -> bool {
     job.wait_empty(Some(timeout)).unwrap_or(true)
+}
+
+/// `KEY=VALUE`, split at the first `=`; the key is not empty.
+fn parse_env(text: &str) -> Result<(OsString, OsString), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.into(), value.into())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
 }

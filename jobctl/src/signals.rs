@@ -69,8 +69,12 @@ mod unix {
     use super::{Origin, Received};
     use std::io;
 
-    /// SIGINT: a second one kills the whole job.
-    pub const INTERRUPT: i32 = libc::SIGINT;
+    /// SIGKILL: the kill of the whole job.
+    pub const KILL: i32 = libc::SIGKILL;
+    /// What `run --timeout` sends first, without `--signal`.
+    pub const STOP: i32 = libc::SIGTERM;
+    /// Sent after the timeout's signal, so that a stopped process gets it too.
+    pub const CONTINUE: i32 = libc::SIGCONT;
 
     /// The standard signals `run` forwards (the real-time ones are added at run time).
     const FORWARDED: &[i32] = &[
@@ -262,9 +266,39 @@ mod unix {
         format!("signal {signal}")
     }
 
+    /// The signal `text` names: `TERM`, `SIGTERM`, `term`, `15`, `RTMIN+3` (as [`name`] prints
+    /// them, with or without `SIG`).
+    pub fn parse(text: &str) -> Result<i32, String> {
+        let highest = *real_time().end().max(&31);
+        if let Ok(number) = text.parse::<i32>() {
+            if (1..=highest).contains(&number) {
+                return Ok(number);
+            }
+            return Err(format!("{number} is not a signal (1-{highest})"));
+        }
+        let upper = text.to_ascii_uppercase();
+        let wanted = match upper.strip_prefix("SIG") {
+            Some(_) => upper.clone(),
+            None => format!("SIG{upper}"),
+        };
+        (1..=highest)
+            .find(|&n| name(n) == wanted)
+            .ok_or_else(|| format!("{text:?} is not a signal name (TERM, INT, HUP, KILL, USR1...)"))
+    }
+
     #[cfg(all(test, target_os = "linux"))]
     mod tests {
         use super::*;
+
+        #[test]
+        fn signals_parse_by_name_and_number() {
+            assert_eq!(parse("TERM"), Ok(libc::SIGTERM));
+            assert_eq!(parse("sigint"), Ok(libc::SIGINT));
+            assert_eq!(parse("9"), Ok(libc::SIGKILL));
+            assert_eq!(parse("RTMIN+2"), Ok(libc::SIGRTMIN() + 2));
+            assert!(parse("0").is_err());
+            assert!(parse("TERMINATE").is_err());
+        }
 
         #[test]
         fn every_signal_that_ends_a_process_by_default_is_forwarded() {
@@ -330,8 +364,12 @@ mod other {
     use super::Received;
     use std::io;
 
-    /// No signal has this number here.
-    pub const INTERRUPT: i32 = 2;
+    /// What `--signal KILL` parses to: the kill of the whole job.
+    pub const KILL: i32 = 9;
+    /// What `run --timeout` does without `--signal`: the kill, as there is nothing else.
+    pub const STOP: i32 = KILL;
+    /// Never sent here (only the kill is).
+    pub const CONTINUE: i32 = 18;
 
     /// Nothing is blocked: the platform has no such signals.
     pub struct Blocked;
@@ -349,6 +387,19 @@ mod other {
     }
 
     pub fn name(signal: i32) -> String {
-        format!("signal {signal}")
+        match signal {
+            9 => "SIGKILL".to_owned(),
+            _ => format!("signal {signal}"),
+        }
+    }
+
+    /// Only SIGKILL (9) means something here: the kill of the whole job.
+    pub fn parse(text: &str) -> Result<i32, String> {
+        match text.to_ascii_uppercase().as_str() {
+            "9" | "KILL" | "SIGKILL" => Ok(9),
+            _ => Err(format!(
+                "{text:?}: only KILL can be sent here (Windows has no signals for a whole job)"
+            )),
+        }
     }
 }

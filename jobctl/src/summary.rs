@@ -21,8 +21,10 @@ pub struct Summary {
     pub status: i32,
     /// The `--timeout` that ran out, if it did.
     pub timed_out: Option<Duration>,
-    /// A second Ctrl-C killed the job.
-    pub interrupted: bool,
+    /// The signal sent to the job at the timeout (none: it was killed at once).
+    pub timeout_signal: Option<i32>,
+    /// jobctl killed the job at the timeout, or after the grace period that followed.
+    pub killed_at_timeout: bool,
     pub wall: Duration,
     pub user: Option<Duration>,
     pub kernel: Option<Duration>,
@@ -59,9 +61,18 @@ impl Summary {
             .unwrap_or("command");
         let wall = units::duration(self.wall);
         let how = if let Some(timeout) = self.timed_out {
-            format!("timed out after {}: job killed", units::duration(timeout))
-        } else if self.interrupted {
-            format!("interrupted twice after {wall}: job killed")
+            let timeout = units::duration(timeout);
+            match (self.timeout_signal, self.killed_at_timeout) {
+                (None, _) => format!("timed out after {timeout}: job killed"),
+                (Some(signal), true) => format!(
+                    "timed out after {timeout}: sent {}, then killed what was left",
+                    signals::name(signal)
+                ),
+                (Some(signal), false) => format!(
+                    "timed out after {timeout}: sent {}, and every process ended",
+                    signals::name(signal)
+                ),
+            }
         } else {
             match (self.code, self.signal) {
                 (_, Some(signal)) => format!("killed by {} after {wall}", signals::name(signal)),
@@ -154,7 +165,8 @@ impl Summary {
             "signal_name": self.signal.map(signals::name),
             "timed_out": self.timed_out.is_some(),
             "timeout_seconds": self.timed_out.map(|t| t.as_secs_f64()),
-            "interrupted": self.interrupted,
+            "timeout_signal": self.timeout_signal.map(signals::name),
+            "killed_at_timeout": self.killed_at_timeout,
             "wall_seconds": self.wall.as_secs_f64(),
             "user_seconds": seconds(self.user),
             "kernel_seconds": seconds(self.kernel),

@@ -9,6 +9,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use crate::output;
+use crate::platform;
 use crate::run::RunArgs;
 use crate::signals::{self, Received};
 
@@ -35,9 +36,10 @@ pub struct Outcome {
     pub status: Option<ExitStatus>,
     pub wall: Duration,
     pub timed_out: bool,
-    /// A second Ctrl-C killed the job.
-    pub interrupted: bool,
-    /// jobctl killed the whole job (timeout or second Ctrl-C).
+    /// The signal sent to the job at the timeout (not for a kill at once).
+    pub stop_signal: Option<i32>,
+    /// jobctl killed the whole job (at the timeout, or when the job outlived the grace
+    /// period after the signal).
     pub killed_job: bool,
     /// The processes jobctl killed, as counted just before each kill.
     pub kill_estimate: usize,
@@ -56,7 +58,8 @@ pub fn supervise(
     let deadline = args.timeout.and_then(|t| deadline(start, t));
     let mut outcome = Outcome::default();
     let mut exited = false;
-    let mut interrupts = 0u32;
+    // After the timeout's signal: when what is left of the job is killed.
+    let mut kill_at: Option<Instant> = None;
     let kill = |outcome: &mut Outcome| {
         let count = job.pids().map(|p| p.len()).unwrap_or(0);
         outcome.kill_estimate = outcome.kill_estimate.saturating_add(count);
@@ -68,15 +71,33 @@ pub fn supervise(
     loop {
         let pids = job.pids().unwrap_or_default();
         outcome.peak_processes = outcome.peak_processes.max(pids.len());
-        if exited && (!args.wait_all || pids.is_empty()) {
+        // Once signalled, the whole job has the grace period, not the command alone.
+        let whole_job = args.wait_all || kill_at.is_some();
+        if exited && (!whole_job || pids.is_empty()) {
             break;
         }
         let now = Instant::now();
         let mut wait = TICK;
+        if let Some(at) = kill_at {
+            if now >= at {
+                kill_at = None;
+                kill(&mut outcome);
+                continue;
+            }
+            wait = wait.min(at - now);
+        }
         if let (Some(deadline), false) = (deadline, outcome.timed_out) {
             if now >= deadline {
                 outcome.timed_out = true;
-                kill(&mut outcome);
+                let signal = args.signal.unwrap_or(signals::STOP);
+                if signal != signals::KILL && ask_to_end(job, signal) {
+                    outcome.stop_signal = Some(signal);
+                    let grace = args.kill_after.unwrap_or(crate::run::KILL_AFTER);
+                    // Beyond what an instant holds: at once.
+                    kill_at = Some(now.checked_add(grace).unwrap_or(now));
+                } else {
+                    kill(&mut outcome);
+                }
                 continue;
             }
             wait = wait.min(deadline.saturating_duration_since(now));
@@ -87,20 +108,10 @@ pub fn supervise(
                 outcome.status = child.wait().ok();
                 outcome.wall = start.elapsed();
             }
+            // Passed on as it came, never escalated: a Ctrl-C from the terminal reached the
+            // command too (it shares jobctl's process group), and one sent to jobctl alone
+            // is forwarded; what the command does with it is its own affair.
             Ok(Event::Signal(received)) => {
-                if received.signal == signals::INTERRUPT {
-                    interrupts = interrupts.saturating_add(1);
-                    if interrupts >= 2 {
-                        outcome.interrupted = true;
-                        kill(&mut outcome);
-                        continue;
-                    }
-                    if !args.quiet {
-                        output::note(
-                            "interrupt passed on; press Ctrl-C again to kill the whole job",
-                        );
-                    }
-                }
                 if received.is_for_the_command() {
                     forward(job, &child, exited, received.signal);
                 }
@@ -115,6 +126,15 @@ pub fn supervise(
         outcome.wall = start.elapsed();
     }
     outcome
+}
+
+/// Sends the timeout's `signal` to every process of the job (then SIGCONT, so that a stopped
+/// one gets it too); whether it went out (else the job is killed at once).
+fn ask_to_end(job: &JobObject, signal: i32) -> bool {
+    let sent = platform::signal(job, signal)
+        .and_then(|()| platform::signal(job, signals::CONTINUE))
+        .map_err(|err| output::note(&format!("cannot signal the job, killing it: {err}")));
+    sent.is_ok()
 }
 
 /// When a run that began at `start` times out. `parse_duration` keeps a timeout within what

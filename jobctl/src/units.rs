@@ -30,6 +30,13 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
             "{text:?} is not a size: use a number with an optional unit K, M, G or T (e.g. 512M)"
         ));
     }
+    if let [prefix, b'b'] = unit.as_bytes() {
+        let prefix = char::from(prefix.to_ascii_uppercase());
+        return Err(format!(
+            "{unit:?} in {text:?} is bits: for bytes write {prefix}B (powers of 1000) or \
+             {prefix} / {prefix}iB (powers of 1024); 10Mb/s is 1.25MB/s"
+        ));
+    }
     let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kib" => 1 << 10,
@@ -56,6 +63,19 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         return Err(format!("{text:?} is zero: give a size of at least 1 byte"));
     }
     Ok(bytes)
+}
+
+/// Parses a memory size: as [`parse_size`], but the unit may not be left out (a bare `1` is
+/// almost always a forgotten `G`); `B` says bytes.
+pub fn parse_memory(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!(
+            "{trimmed:?} has no unit: add one, e.g. {trimmed}G or {trimmed}M (or {trimmed}B \
+             for bytes)"
+        ));
+    }
+    parse_size(text)
 }
 
 /// Parses a bandwidth: a size, optionally followed by `/s`.
@@ -166,12 +186,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-/// Parses a CPU rate as a percentage of all the host's CPUs (`25%`, `12.5%`, `0.01%`; the `%`
-/// may be left out) into the library's unit, percent × 100: `25%` is 2500.
+/// Parses a CPU rate as a percentage of all the host's CPUs (`25%`, `12.5%`, `0.01%`) into the
+/// library's unit, percent × 100: `25%` is 2500. The `%` is required: a bare `50` could be
+/// meant as a share of one CPU.
 pub fn parse_percent(text: &str) -> Result<u32, String> {
     let trimmed = text.trim();
-    let number = trimmed.strip_suffix('%').unwrap_or(trimmed).trim();
     let range = "a CPU rate is 0.01% to 100% of all the host's CPUs (e.g. 25%)";
+    let Some(number) = trimmed.strip_suffix('%').map(str::trim) else {
+        return Err(format!(
+            "{trimmed:?} has no %: write {trimmed}% ({range}; 100% is every CPU of the host)"
+        ));
+    };
     if !is_decimal(number) {
         return Err(format!("{trimmed:?} is not a percentage: {range}"));
     }

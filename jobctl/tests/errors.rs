@@ -21,6 +21,11 @@ fn assert_one_line(out: &common::Outcome, status: i32, words: &[&str]) {
 fn a_bad_size_is_a_usage_error() {
     let out = run(&["run", "--memory", "12Q", "--", "true"]);
     assert_one_line(&out, 2, &["--memory", "\"Q\"", "512M"]);
+    // A bare number is almost always a forgotten unit; bits are not bytes.
+    let out = run(&["run", "--memory", "1", "--", "true"]);
+    assert_one_line(&out, 2, &["--memory", "no unit", "1G"]);
+    let out = run(&["run", "--io-bandwidth", "10Mb/s", "--", "true"]);
+    assert_one_line(&out, 2, &["--io-bandwidth", "bits", "MB"]);
     let out = run(&["create", "x", "--io-bandwidth", "lots"]);
     assert_one_line(&out, 2, &["--io-bandwidth", "lots"]);
 }
@@ -29,6 +34,8 @@ fn a_bad_size_is_a_usage_error() {
 fn a_bad_percentage_is_a_usage_error() {
     let out = run(&["run", "--cpu-rate", "0%", "--", "true"]);
     assert_one_line(&out, 2, &["--cpu-rate", "0%", "0.01% to 100%"]);
+    let out = run(&["run", "--cpu-rate", "50", "--", "true"]);
+    assert_one_line(&out, 2, &["--cpu-rate", "no %", "50%"]);
     let out = run(&["run", "--cpu-rate", "12.345%", "--", "true"]);
     assert_one_line(&out, 2, &["--cpu-rate", "0.01%"]);
 }
@@ -129,6 +136,11 @@ fn limits_the_host_cannot_have_fail_the_run_before_it_starts() {
     let out = run(&["run", "--name", guard.name(), "--cpus", "63", "--", "true"]);
     assert_eq!(out.code(), 2, "{out:?}");
     assert!(out.stderr.starts_with("jobctl: "), "{out:?}");
+    // In CPU lists, as the option takes them.
+    assert!(
+        out.stderr.contains("CPUs 63") && out.stderr.contains("it has 0"),
+        "{out:?}"
+    );
     // The job was removed again.
     assert_eq!(run(&["stats", guard.name()]).code(), 1);
 }
@@ -146,7 +158,7 @@ fn a_memory_limit_under_a_page_fails_the_run_before_it_starts() {
         "--name",
         guard.name(),
         "--memory",
-        "4095",
+        "4095B",
         "--",
         "echo",
         "ran",
@@ -180,4 +192,30 @@ fn every_subcommand_has_an_example_in_its_help() {
 fn run_needs_a_command() {
     let out = run(&["run", "--memory", "1G"]);
     assert_eq!(out.code(), 2, "{out:?}");
+}
+
+/// Under `--json` errors are JSON too: one line on stderr, `{"error": ..., "status": ...}`,
+/// for bad values, unknown subcommands and failures alike.
+#[test]
+fn errors_are_json_under_json() {
+    for (args, status, words) in [
+        (
+            vec!["--json", "run", "--memory", "1", "--", "true"],
+            2,
+            "no unit",
+        ),
+        (vec!["--json", "frobnicate"], 2, "frobnicate"),
+        (
+            vec!["stats", "--json", "jobobject-no-such-job"],
+            1,
+            "no job named",
+        ),
+    ] {
+        let out = run(&args);
+        assert_eq!(out.code(), status, "{out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+        let error: serde_json::Value = serde_json::from_str(&out.stderr).unwrap();
+        assert_eq!(error["status"], status, "{error}");
+        assert!(error["error"].as_str().unwrap().contains(words), "{error}");
+    }
 }

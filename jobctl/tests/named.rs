@@ -6,7 +6,7 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::{Guard, jobctl, require_cgroups, run};
 
@@ -219,6 +219,99 @@ fn top_shows_the_jobs() {
     assert_eq!(out.stdout.matches("JOB").count(), 2, "{out:?}");
     assert!(out.stdout.contains(guard.name()), "{out:?}");
     assert!(out.stdout.contains("CPU%"), "{out:?}");
+}
+
+/// `top` counts CPU as `--cpu-rate` does, a share of all the host's CPUs: a busy job capped
+/// at 30% shows about 30% (not 30% times the number of CPUs); `--batch` prints tables one
+/// below the other; on a terminal `q` quits and a letter sorts.
+#[test]
+fn top_speaks_in_shares_of_the_host() {
+    if !require_cgroups("top_speaks_in_shares_of_the_host") {
+        return;
+    }
+    let guard = Guard::new("top-cpu");
+    let mut busy = jobctl();
+    busy.args([
+        "run",
+        "--quiet",
+        "--name",
+        guard.name(),
+        "--cpu-rate",
+        "30%",
+        "--",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    let mut busy = common::spawn(&mut busy);
+    // In top's first reading too, or it has no rate for the job.
+    assert!(common::eventually(|| {
+        let stats = run(&["stats", guard.name(), "--json"]);
+        stats.code() == 0 && stats.json()["processes"] == 1
+    }));
+    let out = run(&["top", "--once", "--delay", "2s", "--json"]);
+    let value = out.json();
+    let job = value["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == guard.name())
+        .unwrap_or_else(|| panic!("not in top: {out:?}"))
+        .clone();
+    let share = job["cpu_percent"].as_f64().unwrap();
+    // Below the cap when the host is busy; never the cap times the CPUs.
+    assert!((3.0..=36.0).contains(&share), "a 30% job at {share}%");
+
+    let out = run(&["top", "--batch", "--iterations", "2", "--delay", "100ms"]);
+    assert_eq!(out.stdout.matches("JOB").count(), 2, "{out:?}");
+
+    let mut top = jobctl();
+    top.args(["top", "--delay", "200ms"]);
+    if let Some(mut terminal) = common::Terminal::spawn(&mut top) {
+        terminal.wait_for("sorted by cpu");
+        terminal.type_keys(b"n");
+        terminal.wait_for("sorted by name");
+        terminal.type_keys(b"q");
+        assert!(
+            terminal.child.wait().unwrap().success(),
+            "{:?}",
+            terminal.seen
+        );
+    }
+    assert_eq!(run(&["kill", guard.name()]).code(), 0);
+    busy.wait().unwrap();
+}
+
+/// `stats --interval` streams samples, JSON lines with their time, `--count` of them.
+#[test]
+fn stats_streams_samples() {
+    if !require_cgroups("stats_streams_samples") {
+        return;
+    }
+    let guard = Guard::new("stats-interval");
+    assert_eq!(run(&["create", guard.name()]).code(), 0);
+    let out = run(&[
+        "stats",
+        guard.name(),
+        "--interval",
+        "100ms",
+        "--count",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{out:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["time"].is_string() && l["job"] == guard.name())
+    );
+    assert_eq!(run(&["delete", guard.name()]).code(), 0);
 }
 
 #[test]
@@ -461,8 +554,8 @@ fn assign_refuses_an_ancestor_of_jobctl() {
 }
 
 /// Commands never change a job's lifetime as a side effect: a job nobody holds any more (its
-/// `jobctl run` was killed) and that is empty stays through `kill`, `list`, `ps`, `stats`,
-/// `limits` and `top`, until `delete`.
+/// `jobctl run --keep` was killed) and that is empty stays through `kill`, `list`, `ps`,
+/// `stats`, `limits` and `top`, until `delete`.
 #[test]
 fn reading_a_job_never_removes_it() {
     if !require_cgroups("reading_a_job_never_removes_it") {
@@ -470,12 +563,13 @@ fn reading_a_job_never_removes_it() {
     }
     let guard = Guard::new("orphaned");
     let name = guard.name();
-    let mut runner = common::spawn(jobctl().args(["run", "--name", name, "--", "sleep", "100"]));
+    let mut runner =
+        common::spawn(jobctl().args(["run", "--keep", "--name", name, "--", "sleep", "100"]));
     assert!(
         common::eventually(|| pids_in_quietly(name).len() == 1),
         "the command never showed up in job {name}"
     );
-    // SIGKILL: jobctl cannot clean up; its job stays, held by nobody.
+    // SIGKILL: jobctl cannot clean up; with --keep its job stays, held by nobody.
     common::signal(runner.id(), libc::SIGKILL);
     runner.wait().unwrap();
     assert_eq!(run(&["kill", name]).code(), 0);
@@ -525,4 +619,146 @@ fn none_removes_a_limit() {
     let limits = cleared.json();
     assert_eq!(limits["memory_bytes"], serde_json::Value::Null, "{limits}");
     assert_eq!(limits["max_processes"], 9, "{limits}");
+}
+
+/// `kill -9` of `jobctl run` kills the command's whole tree, a daemon that left its session
+/// included, and removes the job (its keeper does it); with `--keep` both stay, and `jobctl
+/// list` shows the job. Anonymous jobs are named after jobctl's pid.
+#[test]
+fn killing_jobctl_run_kills_its_tree_unless_kept() {
+    if !require_cgroups("killing_jobctl_run_kills_its_tree_unless_kept") {
+        return;
+    }
+    let script = "setsid sleep 100000 & echo $!; exec sleep 100000";
+    for (keep, named) in [(false, true), (false, false), (true, true)] {
+        let guard = Guard::new(&format!("killed-run-{keep}"));
+        let mut args = vec!["run"];
+        if keep {
+            args.push("--keep");
+        }
+        if named {
+            args.extend(["--name", guard.name()]);
+        }
+        args.extend(["--", "sh", "-c", script]);
+        let mut runner = common::spawn(jobctl().args(&args).stdout(Stdio::piped()));
+        let name = match named {
+            true => guard.name().to_owned(),
+            false => format!("anon-{}-0", runner.id()),
+        };
+        let mut stdout = BufReader::new(runner.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let daemon: u64 = line.trim().parse().expect("the daemon's pid");
+        assert!(
+            common::eventually(|| pids_in_quietly(&name).len() == 2),
+            "the command and its daemon never showed up in job {name}"
+        );
+        let pids = pids_in_quietly(&name);
+        assert!(pids.contains(&daemon));
+
+        common::signal(runner.id(), libc::SIGKILL);
+        runner.wait().unwrap();
+        if keep {
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(
+                pids.iter().all(|&p| !common::gone(p as u32)),
+                "--keep: killed"
+            );
+            assert!(run(&["list"]).stdout.contains(&name), "--keep: not listed");
+            assert_eq!(run(&["delete", "--force", &name]).code(), 0);
+            continue;
+        }
+        assert!(
+            common::eventually(|| pids.iter().all(|&p| common::gone(p as u32))),
+            "processes of job {name} outlived jobctl: {pids:?}"
+        );
+        assert!(
+            common::eventually(|| run(&["ps", &name]).code() != 0),
+            "job {name} outlived jobctl"
+        );
+        assert!(
+            !run(&["list"]).stdout.contains(&name),
+            "job {name} is still listed"
+        );
+    }
+}
+
+/// `jobctl wait`: at once on an empty job, when the last process exits, 124 on --timeout;
+/// `jobctl kill --signal` sends a signal to every process and leaves the job.
+#[test]
+fn wait_and_signal_a_named_job() {
+    if !require_cgroups("wait_and_signal_a_named_job") {
+        return;
+    }
+    let guard = Guard::new("wait");
+    let name = guard.name();
+    assert_eq!(common::run(&["create", name]).code(), 0);
+    let out = common::run(&["wait", name, "--json"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(out.json()["empty"], true);
+
+    let mut sleeper = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "trap 'exit 3' USR1; echo ready; while :; do sleep 0.1; done",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its trap is set before it is signalled.
+    let mut stdout = std::io::BufReader::new(sleeper.stdout.take().unwrap());
+    common::read_until(&mut stdout, "ready");
+    let pid = sleeper.id().to_string();
+    assert_eq!(common::run(&["assign", name, &pid]).code(), 0);
+    let out = common::run(&["wait", name, "--timeout", "200ms"]);
+    assert_eq!(out.code(), 124, "{out:?}");
+
+    let out = common::run(&["kill", name, "--signal", "USR1", "--json"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(out.json()["signal"], "SIGUSR1");
+    assert_eq!(sleeper.wait().unwrap().code(), Some(3));
+    let out = common::run(&["wait", name, "--timeout", "60s"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(common::run(&["delete", name]).code(), 0);
+}
+
+/// `jobctl run --job NAME`: the command runs in the existing job (its cgroup says so), with
+/// the job's limits; what it leaves behind keeps running there, and the job stays. A job that
+/// does not exist is an error before anything runs.
+#[test]
+fn run_in_an_existing_job() {
+    if !require_cgroups("run_in_an_existing_job") {
+        return;
+    }
+    let guard = Guard::new("run-in");
+    let name = guard.name();
+    assert_eq!(
+        common::run(&["create", name, "--max-processes", "50"]).code(),
+        0
+    );
+    let out = common::run(&[
+        "run",
+        "--job",
+        name,
+        "--quiet",
+        "--",
+        "sh",
+        "-c",
+        "cat /proc/self/cgroup; sleep 100 >/dev/null 2>&1 & echo started",
+    ]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.contains(&format!("/{name}")), "{out:?}");
+    let left = pids_in(name);
+    assert_eq!(
+        left.len(),
+        1,
+        "the sleep keeps running in the job: {left:?}"
+    );
+    let limits = common::run(&["limits", name, "--json"]);
+    assert_eq!(limits.json()["max_processes"], 50, "{limits:?}");
+    assert_eq!(common::run(&["delete", "--force", name]).code(), 0);
+
+    let out = common::run(&["run", "--job", name, "--", "true"]);
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("no job named"), "{}", out.stderr);
 }

@@ -344,14 +344,20 @@ fn the_command_does_not_inherit_the_blocked_signals() {
     assert_eq!(mask(&out.stdout), mask(&own), "{out:?}");
 }
 
+/// A shell that survives two SIGINTs (its trap counts them) and exits with status 5 at the
+/// third; it says `ready` once the trap is set, and `got-int-N` at each.
+const THREE_INTERRUPTS: &str = "n=0; trap 'n=$((n+1)); echo got-int-$n; [ $n -ge 3 ] && exit 5' \
+                                INT; echo ready; while :; do sleep 0.1; done";
+
+/// Interrupts are passed on, each of them, and never escalated: a shell that traps SIGINT
+/// survives two, and ends when it chooses, with its own status.
 #[test]
-fn a_second_interrupt_kills_the_job() {
-    if !require_cgroups("a_second_interrupt_kills_the_job") {
+fn interrupts_are_passed_on_never_escalated() {
+    if !require_cgroups("interrupts_are_passed_on_never_escalated") {
         return;
     }
     let guard = Guard::new("sigint");
-    // The shell survives the first SIGINT (it traps it), not the kill of the whole job.
-    let script = "trap 'echo got-int' INT; echo ready; while :; do sleep 0.1; done";
+    let script = THREE_INTERRUPTS;
     let mut command = jobctl();
     command.args([
         "run",
@@ -367,13 +373,73 @@ fn a_second_interrupt_kills_the_job() {
     let mut child = common::spawn(&mut command);
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     common::read_until(&mut stdout, "ready");
-    common::signal(child.id(), libc::SIGINT);
-    common::read_until(&mut stdout, "got-int");
-    common::signal(child.id(), libc::SIGINT);
+    for n in 1..=3 {
+        // Once the shell has left its trap (see the terminal test below).
+        std::thread::sleep(Duration::from_millis(300));
+        common::signal(child.id(), libc::SIGINT);
+        common::read_until(&mut stdout, &format!("got-int-{n}"));
+    }
     let out = common::finish(child, start);
-    assert_eq!(out.code(), 137, "{out:?}");
+    assert_eq!(out.code(), 5, "{out:?}");
+    assert_eq!(out.summary()["killed_at_timeout"], false);
+}
+
+/// At the timeout the job gets SIGTERM: a command that cleans up on it ends in the grace
+/// period (its trap runs, nothing is killed); one that ignores it is killed when
+/// `--kill-after` ends; `--signal KILL` kills at once. The status is 124 each time.
+#[test]
+fn timeout_signals_then_kills() {
+    if !require_cgroups("timeout_signals_then_kills") {
+        return;
+    }
+    let guard = Guard::new("timeout-term");
+    let out = run_sh(
+        &guard,
+        &["--timeout", "2s", "--json"],
+        "trap 'echo cleaned; exit 0' TERM; sleep 100 & wait",
+    );
+    assert_eq!(out.code(), 124, "{out:?}");
+    assert!(out.stdout.contains("cleaned"), "{out:?}");
     let summary = out.summary();
-    assert_eq!(summary["interrupted"], true, "{summary}");
+    assert_eq!(summary["timeout_signal"], "SIGTERM", "{summary}");
+    assert_eq!(summary["killed_at_timeout"], false, "{summary}");
+
+    let guard = Guard::new("timeout-deaf");
+    let out = run_sh(
+        &guard,
+        &["--timeout", "2s", "--kill-after", "1s"],
+        "trap '' TERM; sleep 100 & wait",
+    );
+    assert_eq!(out.code(), 124, "{out:?}");
+    assert!(out.elapsed >= Duration::from_secs(3), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("timed out after 2.00s: sent SIGTERM, then killed what was left"),
+        "{}",
+        out.stderr
+    );
+
+    let guard = Guard::new("timeout-kill");
+    let out = run_sh(
+        &guard,
+        &["--timeout", "2s", "--signal", "KILL", "--json"],
+        "trap 'echo cleaned; exit 0' TERM; sleep 100 & wait",
+    );
+    assert_eq!(out.code(), 124, "{out:?}");
+    assert!(!out.stdout.contains("cleaned"), "{out:?}");
+    assert_eq!(out.summary()["timeout_signal"], serde_json::Value::Null);
+
+    let out = common::run(&[
+        "run",
+        "--signal",
+        "TERMINATE",
+        "--timeout",
+        "1s",
+        "--",
+        "true",
+    ]);
+    assert_eq!(out.code(), 2, "{out:?}");
+    assert!(out.stderr.contains("not a signal name"), "{}", out.stderr);
 }
 
 #[test]
@@ -464,4 +530,129 @@ fn the_summary_can_go_to_a_file() {
     let summary: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
     assert_eq!(summary["exit_code"], 5);
     assert_eq!(summary["job"], guard.name());
+}
+
+/// `--env`, `--cwd`, `--nice`, `--uid` and `--gid` reach the command; a malformed `--env` is
+/// a usage error.
+#[test]
+fn run_options_set_the_commands_environment() {
+    if !require_cgroups("run_options_set_the_commands_environment") {
+        return;
+    }
+    let guard = Guard::new("run-options");
+    let out = run_sh(
+        &guard,
+        &[
+            "--quiet",
+            "--env",
+            "GREETING=hello there",
+            "-e",
+            "EMPTY=",
+            "--cwd",
+            "/",
+            "--nice",
+            "7",
+        ],
+        "echo \"$GREETING|${EMPTY-unset}|$(pwd)|$(cut -d' ' -f19 /proc/self/stat)\"",
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(out.stdout, "hello there||/|7\n", "{out:?}");
+
+    if is_root() {
+        let guard = Guard::new("run-uid");
+        let out = run_sh(
+            &guard,
+            &["--quiet", "--uid", "65534", "--gid", "65534"],
+            "echo $(id -u) $(id -g) $(id -G)",
+        );
+        assert_eq!(out.code(), 0, "{out:?}");
+        assert_eq!(out.stdout, "65534 65534 65534\n", "{out:?}");
+    }
+
+    let out = common::run(&["run", "--env", "=x", "--", "true"]);
+    assert_eq!(out.code(), 2, "{out:?}");
+    assert!(out.stderr.contains("is not KEY=VALUE"), "{}", out.stderr);
+    let out = common::run(&["run", "--nice", "40", "--", "true"]);
+    assert_eq!(out.code(), 2, "{out:?}");
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `--summary-fd 3`: the summary goes to descriptor 3 alone, which the command does not
+/// inherit; a descriptor that is not open is a usage error before anything runs.
+#[test]
+fn the_summary_goes_to_a_descriptor_of_its_own() {
+    if !require_cgroups("the_summary_goes_to_a_descriptor_of_its_own") {
+        return;
+    }
+    let guard = Guard::new("summary-fd");
+    let file = std::env::temp_dir().join(format!("{}.json", guard.name()));
+    let script = format!(
+        "exec {jobctl} run --json --name {name} --summary-fd 3 -- \
+         sh -c 'echo out; echo err >&2; [ -e /proc/self/fd/3 ] && echo fd3 || echo no-fd3' \
+         3>{file}",
+        jobctl = env!("CARGO_BIN_EXE_jobctl"),
+        name = guard.name(),
+        file = file.display(),
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .env("JOBOBJECT_CGROUP_PARENT", "self")
+        .output()
+        .unwrap();
+    let summary = std::fs::read_to_string(&file).unwrap();
+    std::fs::remove_file(&file).ok();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\nno-fd3\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    let summary: serde_json::Value = serde_json::from_str(summary.trim()).unwrap();
+    assert_eq!(summary["exit_code"], 0, "{summary}");
+
+    let out = common::run(&["run", "--summary-fd", "97", "--", "true"]);
+    assert_eq!(out.code(), 2, "{out:?}");
+    assert!(
+        out.stderr.contains("not an open descriptor"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Ctrl-C typed at a terminal: jobctl runs as the session's foreground job on a
+/// pseudo-terminal, and each `^C` written to it reaches the command (a shell that traps
+/// SIGINT) as it would without jobctl; jobctl never escalates, and the exit status is the
+/// command's.
+#[test]
+fn ctrl_c_at_a_terminal_reaches_the_command_only() {
+    if !require_cgroups("ctrl_c_at_a_terminal_reaches_the_command_only") {
+        return;
+    }
+    let guard = Guard::new("ctrl-c");
+    let script = THREE_INTERRUPTS;
+    let mut command = jobctl();
+    command.args([
+        "run",
+        "--quiet",
+        "--name",
+        guard.name(),
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let Some(mut terminal) = common::Terminal::spawn(&mut command) else {
+        return;
+    };
+    terminal.wait_for("ready");
+    for n in 1..=3 {
+        // Once the shell has left its trap: a shell may lose a signal that lands in it
+        // (busybox's ash did, in the emulated guest).
+        std::thread::sleep(Duration::from_millis(300));
+        terminal.type_keys(b"\x03");
+        terminal.wait_for(&format!("got-int-{n}"));
+    }
+    let status = terminal.child.wait().unwrap();
+    assert_eq!(status.code(), Some(5), "{:?}", terminal.seen);
 }

@@ -59,10 +59,16 @@ impl<T> Handle<T> {
             .pop_until(deadline)
     }
 
+    /// This handle's notification queue, for a task that waits on it: `AlreadyClosed` after
+    /// `close`, `NotRegistered` without one.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn listener(&self) -> Result<Arc<Queue>, Error> {
+        self.get()?;
+        self.queue.clone().ok_or(Error::NotRegistered)
+    }
+
     /// A queue for one call that waits on the job, which [`close`](Self::close) ends with
     /// `AlreadyClosed`.
-    // Only the Linux backend waits on its own queue; Windows polls.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn waiter(&self) -> Result<Arc<Queue>, Error> {
         let queue = Arc::new(Queue::new());
         let mut waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);

@@ -22,21 +22,35 @@ use crate::{
 /// every method after [`close`](Self::close) returns [`Error::AlreadyClosed`](crate::Error).
 ///
 /// # Lifetime
-/// A job is removed when the last handle to it, in any process, is closed (or dropped) and
-/// no process is left in it, as a Windows job object is. If processes remain, the process
-/// that closed the last handle removes the job once they have all exited, as long as it is
-/// still running; otherwise the job stays in place, still running its processes, and anyone
-/// can [`open`](Self::open) it by name, and closing that handle once it is empty removes it.
+/// A job is removed when the last handle to it, in any process, is released and no process
+/// is left in it, as a Windows job object is. A handle is released when it is closed or
+/// dropped, and also when its process ends without doing so: killed, `process::exit`,
+/// `abort` (a panic with `panic = "abort"`), or `exec` of another program. If processes
+/// remain at that moment, the job is removed once they have all exited; meanwhile anyone can
+/// [`open`](Self::open) it by name, and then holds it again.
 /// [`set_terminate_on_last_handle_close`](Self::set_terminate_on_last_handle_close) kills the
-/// processes at that last close instead, then removes the job.
+/// processes at that last release instead, then removes the job once they are gone. A close
+/// never waits for either: both finish a moment after it returns.
 ///
-/// On Linux every process with a handle holds a shared `flock` on the job's directory, which
-/// tells the last one; a job is marked as the library's own with an extended attribute
-/// (`user.jobobject.job`), so a cgroup that another tool made and this crate opened by name is
-/// never removed. Where the kernel keeps no extended attributes on cgroups, only the process
-/// that created a job removes it. [`JobObjectExt::set_persistent`](crate::os::linux::JobObjectExt)
-/// keeps a job when it is closed, and an observer handle
-/// ([`OptionsExt::observer`](crate::os::linux::OptionsExt)) never holds one.
+/// On Windows the kernel does all of this. On Linux:
+/// - every process with a handle holds a shared `flock` on the job's directory: the last one
+///   is the process that can then lock it exclusively. A job is marked as the library's own
+///   with an extended attribute (`user.jobobject.job`), so a cgroup that another tool made
+///   and this crate opened by name is never removed; where the kernel keeps no extended
+///   attributes on cgroups, only the process that created a job removes it.
+/// - a process that ends without closing its handles has a **keeper** do it: a small process
+///   ([`keeper_pid`](crate::os::linux::keeper_pid)) started with the first job the process
+///   holds, which watches for its end (a pidfd, and a socket closed by `exec`), then does the
+///   last close for every job its process still held (marked `user.jobobject.holder.<token>`):
+///   nothing if another process holds the job, else the kill if the job is marked
+///   kill-on-close, and the removal (now, or once empty) of a job this library made. It
+///   holds no job open, and exits once its process is gone and those jobs are dealt with. It
+///   runs in its process's cgroups, so a process inside a job that holds jobs of its own adds
+///   its keeper to that job. A process that cannot start one (out of processes or memory)
+///   still holds its jobs, unprotected.
+/// - [`JobObjectExt::set_persistent`](crate::os::linux::JobObjectExt) keeps a job when it is
+///   released, and an observer handle ([`OptionsExt::observer`](crate::os::linux::OptionsExt))
+///   never holds one.
 ///
 /// No other user can hold, pin or change a job: its directories are mode 0711 (others cannot
 /// open them to lock them) and its files keep the kernel's modes. A lock is never waited for
@@ -176,9 +190,9 @@ impl JobObject {
     ///
     /// On Windows that is the kernel's `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`, however the last
     /// handle is released. On Linux the job is marked with an extended attribute
-    /// (`user.jobobject.kill-on-close`) and the last holder is told by its `flock` (see
-    /// [Lifetime](Self#lifetime)); a handle must be closed or dropped to count: a process
-    /// that dies without closing leaves the job running for now.
+    /// (`user.jobobject.kill-on-close`) and the last holder is told by its `flock`; a process
+    /// that ends without closing its handles (killed, `process::exit`, `abort`, `exec`) has
+    /// its keeper do the close for it (see [Lifetime](Self#lifetime)).
     pub fn set_terminate_on_last_handle_close(&self) -> Result<()> {
         self.inner.set_terminate_on_last_handle_close()
     }
@@ -229,26 +243,47 @@ impl JobObject {
     /// [`Error::AlreadyClosed`](crate::Error::AlreadyClosed).
     ///
     /// On Linux it waits for the same events as `poll_notification` (no polling, but on a
-    /// v1-only host); on Windows it polls the job's count of active processes.
+    /// v1-only host); on Windows the event thread reads the job's count of active processes,
+    /// 1 ms after the call and then at doubling intervals up to 50 ms (a job tells its
+    /// emptying only to the one completion port it may be associated with).
     ///
+    /// A command run under a time limit, the whole tree killed when it runs over (in a tokio
+    /// program, `wait_empty_async` (feature `tokio`) does this without a thread):
     /// ```
-    /// use std::process::Command;
     /// use std::time::Duration;
+    /// use jobobject::process::Command;
     /// use jobobject::{JobObject, Options};
     ///
-    /// # fn main() -> Result<(), jobobject::Error> {
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let job = JobObject::create(&Options::default())?;
     /// assert!(job.wait_empty(Some(Duration::ZERO))?); // empty: at once
-    /// # #[cfg(unix)] {
-    /// let mut child = job.spawn(&mut Command::new("sleep").arg("0.1"))?;
-    /// assert!(job.wait_empty(None)?);
-    /// child.wait().unwrap();
-    /// # }
+    /// # #[cfg(unix)]
+    /// let mut child = Command::new("sh").args(["-c", "sleep 60 & sleep 60"]).spawn(&job)?;
+    /// # #[cfg(windows)]
+    /// # let mut child = Command::new("cmd").args(["/C", "ping -n 60 127.0.0.1 >NUL"]).spawn(&job)?;
+    /// if !job.wait_empty(Some(Duration::from_millis(100)))? {
+    ///     job.terminate(1)?; // ran over: kill the shell and both sleeps
+    ///     job.wait_empty(None)?;
+    /// }
+    /// child.wait()?;
     /// # Ok(())
     /// # }
     /// ```
     pub fn wait_empty(&self, timeout: Option<Duration>) -> Result<bool> {
-        self.inner.wait_empty(timeout.and_then(deadline))
+        let deadline = timeout.and_then(deadline);
+        let watch = self.inner.empty_watch()?;
+        loop {
+            if watch.is_empty()? {
+                return Ok(true);
+            }
+            match watch.changed_until(deadline) {
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok(false),
+                // Deleted meanwhile (Linux): the kernel removes only empty cgroups.
+                Err(crate::Error::NotFound { .. }) => return Ok(true),
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// Sets the job's CPU limit, a weight of 1-9 or a rate of 1-10000 (percent × 100 of all
@@ -435,9 +470,16 @@ impl JobObject {
     }
 
     /// Closes the handle; see [Lifetime](Self#lifetime). Every later call, including a
-    /// [`poll_notification`](Self::poll_notification) blocked in another thread, returns
-    /// [`Error::AlreadyClosed`](crate::Error::AlreadyClosed), and so does a second `close`.
-    /// Dropping the handle closes it too.
+    /// [`poll_notification`](Self::poll_notification) blocked in another thread (or a pending
+    /// async wait), returns [`Error::AlreadyClosed`](crate::Error::AlreadyClosed), and so does
+    /// a second `close`. Dropping the handle closes it too.
+    ///
+    /// It never waits for processes, so it is safe on an async runtime's thread: the last
+    /// close of a kill-on-close job sends the kill and returns, and a job that still holds
+    /// processes, or that the kernel reports busy a moment after its last exit, is removed by
+    /// the event thread once it can be (on Linux; on Windows the kernel does the same). Until
+    /// then its name is taken: [`wait_empty`](Self::wait_empty) before closing makes the end
+    /// predictable.
     pub fn close(&self) -> Result<()> {
         self.inner.close()
     }

@@ -25,6 +25,14 @@
 //! # }
 //! ```
 //!
+//! # Async
+//! With the `tokio` feature, a tokio program awaits a job's notifications
+//! (`JobObject::next_notification`, or the `Notifications` stream), its emptying
+//! (`JobObject::wait_empty_async`) and a child (`process::Child::wait_async`), and spawns a
+//! `tokio::process::Command` into a job (`JobObject::spawn_tokio`). The crate's one event
+//! thread feeds every wait: no thread per job or per waiting task. Nothing async is compiled
+//! without the feature.
+//!
 //! # Where jobs live on Linux
 //! By default in `/jobobject` at the top of every cgroup hierarchy, shared by every process
 //! on the host, so that one process can open by name a job that another made. The
@@ -35,6 +43,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 pub mod cpu_list;
 mod error;
 mod events;
@@ -47,11 +57,15 @@ mod options;
 pub mod os;
 pub mod process;
 mod stats;
+mod stop;
 mod sys;
 
+#[cfg(feature = "tokio")]
+pub use asynchronous::Notifications;
 pub use error::{Error, ErrorKind, Result};
 pub use job::JobObject;
 pub use limits::{CpuLimit, JobLimits, Limit, MAX_CPU_RATE, MAX_CPU_WEIGHT, MAX_IO_BANDWIDTH};
 pub use notification::Notification;
 pub use options::Options;
 pub use stats::{MemoryStats, ProcessorStats, StorageStats};
+pub use stop::Stopped;

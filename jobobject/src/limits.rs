@@ -198,8 +198,11 @@ pub(crate) fn check_affinity(mask: u64, available: u64) -> Result<(), Error> {
     let unknown = mask & !available;
     if unknown != 0 {
         return Err(Error::invalid(format!(
-            "CPU affinity {mask:#x} names CPUs this host does not have (mask {unknown:#x}; \
-             available {available:#x})"
+            "CPU affinity {mask:#x} (CPUs {}) names CPUs this host does not have: {} (it has \
+             {})",
+            crate::cpu_list::format(mask),
+            crate::cpu_list::format(unknown),
+            crate::cpu_list::format(available),
         )));
     }
     Ok(())

@@ -7,6 +7,7 @@ mod workload;
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::*;
 use jobobject::os::linux::{CgroupParent, OptionsExt};
@@ -225,11 +226,11 @@ fn workload() {
 /// empty job that nobody holds), and it keeps nobody else's close from removing the job.
 #[test]
 fn observers_neither_hold_nor_remove_a_job() {
-    use jobobject::os::linux::OptionsExt;
+    use jobobject::os::linux::{JobObjectExt, OptionsExt};
     if !require_cgroups("observers_neither_hold_nor_remove_a_job") {
         return;
     }
-    // A job whose creator exited without closing it: empty, and held by no one.
+    // A job whose creator exited without closing it goes with it: its keeper removes it.
     let orphaned = options("orphaned");
     let name = orphaned.name.clone().unwrap();
     let _cleanup = Cleanup::new(&name);
@@ -237,16 +238,23 @@ fn observers_neither_hold_nor_remove_a_job() {
         .output()
         .unwrap();
     assert!(workload::ready(&String::from_utf8_lossy(&output.stdout)));
-    assert_job_exists(&name);
+    wait_job_removed(&name, TIMEOUT);
 
-    let observer = JobObject::open(&orphaned.clone().observer(true)).unwrap();
+    // A persistent job outlives its creator, held by no one. An observer neither holds nor
+    // removes it, and cannot ask for kill-on-close.
+    let kept = options("kept");
+    let name = kept.name.clone().unwrap();
+    let _cleanup = Cleanup::new(&name);
+    let creator = JobObject::create(&kept).unwrap();
+    creator.set_persistent().unwrap();
+    creator.close().unwrap();
+    let observer = JobObject::open(&kept.clone().observer(true)).unwrap();
     assert_eq!(observer.pids().unwrap(), Vec::<u32>::new());
     let err = observer.set_terminate_on_last_handle_close().unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
     observer.close().unwrap();
     assert_job_exists(&name);
-    // A handle that holds it is its last holder: its close removes it.
-    JobObject::open(&orphaned).unwrap().close().unwrap();
+    JobObject::open(&kept).unwrap().delete().unwrap();
     assert_job_removed(&name);
 
     // An observer does not keep the creator's close from removing the job.
@@ -262,4 +270,87 @@ fn observers_neither_hold_nor_remove_a_job() {
 
     let err = JobObject::create(&options.observer(true)).unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+}
+
+/// Waits until `job` holds `count` processes.
+fn wait_for_processes(job: &JobObject, count: usize) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while job.pids().unwrap().len() < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never {count} processes"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// `signal` reaches every process of the job: a shell and the two sleeps it started die of
+/// SIGUSR1 (its default action), and the shell's status says so. 0 and numbers beyond the
+/// real-time signals are not signals.
+#[test]
+fn a_signal_reaches_every_process() {
+    use jobobject::os::linux::JobObjectExt;
+    if !require_cgroups("a_signal_reaches_every_process") {
+        return;
+    }
+    let job = create(&anonymous_options());
+    let mut shell = Reap::new(
+        job.spawn(Command::new("sh").args(["-c", "sleep 100000 & sleep 100000 & wait"]))
+            .unwrap(),
+    );
+    wait_for_processes(&job, 3);
+    job.signal(libc::SIGUSR1).unwrap();
+    assert!(job.wait_empty(Some(TIMEOUT)).unwrap(), "a process survived");
+    assert_eq!(shell.wait().signal(), Some(libc::SIGUSR1));
+    for bad in [0, -1, 1000] {
+        let err = job.signal(bad).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument { .. }), "{bad}: {err}");
+    }
+    job.signal(libc::SIGRTMIN()).unwrap(); // a real-time signal, to an empty job
+}
+
+/// `stop`: processes that ignore SIGTERM are killed when the grace period ends, and counted;
+/// a stopped process gets the SIGTERM (the SIGCONT after it wakes it); `stop_with_signal`
+/// sends another request, which a shell's trap answers.
+#[test]
+fn stop_waits_the_grace_period_then_kills() {
+    use jobobject::os::linux::JobObjectExt;
+    if !require_cgroups("stop_waits_the_grace_period_then_kills") {
+        return;
+    }
+    let job = create(&anonymous_options());
+    // The sleep inherits the ignored SIGTERM.
+    let mut deaf = Reap::new(
+        job.spawn(Command::new("sh").args(["-c", "trap '' TERM; sleep 100000 & wait"]))
+            .unwrap(),
+    );
+    wait_for_processes(&job, 2);
+    let grace = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let stopped = job.stop(grace).unwrap();
+    assert!(
+        started.elapsed() >= grace,
+        "killed before the grace period ended"
+    );
+    assert!(!stopped.in_time && stopped.killed == 2, "{stopped:?}");
+    assert_eq!(deaf.wait().signal(), Some(libc::SIGKILL));
+
+    let mut sleeper = Reap::new(job.spawn(Command::new("sleep").arg("100000")).unwrap());
+    wait_for_processes(&job, 1);
+    sigstop(sleeper.child().id());
+    let stopped = job.stop(TIMEOUT).unwrap();
+    assert!(stopped.in_time && stopped.killed == 0, "{stopped:?}");
+    assert_eq!(sleeper.wait().signal(), Some(libc::SIGTERM));
+
+    let mut polite = Reap::new(
+        job.spawn(Command::new("sh").args([
+            "-c",
+            "trap 'exit 7' INT; trap '' TERM; while :; do sleep 0.05; done",
+        ]))
+        .unwrap(),
+    );
+    wait_for_processes(&job, 2);
+    let stopped = job.stop_with_signal(libc::SIGINT, TIMEOUT).unwrap();
+    assert!(stopped.in_time && stopped.killed == 0, "{stopped:?}");
+    assert_eq!(polite.wait().code(), Some(7));
 }

@@ -55,6 +55,13 @@ fn sizes() {
             .unwrap_err()
             .contains("unknown size unit \"Q\"")
     );
+    for bits in ["10Mb", "1kb", "5Gb/s"] {
+        let err = parse_bandwidth(bits).unwrap_err();
+        assert!(err.contains("is bits"), "{bits}: {err}");
+    }
+    assert!(parse_memory("1").unwrap_err().contains("has no unit"));
+    assert_eq!(parse_memory("1G"), Ok(1 << 30));
+    assert_eq!(parse_memory("4096B"), Ok(4096));
     assert_eq!(parse_bandwidth("10M/s"), Ok(10 << 20));
     assert_eq!(parse_bandwidth("10M"), Ok(10 << 20));
 }
@@ -123,7 +130,6 @@ fn durations_have_a_maximum() {
 fn percentages() {
     for (text, rate) in [
         ("25%", 2500),
-        ("25", 2500),
         ("100%", 10_000),
         ("0.01%", 1),
         ("12.5%", 1250),
@@ -131,12 +137,11 @@ fn percentages() {
         ("50.0%", 5000),
         (".5%", 50),
         ("12.500%", 1250),
-        ("100.00", 10_000),
     ] {
         assert_eq!(parse_percent(text), Ok(rate), "{text}");
     }
     for text in [
-        "0%", "0", "0.00%", "100.01%", "101%", "12.345%", "abc", "%", "-5%", "",
+        "0%", "0", "25", "100.00", "0.00%", "100.01%", "101%", "12.345%", "abc", "%", "-5%", "",
     ] {
         assert!(parse_percent(text).is_err(), "{text} should be refused");
     }

@@ -240,3 +240,99 @@ pub fn signal(pid: u32, signal: i32) {
     let result = unsafe { libc::kill(pid as libc::pid_t, signal) };
     assert_eq!(result, 0, "kill({pid}, {signal})");
 }
+
+/// A jobctl on a pseudo-terminal of its own, as the foreground job of a new session: the
+/// test is the terminal (it types keys, reads the screen).
+pub struct Terminal {
+    pub child: Child,
+    master: std::fs::File,
+    /// Everything read from the terminal so far.
+    pub seen: String,
+    start: Instant,
+}
+
+impl Terminal {
+    /// Starts `command` on a new pseudo-terminal; `None` (after `skip`) without one.
+    pub fn spawn(command: &mut Command) -> Option<Terminal> {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        use std::os::unix::process::CommandExt;
+        let (mut master, mut slave) = (-1, -1);
+        // SAFETY: out-pointers to two ints; the name, termios and size may be null.
+        let opened = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        if opened != 0 {
+            let err = std::io::Error::last_os_error();
+            skip("terminal", &format!("no pseudo-terminal: {err}"));
+            return None;
+        }
+        // SAFETY: openpty returned two new descriptors, ours alone.
+        let (master, slave) = unsafe {
+            (
+                std::fs::File::from_raw_fd(master),
+                OwnedFd::from_raw_fd(slave),
+            )
+        };
+        command
+            .stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave.try_clone().unwrap());
+        // SAFETY: between fork and exec: setsid and ioctl are async-signal-safe system calls.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().unwrap();
+        Some(Terminal {
+            child,
+            master,
+            seen: String::new(),
+            start: Instant::now(),
+        })
+    }
+
+    /// Types `keys`.
+    pub fn type_keys(&mut self, keys: &[u8]) {
+        use std::io::Write;
+        self.master.write_all(keys).unwrap();
+    }
+
+    /// Reads the terminal until it has shown `wanted`, within [`TIMEOUT`].
+    pub fn wait_for(&mut self, wanted: &str) {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let mut buf = [0u8; 4096];
+        while !self.seen.contains(wanted) {
+            let left = TIMEOUT.saturating_sub(self.start.elapsed());
+            let mut ready = libc::pollfd {
+                fd: self.master.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let polled = unsafe { libc::poll(&mut ready, 1, left.as_millis() as i32) };
+            assert!(
+                polled > 0,
+                "no {wanted:?} within the timeout: {:?}",
+                self.seen
+            );
+            let n = self.master.read(&mut buf).unwrap_or(0);
+            assert!(
+                n > 0,
+                "the terminal closed before {wanted:?}: {:?}",
+                self.seen
+            );
+            self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+}

@@ -56,7 +56,7 @@ impl Queue {
     /// Pops the next message without waiting; with none, registers `waker` to be woken by
     /// the next change (until [`unregister`](Self::unregister)), so that no message pushed
     /// between this check and the caller's wait is missed.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    #[cfg_attr(not(any(target_os = "linux", feature = "tokio")), allow(dead_code))]
     pub(crate) fn pop_or_register(
         &self,
         waker: &Arc<dyn Waker>,
@@ -70,7 +70,7 @@ impl Queue {
     }
 
     /// Stops waking `waker`.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    #[cfg_attr(not(any(target_os = "linux", feature = "tokio")), allow(dead_code))]
     pub(crate) fn unregister(&self, waker: &Arc<dyn Waker>) {
         self.lock().wakers.retain(|w| !Arc::ptr_eq(w, waker));
     }

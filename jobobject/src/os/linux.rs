@@ -6,7 +6,7 @@ use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 
 pub use crate::sys::CgroupLayout;
-use crate::{JobObject, Options, Result, sys};
+use crate::{JobObject, Options, Result, Stopped, sys};
 
 /// Linux: the cgroup below which a job's directories are made (one per hierarchy).
 ///
@@ -67,6 +67,18 @@ pub trait JobObjectExt {
     /// jobs is [`Error::Busy`](crate::Error::Busy) (terminate it first). Other handles to it
     /// fail from then on.
     fn delete(&self) -> Result<()>;
+
+    /// Sends `signal` (a signal number, such as `libc::SIGTERM`; real-time ones included) to
+    /// every process of the job and of the jobs nested in it, in passes until one finds no
+    /// process it has not signalled. A process forked meanwhile by a signalled one gets it too,
+    /// unless that one blocked or ignored it (the kernel delivers a pending signal before it
+    /// lets the fork happen). Anything but a signal number is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    fn signal(&self, signal: i32) -> Result<()>;
+
+    /// [`JobObject::stop`] with `signal` as the request instead of SIGTERM (then SIGCONT,
+    /// unless it is SIGCONT or SIGKILL).
+    fn stop_with_signal(&self, signal: i32, grace: std::time::Duration) -> Result<Stopped>;
 }
 
 impl JobObjectExt for JobObject {
@@ -81,11 +93,41 @@ impl JobObjectExt for JobObject {
     fn delete(&self) -> Result<()> {
         self.inner.delete()
     }
+
+    fn signal(&self, signal: i32) -> Result<()> {
+        self.inner.signal(signal)
+    }
+
+    fn stop_with_signal(&self, signal: i32, grace: std::time::Duration) -> Result<Stopped> {
+        crate::stop::stop(self, Some(signal), grace)
+    }
 }
 
 /// The names of the jobs below `parent`, sorted (anonymous ones included).
 pub fn list_jobs(parent: &CgroupParent) -> Result<Vec<String>> {
     sys::list_jobs(parent)
+}
+
+/// The pid of this process's keeper, while one runs: the small process that acts for this
+/// process's jobs if it ends (killed, `process::exit`, `abort`) or `exec`s without closing
+/// them, as Windows does when a process's last handle to a job goes. It is started with the
+/// first job this process holds, is nobody's child (init or the nearest subreaper reaps it),
+/// runs in a session of its own as `jobobject-keep`, and exits once this process has ended
+/// and the jobs it held are dealt with. See the `JobObject` docs (Lifetime).
+///
+/// ```
+/// use jobobject::{JobObject, Options};
+///
+/// let job = JobObject::create(&Options::default())?;
+/// // A process that holds a job has a keeper, unless it could not start one.
+/// if let Some(pid) = jobobject::os::linux::keeper_pid() {
+///     assert_ne!(pid, std::process::id());
+/// }
+/// job.close()?;
+/// # Ok::<(), jobobject::Error>(())
+/// ```
+pub fn keeper_pid() -> Option<u32> {
+    sys::keeper_pid()
 }
 
 /// What [`Options`] can say on Linux only, as std's `CommandExt` does for `Command`.

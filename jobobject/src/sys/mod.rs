@@ -5,13 +5,17 @@
 mod linux;
 #[cfg(target_os = "linux")]
 pub use linux::CgroupLayout;
-#[cfg(target_os = "linux")]
-pub(crate) use linux::list_jobs;
+#[cfg(all(target_os = "linux", feature = "tokio"))]
+pub(crate) use linux::Listener;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{Job, Process};
+#[cfg(target_os = "linux")]
+pub(crate) use linux::{keeper_pid, list_jobs};
 
 #[cfg(windows)]
 mod windows;
+#[cfg(all(windows, feature = "tokio"))]
+pub(crate) use windows::Listener;
 #[cfg(windows)]
 pub(crate) use windows::{Job, Process};
 

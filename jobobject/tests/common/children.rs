@@ -68,6 +68,10 @@ pub fn run_child_mode() {
         println!("RELEASED");
         std::process::exit(0);
     }
+    if what == "owner" || what == "owner-lax" {
+        let (how, name) = arg.split_once(':').expect("owner:HOW:NAME");
+        run_owner(how, name, what == "owner");
+    }
     if what == "echo" {
         // Copies stdin to stdout, then writes the value of the variable `arg` to stderr.
         std::io::copy(&mut std::io::stdin(), &mut std::io::stdout()).expect("copy");
@@ -98,6 +102,141 @@ pub fn run_child_mode() {
         other => panic!("unknown child mode {other}"),
     }
     std::process::exit(0);
+}
+
+/// Child mode `owner:HOW:NAME` (or `owner-lax:`, without kill-on-close): makes the job NAME
+/// (`-`: an anonymous one) with kill-on-close, spawns `sleep:100000` in it (and on Linux a
+/// shell that starts a daemon with `setsid`), prints `JOB <name>`, `PIDS <pid>...`, on Linux
+/// `KEEPER <pid>`, then `READY`, waits for a line on its stdin (see [`Owned::end`]), and ends
+/// without closing the job as HOW says: `kill` (waits to be killed), `exit`
+/// (`process::exit`), `abort`, or (Linux) `exec` (becomes a shell that prints `EXECED` and
+/// sleeps).
+fn run_owner(how: &str, name: &str, kill_on_close: bool) -> ! {
+    let options = match name {
+        "-" => super::anonymous_options(),
+        name => super::named_options(name),
+    };
+    let job = jobobject::JobObject::create(&options).expect("owner: create");
+    if kill_on_close {
+        job.set_terminate_on_last_handle_close()
+            .expect("owner: kill-on-close");
+    }
+    // The sleeper, and on Linux the shell and its daemon.
+    let expected = if cfg!(target_os = "linux") { 3 } else { 1 };
+    let sleeper = job.spawn(&mut child("sleep:100000")).expect("owner: spawn");
+    #[cfg(target_os = "linux")]
+    {
+        let mut daemon = Command::new("sh");
+        daemon.args(["-c", "setsid sleep 100000 & exec sleep 100000"]);
+        std::mem::forget(job.spawn(&mut daemon).expect("owner: spawn a daemon"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pids = loop {
+        let pids = job.pids().expect("owner: pids");
+        if pids.len() >= expected || Instant::now() > deadline {
+            break pids;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    std::mem::forget(sleeper);
+    println!("JOB {}", job.name().expect("owner: name"));
+    let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+    println!("PIDS {}", pids.join(" "));
+    #[cfg(target_os = "linux")]
+    println!(
+        "KEEPER {}",
+        jobobject::os::linux::keeper_pid().expect("owner: a keeper runs")
+    );
+    println!("READY");
+    std::io::Write::flush(&mut std::io::stdout()).expect("flush");
+    std::mem::forget(job);
+    // The test watches the processes before they can end.
+    std::io::stdin().read_line(&mut String::new()).ok();
+    match how {
+        "exit" => std::process::exit(0),
+        "abort" => std::process::abort(),
+        #[cfg(target_os = "linux")]
+        "exec" => {
+            use std::os::unix::process::CommandExt;
+            let err = Command::new("sh")
+                .args(["-c", "echo EXECED; exec sleep 100"])
+                .exec();
+            panic!("owner: exec: {err}");
+        }
+        _ => {
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new()).ok();
+            std::process::exit(0);
+        }
+    }
+}
+
+/// Starts a `hold:` or `hold-kill:` child and waits until it holds the job (its stdin and
+/// stdout piped: closing its stdin makes it close the job).
+pub fn start_holder(mode: &str) -> Child {
+    let mut process = child(mode)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the holder");
+    let stdout = process.stdout.as_mut().expect("piped");
+    let holding = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l == "HOLDING");
+    assert!(holding, "the holder never opened the job");
+    process
+}
+
+/// What an `owner:` child reported.
+pub struct Owned {
+    pub job: String,
+    pub pids: Vec<u32>,
+    pub keeper: Option<u32>,
+    /// The rest of its output (after `READY`).
+    pub lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    /// Its stdin: a line lets it end, closing it ends a `kill` owner.
+    stdin: std::process::ChildStdin,
+}
+
+impl Owned {
+    /// Lets the owner end as its mode says (a `kill` owner waits to be killed). Call it once
+    /// the test watches every process it needs to, or those may be gone before it looks.
+    pub fn end(&mut self) {
+        std::io::Write::write_all(&mut self.stdin, b"END\n").expect("tell the owner to end");
+    }
+}
+
+/// Starts an `owner:` child in `mode` and reads what it reports, up to `READY`.
+pub fn start_owner(mode: &str) -> (Child, Owned) {
+    let mut owner = child(mode)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the owner");
+    let mut lines = BufReader::new(owner.stdout.take().expect("piped")).lines();
+    let stdin = owner.stdin.take().expect("piped");
+    let (mut job, mut pids, mut keeper) = (String::new(), Vec::new(), None);
+    for line in lines.by_ref() {
+        let line = line.expect("read the owner's output");
+        if let Some(name) = line.strip_prefix("JOB ") {
+            job = name.to_owned();
+        } else if let Some(list) = line.strip_prefix("PIDS ") {
+            pids = list.split(' ').map(|p| p.parse().expect("pid")).collect();
+        } else if let Some(pid) = line.strip_prefix("KEEPER ") {
+            keeper = Some(pid.parse().expect("keeper pid"));
+        } else if line == "READY" {
+            break;
+        }
+    }
+    assert!(!pids.is_empty(), "the owner ({mode}) reported no processes");
+    let owned = Owned {
+        job,
+        pids,
+        keeper,
+        lines,
+        stdin,
+    };
+    (owner, owned)
 }
 
 /// The grandchild's pid, read from the `GRANDCHILD <pid>` line of a `grandchild:` or `orphan:`

@@ -64,11 +64,24 @@ impl Drop for Reap {
     }
 }
 
+/// Whether process `pid` is a keeper (see `jobobject::os::linux::keeper_pid`).
+#[cfg(target_os = "linux")]
+pub fn is_keeper(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "jobobject-keep")
+}
+
 /// Sends SIGKILL to a process.
 #[cfg(target_os = "linux")]
 pub fn sigkill(pid: u32) {
     let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
     rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill");
+}
+
+/// Sends SIGSTOP to a process.
+#[cfg(target_os = "linux")]
+pub fn sigstop(pid: u32) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).expect("stop");
 }
 
 /// A pidfd of a running process (child or not), to learn race-free when it has exited.
@@ -124,4 +137,59 @@ pub fn session_of(pid: u32) -> u32 {
     // The command name in parentheses may contain spaces: count from its end.
     let after = &stat[stat.rfind(')').unwrap() + 2..];
     after.split(' ').nth(3).unwrap().parse().unwrap()
+}
+
+/// A process (a child or not) watched until it exits, on every platform: a pidfd on Linux,
+/// a handle with `SYNCHRONIZE` on Windows.
+pub struct Watched {
+    #[cfg(target_os = "linux")]
+    fd: Option<OwnedFd>,
+    #[cfg(windows)]
+    handle: windows_sys::Win32::Foundation::HANDLE,
+}
+
+impl Watched {
+    /// Watches process `pid`; one gone already is seen as exited.
+    pub fn new(pid: u32) -> Self {
+        #[cfg(target_os = "linux")]
+        {
+            let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
+            let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty());
+            Watched { fd: fd.ok() }
+        }
+        #[cfg(windows)]
+        {
+            use windows_sys::Win32::System::Threading::{OpenProcess, PROCESS_SYNCHRONIZE};
+            // SAFETY: a plain call; a null handle means the process is gone.
+            let handle = unsafe { OpenProcess(PROCESS_SYNCHRONIZE, 0, pid) };
+            Watched { handle }
+        }
+    }
+
+    /// Whether the process has exited, waiting up to `timeout`.
+    pub fn exited_within(&self, timeout: Duration) -> bool {
+        #[cfg(target_os = "linux")]
+        return self.fd.as_ref().is_none_or(|fd| exited_within(fd, timeout));
+        #[cfg(windows)]
+        {
+            use windows_sys::Win32::Foundation::WAIT_OBJECT_0;
+            use windows_sys::Win32::System::Threading::WaitForSingleObject;
+            if self.handle.is_null() {
+                return true;
+            }
+            let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX - 1);
+            // SAFETY: a handle this value owns.
+            unsafe { WaitForSingleObject(self.handle, ms) == WAIT_OBJECT_0 }
+        }
+    }
+}
+
+#[cfg(windows)]
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if !self.handle.is_null() {
+            // SAFETY: a handle this value owns, closed once.
+            unsafe { windows_sys::Win32::Foundation::CloseHandle(self.handle) };
+        }
+    }
 }

@@ -184,23 +184,45 @@ fn kill_on_close_is_the_jobs_across_processes() {
     }
 }
 
+/// A job outlives no owner: when the only process that holds a job with kill-on-close ends
+/// without closing it (killed, `process::exit`, `abort`), the job's processes are killed and
+/// the job goes. On Windows the kernel closes the dead process's handles; on Linux its
+/// keeper acts for it (`tests/owner_end.rs` times it, 100 trials a case).
+#[test]
+fn a_dead_owner_s_job_dies_with_it() {
+    if !require_jobs("a_dead_owner_s_job_dies_with_it") {
+        return;
+    }
+    for how in ["kill", "exit", "abort"] {
+        let name = test_name(&format!("dead-owner-{how}"));
+        let _cleanup = Cleanup::new(&name);
+        let (owner, mut owned) = start_owner(&format!("owner:{how}:{name}"));
+        let mut owner = Reap::new(owner);
+        let watched: Vec<Watched> = owned.pids.iter().map(|&pid| Watched::new(pid)).collect();
+        owned.end();
+        if how == "kill" {
+            owner.child().kill().unwrap();
+        }
+        owner.wait();
+        for (pid, process) in owned.pids.iter().zip(&watched) {
+            assert!(
+                process.exited_within(TIMEOUT),
+                "{how}: process {pid} outlived the owner of job {name}"
+            );
+        }
+        // On Windows a handle to an exited process keeps its job object alive.
+        drop(watched);
+        wait_removed(&name);
+    }
+}
+
 /// A child process that holds a job (child mode `hold:` or `hold-kill:`).
 struct Holder(std::process::Child);
 
 impl Holder {
     /// Starts the child in `mode` and waits until it holds the job.
     fn start(mode: &str) -> Holder {
-        let mut process = child(mode)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = process.stdout.as_mut().unwrap();
-        let holding = std::io::BufRead::lines(std::io::BufReader::new(stdout))
-            .map_while(Result::ok)
-            .any(|l| l == "HOLDING");
-        assert!(holding, "the holder never opened the job");
-        Holder(process)
+        Holder(start_holder(mode))
     }
 
     /// Makes the child close its handle, and waits until it has exited.
@@ -259,4 +281,35 @@ fn pids_count_spawned_and_assigned_processes() {
     assert_terminated(spawned.wait(), 9);
     assert_terminated(started.wait(), 9);
     assert!(job.wait_empty(Some(TIMEOUT)).unwrap());
+}
+
+/// `stop`: an empty job is stopped at once, in time; a busy one ends. On Linux the SIGTERM
+/// ends the child (its default action) within the grace period and nothing is killed; on
+/// Windows, which has no request for a whole job, what is there is terminated at once.
+#[test]
+fn stop_ends_the_job() {
+    if !require_jobs("stop_ends_the_job") {
+        return;
+    }
+    let job = create(&anonymous_options());
+    let stopped = job.stop(Duration::from_secs(5)).unwrap();
+    assert!(stopped.in_time && stopped.killed == 0, "{stopped:?}");
+
+    let mut child = Reap::new(job.spawn(&mut child("sleep:100000")).unwrap());
+    while job.pids().unwrap().is_empty() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let stopped = job.stop(TIMEOUT).unwrap();
+    if cfg!(windows) {
+        assert!(!stopped.in_time && stopped.killed == 1, "{stopped:?}");
+    } else {
+        assert!(stopped.in_time && stopped.killed == 0, "{stopped:?}");
+    }
+    child.wait();
+    assert!(job.wait_empty(Some(TIMEOUT)).unwrap());
+    job.close().unwrap();
+    assert!(matches!(
+        job.stop(Duration::ZERO),
+        Err(Error::AlreadyClosed)
+    ));
 }

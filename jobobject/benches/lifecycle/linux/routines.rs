@@ -55,6 +55,29 @@ pub(super) fn exit_to_notification(
     elapsed
 }
 
+/// The same for a tokio task that already awaits `next_notification` (feature `tokio`): from
+/// the SIGKILL until the task runs again, on a runtime of one worker thread.
+#[cfg(feature = "tokio")]
+pub(super) fn exit_to_async_notification(
+    job: &JobObject,
+    runtime: &tokio::runtime::Runtime,
+    settle: Duration,
+) -> Duration {
+    let mut child = job.spawn(Command::new(SLEEP).arg("60")).unwrap();
+    let next = job.next_notification();
+    let waiting = runtime.spawn(async move { (next.await, Instant::now()) });
+    // Long enough for the task to be polled once, and so listening, before the kill.
+    thread::sleep(settle);
+    let t0 = Instant::now();
+    child.kill().unwrap();
+    let (notification, woken) = runtime.block_on(waiting).unwrap();
+    let elapsed = woken - t0;
+    assert_eq!(notification.unwrap(), Notification::AllProcessesExited);
+    child.wait().unwrap();
+    record("latency/async", elapsed);
+    elapsed
+}
+
 /// The same by hand: SIGKILL, then inotify wakeups until `cgroup.events` says empty.
 pub(super) fn exit_to_inotify(raw: &RawWatch, settle: Duration) -> Duration {
     let mut command = raw.join.command(SLEEP);

@@ -183,8 +183,16 @@ pub(super) fn summary_loops(sizes: &Sizes, parents: &[PathBuf]) -> Ratios {
             .notifications(true),
     );
     let raw_watch = RawWatch::new(parents).expect("make the notify-floor cgroups");
+    #[cfg(feature = "tokio")]
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
     for _ in 0..sizes.latency_n {
         exit_to_notification(&notified, SETTLE, "latency/job");
+        #[cfg(feature = "tokio")]
+        exit_to_async_notification(&notified, &runtime, SETTLE);
         if let Some(raw_watch) = &raw_watch {
             exit_to_inotify(raw_watch, SETTLE);
         }
@@ -365,8 +373,8 @@ pub(super) fn print_summary(ratios: Ratios, sizes: &Sizes) {
         syscall_cost().as_secs_f64() * 1e6
     ));
     push(
-        "  (beyond the floor's mkdir and rmdir, a job's create + close makes 9 calls, and 2 per \
-         v1 directory: its identity, mark and holder lock)"
+        "  (beyond the floor's mkdir and rmdir, a job's create + close makes 11 calls, and 2 per \
+         v1 directory: its identity, marks, holder lock, and the look at its keeper)"
             .into(),
     );
     push(format!(
@@ -377,6 +385,12 @@ pub(super) fn print_summary(ratios: Ratios, sizes: &Sizes) {
         "poll_notification -> AllProcessesExited",
         "latency/job",
     ));
+    if cfg!(feature = "tokio") {
+        push(line(
+            "a tokio task awaiting next_notification",
+            "latency/async",
+        ));
+    }
     push(line(
         "inotify on cgroup.events by hand (floor)",
         "latency/inotify_floor",
@@ -388,6 +402,13 @@ pub(super) fn print_summary(ratios: Ratios, sizes: &Sizes) {
             "  {:<44} {:.3}x",
             "ratio of medians job / inotify floor",
             job / floor
+        ));
+    }
+    if let (Some(job), Some(task)) = (median("latency/job"), median("latency/async")) {
+        push(format!(
+            "  {:<44} {:.3}x",
+            "ratio of medians async task / poll_notification",
+            task / job
         ));
     }
     let latencies = samples("latency/job");

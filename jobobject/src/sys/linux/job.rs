@@ -95,6 +95,27 @@ impl Job {
         result
     }
 
+    /// tokio's `Command`, through the same hook as std's.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn spawn_tokio(
+        &self,
+        command: &mut tokio::process::Command,
+    ) -> Result<tokio::process::Child, Error> {
+        let shared = self.shared()?;
+        let armed = shared.arm();
+        let result = spawn::spawn_with(
+            &shared.cgroups,
+            command,
+            tokio::process::Command::as_std_mut,
+            tokio::process::Command::spawn,
+        );
+        shared.settle(
+            armed,
+            result.as_ref().ok().and_then(tokio::process::Child::id),
+        );
+        result
+    }
+
     pub(crate) fn spawn_builder(
         &self,
         command: &crate::process::Command,
@@ -117,6 +138,23 @@ impl Job {
         shared.cgroups.kill()
     }
 
+    /// Sends `signal` (a signal number) to every process of the job and its nested jobs.
+    pub(crate) fn signal(&self, signal: i32) -> Result<(), Error> {
+        let signal = to_signal(signal)?;
+        self.shared()?.cgroups.signal(signal)
+    }
+
+    /// Asks every process to end: `signal` (SIGTERM by default), then SIGCONT, so that a
+    /// stopped process gets it too; whether anything was sent (always, here).
+    pub(crate) fn ask_to_end(&self, signal: Option<i32>) -> Result<bool, Error> {
+        let signal = signal.unwrap_or(libc::SIGTERM);
+        self.signal(signal)?;
+        if signal != libc::SIGKILL && signal != libc::SIGCONT {
+            self.signal(libc::SIGCONT)?;
+        }
+        Ok(true)
+    }
+
     pub(crate) fn set_terminate_on_last_handle_close(&self) -> Result<(), Error> {
         let shared = self.shared()?;
         if self.holder == Holder::Observer {
@@ -137,14 +175,21 @@ impl Job {
         waiting::pop_until(&shared, queue, deadline)
     }
 
-    /// Waits on a queue of its own, fed by the event thread, for the job to read as empty.
-    pub(crate) fn wait_empty(&self, deadline: Option<Instant>) -> Result<bool, Error> {
+    /// This handle's notifications, for an async task.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn listener(&self) -> Result<Listener, Error> {
+        Ok(Listener {
+            shared: self.shared()?,
+            queue: self.handle.listener()?,
+        })
+    }
+
+    /// A watch for the job to be empty: a queue of its own, fed by the event thread.
+    pub(crate) fn empty_watch(&self) -> Result<EmptyWatch, Error> {
         let shared = self.shared()?;
         let queue = self.handle.waiter()?;
         shared.add_queue(Arc::clone(&queue))?;
-        let empty = wait_until_empty(&shared, &queue, deadline);
-        shared.remove_queue(&queue);
-        empty
+        Ok(EmptyWatch { shared, queue })
     }
 
     pub(crate) fn cpu_limit(&self) -> Result<Option<CpuLimit>, Error> {
@@ -245,23 +290,68 @@ fn check_assignable(pid: u32) -> Result<(), Error> {
     }
 }
 
-/// Reads the job after every message on `queue` (which was listening before the first read,
-/// so that no emptying falls between a read and the wait) until it holds no process.
-fn wait_until_empty(
-    shared: &Arc<Shared>,
-    queue: &Queue,
-    deadline: Option<Instant>,
-) -> Result<bool, Error> {
-    loop {
-        if !shared.cgroups.populated()? {
-            return Ok(true);
-        }
-        match waiting::pop_until(shared, queue, deadline) {
-            Ok(Some(_)) => {}
-            Ok(None) => return Ok(false),
-            // Deleted meanwhile: the kernel removes only empty cgroups.
-            Err(Error::NotFound { .. }) => return Ok(true),
-            Err(err) => return Err(err),
-        }
+/// A handle's notifications, as an async task waits for them.
+#[cfg(feature = "tokio")]
+#[derive(Debug, Clone)]
+pub(crate) struct Listener {
+    shared: Arc<Shared>,
+    queue: Arc<Queue>,
+}
+
+#[cfg(feature = "tokio")]
+impl Listener {
+    /// The next notification (see [`waiting::next_async`]).
+    pub(crate) fn next(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Notification, Error>> + Send + 'static {
+        let Listener { shared, queue } = self.clone();
+        async move { waiting::next_async(&shared, queue).await }
     }
+}
+
+/// What a call waiting for the job to be empty holds: a queue that was listening before the
+/// first look at the job, so that no emptying falls between a look and the wait.
+#[derive(Debug)]
+pub(crate) struct EmptyWatch {
+    shared: Arc<Shared>,
+    queue: Arc<Queue>,
+}
+
+impl EmptyWatch {
+    pub(crate) fn is_empty(&self) -> Result<bool, Error> {
+        Ok(!self.shared.cgroups.populated()?)
+    }
+
+    /// Blocks for the next change until `deadline`; `Ok(None)` when it passed first.
+    pub(crate) fn changed_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Notification>, Error> {
+        waiting::pop_until(&self.shared, &self.queue, deadline)
+    }
+
+    /// The next change, for an async task.
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn changed(&self) -> Result<Notification, Error> {
+        waiting::next_async(&self.shared, Arc::clone(&self.queue)).await
+    }
+}
+
+impl Drop for EmptyWatch {
+    fn drop(&mut self) {
+        self.shared.remove_queue(&self.queue);
+    }
+}
+
+/// The signal numbered `number`: a named one, or a real-time one (SIGRTMIN-SIGRTMAX as the C
+/// library numbers them); anything else is `InvalidArgument`.
+fn to_signal(number: i32) -> Result<rustix::process::Signal, Error> {
+    if let Some(signal) = rustix::process::Signal::from_named_raw(number) {
+        return Ok(signal);
+    }
+    if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&number) {
+        // SAFETY: a real-time signal the C library leaves to programs.
+        return Ok(unsafe { rustix::process::Signal::from_raw_unchecked(number) });
+    }
+    Err(Error::invalid(format!("{number} is not a signal")))
 }

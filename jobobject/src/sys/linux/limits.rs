@@ -9,6 +9,7 @@ use std::sync::{Mutex, PoisonError};
 use super::cgroup::JobCgroups;
 use super::cgroup::controllers::{self, Controllers, MAX_IOPS, MAX_PIDS};
 use super::errors;
+use super::keeper;
 use crate::{CpuLimit, Error, JobLimits, Limit};
 use transaction::{Change, Failure, IoChange, Knob, Setting};
 
@@ -172,11 +173,13 @@ impl<'a> Limits<'a> {
         let set = |limit: &Limit<u64>| matches!(limit, Limit::Set(_));
         if set(&limits.cpu_affinity) {
             self.cgroups.ensure("cpuset")?;
+            keeper::parents_changed(self.cgroups);
         } else if self.cgroups.lacks("cpuset") {
             limits.cpu_affinity = Limit::Keep;
         }
         if set(&limits.io_bandwidth) || set(&limits.io_iops) {
             self.cgroups.ensure(io)?;
+            keeper::parents_changed(self.cgroups);
         } else if self.cgroups.lacks(io) {
             limits.io_bandwidth = Limit::Keep;
             limits.io_iops = Limit::Keep;

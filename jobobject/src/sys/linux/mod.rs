@@ -5,6 +5,7 @@ mod errors;
 mod events;
 mod fd_budget;
 mod job;
+mod keeper;
 mod limits;
 mod process;
 mod shared;
@@ -15,4 +16,7 @@ mod waiting;
 pub use cgroup::CgroupLayout;
 pub(crate) use cgroup::list as list_jobs;
 pub(crate) use job::Job;
+#[cfg(feature = "tokio")]
+pub(crate) use job::Listener;
+pub(crate) use keeper::keeper_pid;
 pub(crate) use process::Process;

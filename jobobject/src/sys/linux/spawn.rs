@@ -21,6 +21,17 @@ use crate::Error;
 
 /// Spawns `command` with a hook that puts the child in `cgroups` first, then disarms it.
 pub(crate) fn spawn(cgroups: &JobCgroups, command: &mut Command) -> Result<Child, Error> {
+    spawn_with(cgroups, command, |command| command, Command::spawn)
+}
+
+/// Spawns a command that wraps a std `Command` (which `std_of` reaches) with `start`, after
+/// arming the std one's hook; tokio's `Command` takes this path.
+pub(crate) fn spawn_with<C, T>(
+    cgroups: &JobCgroups,
+    command: &mut C,
+    std_of: impl Fn(&mut C) -> &mut Command,
+    start: impl FnOnce(&mut C) -> io::Result<T>,
+) -> Result<T, Error> {
     let files: Arc<[AtomicI32]> = cgroups
         .open_join_files()?
         .into_iter()
@@ -30,12 +41,12 @@ pub(crate) fn spawn(cgroups: &JobCgroups, command: &mut Command) -> Result<Child
     // SAFETY: the hook runs in the child between fork and exec, where only async-signal-safe
     // calls are allowed: it reads atomics, makes one write(2) per descriptor and allocates
     // nothing (`io::Error::from_raw_os_error` does not allocate).
-    unsafe { command.pre_exec(move || join(&hook)) };
-    let spawned = command.spawn();
+    unsafe { std_of(command).pre_exec(move || join(&hook)) };
+    let spawned = start(command);
     disarm(&files);
     spawned.map_err(|source| Error::Spawn {
         job: format!("{:?}", cgroups.name()),
-        program: format!("{:?}", command.get_program()),
+        program: format!("{:?}", std_of(command).get_program()),
         source,
     })
 }

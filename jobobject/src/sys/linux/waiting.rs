@@ -123,3 +123,76 @@ fn drain(eventfd: BorrowedFd<'_>) {
     let mut count = [0u8; 8];
     rustix::io::read(eventfd, &mut count).ok();
 }
+
+/// The job's held `cgroup.events`, registered with a tokio reactor: the `Arc` keeps the
+/// descriptor open, and the same, for as long as the registration.
+#[cfg(feature = "tokio")]
+struct HeldEvents(Arc<OwnedFd>);
+
+#[cfg(feature = "tokio")]
+impl std::os::fd::AsRawFd for HeldEvents {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// The next message of `queue`, a queue of `job`, for an async task: as [`pop_until`], the
+/// task also has the runtime's reactor watch the job's `cgroup.events` (`POLLPRI`), so that
+/// the kernel wakes it directly, not through the event thread. One task per job and runtime
+/// can: the reactor refuses a descriptor twice, and the others wait on the queue alone.
+#[cfg(feature = "tokio")]
+pub(crate) async fn next_async(
+    job: &Arc<Shared>,
+    queue: Arc<Queue>,
+) -> Result<Notification, Error> {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::Poll;
+
+    let mut next = crate::events::next(queue);
+    let mut watch = job.events_file().and_then(|file| {
+        // SAFETY: `HeldEvents` keeps the descriptor open, and the same, while registered.
+        unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(
+                HeldEvents(file),
+                tokio::io::Interest::PRIORITY,
+            )
+        }
+        .ok()
+    });
+    loop {
+        // The readiness future borrows `watch`, and ends before `watch` may change.
+        let step = {
+            let changed = async {
+                match &watch {
+                    Some(file) => file
+                        .ready(tokio::io::Interest::PRIORITY)
+                        .await
+                        .map(|mut ready| ready.clear_ready()),
+                    None => std::future::pending().await,
+                }
+            };
+            let mut changed = std::pin::pin!(changed);
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(message) = Pin::new(&mut next).poll(cx) {
+                    return Poll::Ready(Ok(message));
+                }
+                changed.as_mut().poll(cx).map(Err)
+            })
+            .await
+        };
+        match step {
+            Ok(message) => return message,
+            Err(Ok(())) => {
+                Arc::clone(job).changed();
+                if let Some(file) = &watch {
+                    // As in `wait`: a file that cannot be read signals for ever.
+                    if rustix::io::pread(&*file.get_ref().0, &mut [0u8; 64], 0).is_err() {
+                        watch = None;
+                    }
+                }
+            }
+            Err(Err(_)) => watch = None,
+        }
+    }
+}

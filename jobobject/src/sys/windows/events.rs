@@ -53,6 +53,8 @@ use super::process;
 use crate::events::Queue;
 use crate::{Error, Notification};
 
+pub(super) use empty::{EmptyWatch, watch as watch_empty};
+
 /// The completion key of the packets that only wake the thread.
 const WAKE_KEY: usize = 0;
 /// How long the active count must stay 0, with the port drained, before the thread reports an
@@ -82,6 +84,8 @@ impl Drop for Registration {
 struct Port {
     handle: OwnedHandle,
     jobs: Mutex<Jobs>,
+    /// Calls waiting for a job to be empty.
+    empties: Mutex<empty::Watches>,
 }
 
 /// Every job that has listeners, by completion key and by name.
@@ -147,6 +151,7 @@ fn port(label: &str) -> Result<&'static Port, Error> {
             next_key: WAKE_KEY + 1,
             ..Jobs::default()
         }),
+        empties: Mutex::default(),
     }));
     std::thread::Builder::new()
         .name("jobobject-events".to_owned())
@@ -355,6 +360,7 @@ impl Port {
             .by_key
             .values()
             .filter_map(|entry| lock(&entry.state).next_check)
+            .chain(lock(&self.empties).next_due())
             .min();
         match next {
             None => INFINITE,
@@ -377,6 +383,7 @@ impl Port {
         for entry in due {
             lock(&entry.state).check(now, idle);
         }
+        lock(&self.empties).run(now);
     }
 
     /// One packet of the job with completion key `key`.
@@ -568,5 +575,6 @@ impl State {
     }
 }
 
+mod empty;
 #[cfg(test)]
 mod tests;

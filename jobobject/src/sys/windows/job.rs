@@ -4,7 +4,7 @@ use std::os::windows::io::OwnedHandle;
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use windows_sys::Win32::Foundation::{ERROR_INVALID_PARAMETER, HANDLE};
 use windows_sys::Win32::System::JobObjects::{AssignProcessToJobObject, TerminateJobObject};
@@ -14,6 +14,7 @@ use super::events::{self, Registration};
 use super::handle::raw;
 use super::limits::{self, Extended};
 use super::{errors, info, object, process, spawn, stats};
+use crate::events::Queue;
 use crate::handle::Handle;
 use crate::{
     CpuLimit, Error, JobLimits, MemoryStats, Notification, Options, ProcessorStats, StorageStats,
@@ -148,6 +149,28 @@ impl Job {
         Ok(child)
     }
 
+    /// tokio's `Command`: created suspended, assigned, resumed, as std's.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn spawn_tokio(
+        &self,
+        command: &mut tokio::process::Command,
+    ) -> Result<tokio::process::Child, Error> {
+        use std::os::windows::process::CommandExt;
+        let inner = self.inner()?;
+        let child = spawn::start_with(
+            inner.job(),
+            &inner.label,
+            command,
+            tokio::process::Command::as_std_mut,
+            tokio::process::Command::spawn,
+            0,
+        );
+        command.as_std_mut().creation_flags(0);
+        let child = child?;
+        events::started(inner.registration.as_ref(), inner.name.as_deref());
+        Ok(child)
+    }
+
     pub(crate) fn spawn_builder(
         &self,
         command: &crate::process::Command,
@@ -177,6 +200,13 @@ impl Job {
         Ok(())
     }
 
+    /// Windows has no signal for a whole job (a console's CTRL_BREAK reaches every process
+    /// of a console, the caller's too): nothing is sent.
+    pub(crate) fn ask_to_end(&self, _signal: Option<i32>) -> Result<bool, Error> {
+        self.inner()?;
+        Ok(false)
+    }
+
     pub(crate) fn set_terminate_on_last_handle_close(&self) -> Result<(), Error> {
         let inner = self.inner()?;
         limits::set_extended(
@@ -198,21 +228,23 @@ impl Job {
         self.handle.poll(deadline)
     }
 
-    /// Polls the job's active process count, with a growing delay, until it is 0.
-    pub(crate) fn wait_empty(&self, deadline: Option<Instant>) -> Result<bool, Error> {
-        let mut delay = Duration::from_millis(1);
-        loop {
-            if self.processor_stats()?.active_processes == 0 {
-                return Ok(true);
-            }
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                return Ok(false);
-            }
-            let left = deadline.map_or(delay, |d| d.saturating_duration_since(now));
-            std::thread::sleep(delay.min(left));
-            delay = (delay * 2).min(Duration::from_millis(50));
-        }
+    /// This handle's notifications, for an async task.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn listener(&self) -> Result<Listener, Error> {
+        Ok(Listener(self.handle.listener()?))
+    }
+
+    /// A watch for the job to be empty: a queue of its own, into which the event thread
+    /// pushes when it reads the job's active process count at 0.
+    pub(crate) fn empty_watch(&self) -> Result<EmptyWatch, Error> {
+        let inner = self.inner()?;
+        let queue = self.handle.waiter()?;
+        let watch = events::watch_empty(&inner.handle, &queue, &inner.label)?;
+        Ok(EmptyWatch {
+            inner,
+            queue,
+            _watch: watch,
+        })
     }
 
     pub(crate) fn cpu_limit(&self) -> Result<Option<CpuLimit>, Error> {
@@ -298,5 +330,50 @@ fn label(name: Option<&str>) -> String {
     match name {
         Some(name) => format!("{name:?}"),
         None => "(anonymous)".to_owned(),
+    }
+}
+
+/// A handle's notifications, as an async task waits for them: the queue the event thread
+/// fills.
+#[cfg(feature = "tokio")]
+#[derive(Debug, Clone)]
+pub(crate) struct Listener(Arc<Queue>);
+
+#[cfg(feature = "tokio")]
+impl Listener {
+    pub(crate) fn next(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Notification, Error>> + Send + 'static {
+        crate::events::next(Arc::clone(&self.0))
+    }
+}
+
+/// What a call waiting for the job to be empty holds (see [`events::watch_empty`]).
+#[derive(Debug)]
+pub(crate) struct EmptyWatch {
+    inner: Arc<Inner>,
+    queue: Arc<Queue>,
+    _watch: events::EmptyWatch,
+}
+
+impl EmptyWatch {
+    pub(crate) fn is_empty(&self) -> Result<bool, Error> {
+        Ok(info::active_processes(self.inner.job())
+            .map_err(|err| errors::os(&self.inner.label, "query the active processes", err))?
+            == 0)
+    }
+
+    /// Blocks for the next change until `deadline`; `Ok(None)` when it passed first.
+    pub(crate) fn changed_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Notification>, Error> {
+        self.queue.pop_until(deadline)
+    }
+
+    /// The next change, for an async task.
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn changed(&self) -> Result<Notification, Error> {
+        crate::events::next(Arc::clone(&self.queue)).await
     }
 }

@@ -5,7 +5,9 @@
 //! - [`job`]: the handle that `JobObject` wraps: membership, terminate, limits, statistics.
 //! - [`builder`]: the library's own builder's children, born in the job.
 //! - [`spawn`]: std's `Command`s, created suspended, assigned, then resumed.
-//! - [`events`]: the one completion port and thread for every job's notifications.
+//! - [`events`]: the one completion port and thread for every job's notifications, and the
+//!   waits for a job to be empty.
+//! - `exit_wait` (feature `tokio`): an async wait for a child's exit.
 //! - [`limits`], [`stats`]: the information classes behind limits and statistics.
 //! - [`info`], [`process`], [`handle`], [`errors`]: typed queries, single processes, handles
 //!   and run-time lookups, and error mapping.
@@ -17,6 +19,8 @@
 mod builder;
 mod errors;
 mod events;
+#[cfg(feature = "tokio")]
+mod exit_wait;
 mod handle;
 mod info;
 mod job;
@@ -28,3 +32,5 @@ mod stats;
 
 pub(crate) use builder::Process;
 pub(crate) use job::Job;
+#[cfg(feature = "tokio")]
+pub(crate) use job::Listener;

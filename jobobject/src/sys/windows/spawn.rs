@@ -90,39 +90,82 @@ fn stdio(stdio: Option<&crate::process::Stdio>) -> io::Result<Stdio> {
 }
 
 fn start(job: HANDLE, label: &str, command: &mut Command, flags: u32) -> Result<Child, Error> {
-    command.creation_flags(flags | CREATE_SUSPENDED);
-    let mut child = command.spawn().map_err(|source| Error::Spawn {
+    start_with(
+        job,
+        label,
+        command,
+        |command| command,
+        Command::spawn,
+        flags,
+    )
+}
+
+/// Spawns a command that wraps a std `Command` (which `std_of` reaches) with `spawn`,
+/// suspended, puts the child in `job`, and resumes it; tokio's `Command` takes this path.
+/// The std command's creation flags are set to `flags` plus `CREATE_SUSPENDED`.
+pub(super) fn start_with<C, T: Started>(
+    job: HANDLE,
+    label: &str,
+    command: &mut C,
+    std_of: impl Fn(&mut C) -> &mut Command,
+    spawn: impl FnOnce(&mut C) -> io::Result<T>,
+    flags: u32,
+) -> Result<T, Error> {
+    std_of(command).creation_flags(flags | CREATE_SUSPENDED);
+    let mut child = spawn(command).map_err(|source| Error::Spawn {
         job: label.to_owned(),
-        program: format!("{:?}", command.get_program()),
+        program: format!("{:?}", std_of(command).get_program()),
         source,
     })?;
-    let process: HANDLE = child.as_raw_handle();
+    let (process, pid) = child.process();
     // SAFETY: `job` and `process` are valid handles; the child's handle has every right.
     if unsafe { AssignProcessToJobObject(job, process) } == 0 {
-        let err = errors::last(
-            label,
-            format!("AssignProcessToJobObject (child {})", child.id()),
-        );
-        abandon(&mut child);
+        let err = errors::last(label, format!("AssignProcessToJobObject (child {pid})"));
+        child.abandon();
         return Err(err);
     }
-    if let Err(source) = resume(process, child.id()) {
-        abandon(&mut child);
-        return Err(errors::os(
-            label,
-            format!("resume child {}", child.id()),
-            source,
-        ));
+    if let Err(source) = resume(process, pid) {
+        child.abandon();
+        return Err(errors::os(label, format!("resume child {pid}"), source));
     }
     Ok(child)
 }
 
-/// Kills and reaps a child that never ran.
-fn abandon(child: &mut Child) {
-    // It is suspended and ours alone: killing it cannot fail in a way worth reporting over
-    // the error that got us here.
-    let _ = child.kill();
-    let _ = child.wait();
+/// A child just started suspended, by std or by tokio.
+pub(super) trait Started {
+    /// Its process handle and id.
+    fn process(&self) -> (HANDLE, u32);
+    /// Kills the child that never ran (and reaps it where that cannot block).
+    fn abandon(&mut self);
+}
+
+impl Started for Child {
+    fn process(&self) -> (HANDLE, u32) {
+        (self.as_raw_handle(), self.id())
+    }
+
+    fn abandon(&mut self) {
+        // It is suspended and ours alone: killing it cannot fail in a way worth reporting
+        // over the error that got us here.
+        let _ = self.kill();
+        let _ = self.wait();
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Started for tokio::process::Child {
+    fn process(&self) -> (HANDLE, u32) {
+        // Both are there until the child is waited for, and it has not been.
+        (
+            self.raw_handle().unwrap_or_default(),
+            self.id().unwrap_or(0),
+        )
+    }
+
+    fn abandon(&mut self) {
+        // tokio reaps it; a wait here would block.
+        let _ = self.start_kill();
+    }
 }
 
 /// Resumes the suspended child: NtResumeProcess where ntdll has it, else each of its threads

@@ -7,6 +7,7 @@
 //! job's (its device and inode), so neither a name nor a symlink planted meanwhile can lead
 //! outside the job.
 
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -35,8 +36,12 @@ pub(crate) fn open_path_nofollow(path: &Path) -> io::Result<OwnedFd> {
     Ok(rustix::fs::open(path, DIR_FLAGS, Mode::empty())?)
 }
 
-/// Opens the directory `name` of `parent`, refusing symlinks.
-pub(crate) fn open_child(parent: BorrowedFd<'_>, name: &str) -> io::Result<OwnedFd> {
+/// Opens the directory `name` of `parent`, refusing symlinks. A `&CStr` name (as the keeper
+/// gives) is passed as it is, without allocating.
+pub(crate) fn open_child(
+    parent: BorrowedFd<'_>,
+    name: impl rustix::path::Arg,
+) -> io::Result<OwnedFd> {
     Ok(rustix::fs::openat(parent, name, DIR_FLAGS, Mode::empty())?)
 }
 
@@ -188,7 +193,10 @@ pub(crate) fn identity(dir: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
 }
 
 /// The identity of the entry `name` of `dir` (not following symlinks).
-pub(crate) fn identity_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<(u64, u64)> {
+pub(crate) fn identity_at(
+    dir: BorrowedFd<'_>,
+    name: impl rustix::path::Arg,
+) -> io::Result<(u64, u64)> {
     let stat = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
     Ok((stat.st_dev, stat.st_ino))
 }
@@ -204,7 +212,7 @@ pub(crate) fn dir_identity_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<(u6
 }
 
 /// Marks a directory with the extended attribute `name` (cgroupfs keeps `user.*` ones).
-pub(crate) fn set_mark(dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+pub(crate) fn set_mark(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
     Ok(rustix::fs::fsetxattr(
         dir,
         name,
@@ -214,8 +222,16 @@ pub(crate) fn set_mark(dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
 }
 
 /// Whether a directory carries the extended attribute `name`.
-pub(crate) fn has_mark(dir: BorrowedFd<'_>, name: &str) -> bool {
+pub(crate) fn has_mark(dir: BorrowedFd<'_>, name: &CStr) -> bool {
     rustix::fs::fgetxattr_query(dir, name).is_ok()
+}
+
+/// Removes the extended attribute `name` of a directory; one it does not carry is no error.
+pub(crate) fn remove_mark(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+    match rustix::fs::fremovexattr(dir, name) {
+        Ok(()) | Err(rustix::io::Errno::NODATA) => Ok(()),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// Tries to take an advisory lock on a directory without waiting; `Ok(false)` when another

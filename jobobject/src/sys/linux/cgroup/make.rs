@@ -1,6 +1,7 @@
 //! Making a job's cgroups (one directory per hierarchy, all or none) and opening existing ones;
 //! the marks that say who made a job and whether it stays when closed.
 
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -16,11 +17,11 @@ use crate::os::linux::{CGROUP_PARENT_ENV, CgroupParent};
 
 /// The extended attribute that marks a cgroup as a job this library made (so that whoever
 /// closes its last handle may remove it), and the one that keeps it when closed.
-const JOB_MARK: &str = "user.jobobject.job";
+pub(crate) const JOB_MARK: &CStr = c"user.jobobject.job";
 
-const PERSISTENT_MARK: &str = "user.jobobject.persistent";
+pub(crate) const PERSISTENT_MARK: &CStr = c"user.jobobject.persistent";
 /// The job's processes die with its last handle anywhere.
-const KILL_ON_CLOSE_MARK: &str = "user.jobobject.kill-on-close";
+pub(crate) const KILL_ON_CLOSE_MARK: &CStr = c"user.jobobject.kill-on-close";
 
 /// The hierarchy whose directory is the job's primary one (held open; membership, events,
 /// locks): v2 where mounted, else the v1 freezer's, else the pids one's, else the first.

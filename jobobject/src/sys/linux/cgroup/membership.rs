@@ -99,8 +99,11 @@ pub(super) fn collect_pids(cgroup: BorrowedFd<'_>, pids: &mut BTreeSet<u32>) -> 
     Ok(())
 }
 
-/// SIGKILLs every process in the cgroup tree until a pass finds none it has not signalled.
-pub(super) fn signal_until_none_new(cgroup: BorrowedFd<'_>) -> io::Result<()> {
+/// Sends `signal` to every process in the cgroup tree until a pass finds none it has not
+/// signalled. A process forked by a signalled one after the last pass was forked with the
+/// signal pending, which the kernel refuses (the fork is restarted after the signal), unless
+/// the signal was blocked or ignored there.
+pub(super) fn signal_until_none_new(cgroup: BorrowedFd<'_>, signal: Signal) -> io::Result<()> {
     let mut signalled = BTreeSet::new();
     loop {
         let mut pids = BTreeSet::new();
@@ -111,7 +114,7 @@ pub(super) fn signal_until_none_new(cgroup: BorrowedFd<'_>) -> io::Result<()> {
         }
         for pid in fresh {
             if let Some(pid) = Pid::from_raw(pid as i32) {
-                match rustix::process::kill_process(pid, Signal::KILL) {
+                match rustix::process::kill_process(pid, signal) {
                     Ok(()) | Err(rustix::io::Errno::SRCH) => {}
                     Err(err) => return Err(err.into()),
                 }

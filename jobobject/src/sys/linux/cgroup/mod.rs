@@ -7,6 +7,7 @@ pub(crate) mod controllers;
 pub(crate) mod dir;
 mod held_files;
 mod join_files;
+mod kept_parents;
 pub(crate) mod layout;
 mod make;
 mod membership;
@@ -32,12 +33,14 @@ pub(crate) use held_files::HeldFiles;
 use join_files::JoinCache;
 pub use layout::CgroupLayout;
 pub(crate) use layout::{Hierarchy, Layout, Version};
-pub(crate) use make::creation_error;
+pub(crate) use make::{JOB_MARK, KILL_ON_CLOSE_MARK, PERSISTENT_MARK, creation_error};
 pub(crate) use membership::is_kernel_thread;
 use membership::{collect_pids, signal_until_none_new};
 pub(crate) use names::check_name;
 pub(crate) use parent::list;
 pub(crate) use remove::is_busy;
+
+use rustix::process::Signal;
 
 use crate::Error;
 
@@ -327,6 +330,24 @@ impl JobCgroups {
         Ok(())
     }
 
+    /// Sends `signal` to every process of the job and of the jobs nested in it, in passes
+    /// until one finds no process it has not signalled.
+    pub(crate) fn signal(&self, signal: Signal) -> Result<(), Error> {
+        // The primary directory is the v2 one where there is one; on v1 every hierarchy
+        // holds every process of the job.
+        signal_until_none_new(self.primary_fd(), signal).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT) if !self.exists() => Error::NotFound {
+                what: format!("job {:?} (it was deleted)", self.name),
+            },
+            _ => os(
+                &self.name,
+                "signal the processes of",
+                &self.primary().path,
+                e,
+            ),
+        })
+    }
+
     /// Sends SIGKILL to every process, race-free against forks.
     fn signal_all(&self) -> io::Result<()> {
         if let Some(fd) = self.v2_fd() {
@@ -335,7 +356,7 @@ impl JobCgroups {
                 return Ok(());
             }
             if v2::freeze(fd, true)? {
-                let result = signal_until_none_new(fd);
+                let result = signal_until_none_new(fd, Signal::KILL);
                 v2::freeze(fd, false)?;
                 return result;
             }
@@ -344,24 +365,10 @@ impl JobCgroups {
         match self.v1("freezer") {
             Some(freezer) => {
                 v1::freeze(self.open_dir(freezer)?.as_fd(), true)?;
-                signal_until_none_new(primary)
+                signal_until_none_new(primary, Signal::KILL)
             }
-            None => signal_until_none_new(primary),
+            None => signal_until_none_new(primary, Signal::KILL),
         }
-    }
-
-    /// Waits until the job holds no process, polling, for at most `timeout`.
-    pub(crate) fn wait_empty(&self, timeout: Duration) -> Result<bool, Error> {
-        let mut outcome = Ok(());
-        let empty = wait_until(timeout, || match self.populated() {
-            Ok(populated) => Ok(!populated),
-            Err(err) => {
-                outcome = Err(err);
-                Ok(true)
-            }
-        })
-        .unwrap_or(false);
-        outcome.map(|()| empty)
     }
 }
 

@@ -25,10 +25,10 @@ const MAX_PASSES: usize = 64;
 /// A job's directory in a hierarchy used on demand, once made (or found).
 #[derive(Debug)]
 pub(crate) struct OnDemand {
-    hierarchy: &'static Hierarchy,
+    pub(super) hierarchy: &'static Hierarchy,
     /// The job's parent in that hierarchy.
-    parent: PathBuf,
-    dir: OnceLock<CgroupDir>,
+    pub(super) parent: PathBuf,
+    pub(super) dir: OnceLock<CgroupDir>,
 }
 
 impl OnDemand {

@@ -22,7 +22,8 @@ impl JobCgroups {
 
     /// After a kill: removes the cgroups nested in the job (jobs made inside it, whose
     /// creators died with it), deepest first, unless a handle still holds one (its `flock`),
-    /// so that the job itself can be removed.
+    /// so that the job itself can be removed. One attempt each, without waiting: a nested
+    /// cgroup still busy is tried again by the caller's next attempt.
     pub(crate) fn remove_unheld_nested(&self) {
         for name in dir::subdirectories(self.primary_fd()).unwrap_or_default() {
             self.remove_nested(&name);
@@ -47,7 +48,7 @@ impl JobCgroups {
             for d in dirs.into_iter().rev() {
                 let removed = self
                     .open_dir(d)
-                    .and_then(|fd| dir::remove_child_retrying(fd.as_fd(), relative));
+                    .and_then(|fd| dir::remove_child(fd.as_fd(), relative));
                 match removed {
                     Err(err) if err.raw_os_error() != Some(libc::ENOENT) => gone = false,
                     _ => {}

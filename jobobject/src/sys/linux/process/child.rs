@@ -61,11 +61,73 @@ impl Process {
         }
     }
 
+    /// Waits for the child without blocking the thread: its pidfd turns readable when it
+    /// exits. Without a pidfd (a kernel before 5.3), a blocking thread of tokio's waits for
+    /// the exit without reaping it (`WNOWAIT`), so a dropped wait loses nothing.
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn wait_async(&mut self) -> io::Result<ExitStatus> {
+        if let Some(status) = self.status {
+            return Ok(status);
+        }
+        let pid = self.pid;
+        let opened;
+        let pidfd = match &self.pidfd {
+            Some(fd) => Some(fd.as_fd()),
+            None => {
+                opened = Pid::from_raw(pid).and_then(|pid| {
+                    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+                });
+                opened.as_ref().map(AsFd::as_fd)
+            }
+        };
+        let status = match pidfd {
+            Some(pidfd) => exited(pid, pidfd).await?,
+            None => exited_without_pidfd(pid).await?,
+        };
+        self.status = Some(status);
+        Ok(status)
+    }
+
     fn reap(&mut self, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
         let status = reap(self.pid, flags)?;
         self.status = status;
         Ok(status)
     }
+}
+
+/// Reaps `pid` once its pidfd says it has exited.
+#[cfg(feature = "tokio")]
+async fn exited(pid: libc::pid_t, pidfd: BorrowedFd<'_>) -> io::Result<ExitStatus> {
+    // SAFETY: the borrow keeps the pidfd open, and the same, for as long as the `AsyncFd`.
+    let ready = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE)
+    }?;
+    loop {
+        if let Some(status) = reap(pid, libc::WNOHANG)? {
+            return Ok(status);
+        }
+        ready.readable().await?.clear_ready();
+    }
+}
+
+/// Reaps `pid` once a blocking thread has seen it exit.
+#[cfg(feature = "tokio")]
+async fn exited_without_pidfd(pid: libc::pid_t) -> io::Result<ExitStatus> {
+    let waited = tokio::task::spawn_blocking(move || {
+        let pid = Pid::from_raw(pid).ok_or(io::ErrorKind::InvalidInput)?;
+        loop {
+            let id = rustix::process::WaitId::Pid(pid);
+            let options =
+                rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
+            match rustix::process::waitid(id, options) {
+                Err(rustix::io::Errno::INTR) => continue,
+                other => return other.map(drop).map_err(io::Error::from),
+            }
+        }
+    });
+    waited.await.map_err(io::Error::other)??;
+    reap(pid, libc::WNOHANG)?
+        .ok_or_else(|| io::Error::other("the child exited but could not be reaped"))
 }
 
 /// `waitpid(pid, flags)`, retried on `EINTR`: the status, or `None` (`WNOHANG`, running).

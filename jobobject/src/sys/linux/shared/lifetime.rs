@@ -21,12 +21,11 @@ use crate::Error;
 use crate::events::Queue;
 use crate::sys::linux::cgroup::{self, JobCgroups, dir};
 use crate::sys::linux::events::{self, Listener, Removal};
+use crate::sys::linux::keeper;
 
 /// How long an open waits for a process that holds the job's lock exclusively (it is
 /// removing the job, which takes at most [`dir::REMOVE_RETRY`]).
 const LOCK_WAIT: Duration = Duration::from_secs(5);
-/// How long closing with terminate-on-close waits for the killed processes to be gone.
-const TERMINATE_WAIT: Duration = Duration::from_secs(10);
 
 /// What this process knew of the job when its last handle here went.
 struct LastHere {
@@ -102,8 +101,13 @@ impl Shared {
         }
         let mut registry = registry();
         if let Some(existing) = registry.get(&key) {
-            existing.add_holder(holder)?;
-            return Ok(Arc::clone(existing));
+            let existing = Arc::clone(existing);
+            let holds_again = existing.add_holder(holder)?;
+            drop(registry);
+            if holds_again {
+                keeper::hold(&existing.cgroups);
+            }
+            return Ok(existing);
         }
         let observer = holder == Holder::Observer;
         let shared = Arc::new(Shared {
@@ -117,15 +121,20 @@ impl Shared {
             }),
         });
         registry.insert(key, Arc::clone(&shared));
+        drop(registry);
+        if !observer {
+            keeper::hold(&shared.cgroups);
+        }
         Ok(shared)
     }
 
-    /// Counts one more handle on state that this process already has.
-    fn add_holder(&self, holder: Holder) -> Result<(), Error> {
+    /// Counts one more handle on state that this process already has; returns whether this
+    /// process holds the job again (it had only observers, or a closed job being removed).
+    fn add_holder(&self, holder: Holder) -> Result<bool, Error> {
         let mut state = self.lock();
         if holder == Holder::Observer {
             state.observers += 1;
-            return Ok(());
+            return Ok(false);
         }
         if state.handles == 0 {
             // This state's descriptor holds no lock since its last holder went; the caller's
@@ -139,7 +148,8 @@ impl Shared {
         }
         state.handles += 1;
         state.reap = false;
-        Ok(())
+        state.remove_nested = false;
+        Ok(state.handles == 1)
     }
 
     pub(crate) fn set_persistent(&self) {
@@ -223,17 +233,19 @@ impl Shared {
         let last = dir::try_lock(self.cgroups.primary_fd(), true)
             .map_err(|e| cgroup::os(self.cgroups.name(), "flock", &primary.path, e))?;
         if !last {
+            keeper::let_go(&self.cgroups);
             return Ok(());
         }
         let terminate = here.terminate || self.cgroups.is_kill_on_close();
         let persistent = here.persistent || self.cgroups.is_persistent();
         let owned = (here.made || terminate) && !persistent;
         if terminate {
+            // The kill is sent here; the processes die, and the job goes, off this thread
+            // (the event thread removes it once empty), so a close never waits for them.
             self.cgroups.kill()?;
-            self.cgroups.wait_empty(TERMINATE_WAIT)?;
             if owned {
-                // Jobs nested in this one died with it; nobody else would remove them.
-                self.cgroups.remove_unheld_nested();
+                // Jobs nested in this one die with it; nobody else would remove them.
+                self.lock().remove_nested = true;
             }
         }
         if !owned {
@@ -245,6 +257,7 @@ impl Shared {
     /// Lets other processes see that this one holds the job no more (observers here may
     /// still keep the state, and its descriptor, alive).
     fn stop_holding(&self) -> Result<(), Error> {
+        keeper::let_go(&self.cgroups);
         let primary = self.cgroups.primary();
         dir::unlock(self.cgroups.primary_fd())
             .map_err(|e| cgroup::os(self.cgroups.name(), "flock", &primary.path, e))
@@ -276,10 +289,10 @@ impl Shared {
     }
 
     /// Removes the job now, on the caller's thread, unless a handle in another process holds
-    /// it. The removal is simply tried: only when the kernel refuses it as busy does this look
-    /// why. A job with nested jobs stays; one that holds processes is removed once they have
-    /// exited; one that the kernel still reports busy after [`dir::REMOVE_RETRY`] is left to
-    /// the event thread.
+    /// it. The removal is tried once: only when the kernel refuses it as busy does this look
+    /// why. A job with nested jobs stays (unless it was killed at this close: they died with
+    /// it); one that holds processes is removed once they have exited; one that the kernel
+    /// still reports busy is left to the event thread, which retries. Nothing here waits.
     fn remove_if_unheld(self: &Arc<Self>) -> Result<(), Error> {
         let primary = self.cgroups.primary();
         let exclusive = dir::try_lock(self.cgroups.primary_fd(), true)
@@ -289,7 +302,7 @@ impl Shared {
         }
         let removed = match self.cgroups.remove_once() {
             Err(err) if cgroup::is_busy(&err) => {
-                if self.cgroups.has_nested() {
+                if self.cgroups.has_nested() && !self.lock().remove_nested {
                     return self.stop_holding();
                 }
                 if self.cgroups.populated()? {
@@ -297,21 +310,31 @@ impl Shared {
                     dir::try_lock(self.cgroups.primary_fd(), false).ok();
                     return self.reap_later();
                 }
-                // Its last process exited a moment ago: the kernel frees the cgroup soon.
-                self.cgroups.remove()
+                if self.lock().remove_nested {
+                    // Killed and already empty: its nested jobs go first.
+                    self.cgroups.remove_unheld_nested();
+                    self.cgroups.remove_once()
+                } else {
+                    // Its last process exited a moment ago: the kernel frees the cgroup soon,
+                    // and the event thread retries.
+                    Err(err)
+                }
             }
             other => other,
         };
-        if removed.is_ok() {
-            return Ok(());
-        }
-        self.stop_holding().ok();
         match removed {
+            Ok(()) => Ok(()),
             Err(err) if cgroup::is_busy(&err) => {
+                // Others may open it meanwhile; this process's keeper keeps its mark, so that
+                // it finishes the removal should this process end first.
+                dir::unlock(self.cgroups.primary_fd()).ok();
                 events::remove_later(Arc::<Self>::clone(self));
                 Ok(())
             }
-            other => other,
+            Err(err) => {
+                self.stop_holding().ok();
+                Err(err)
+            }
         }
     }
 
@@ -332,8 +355,12 @@ impl Shared {
         }
         let whole = self.cgroups.exists();
         if whole && !dir::try_lock(self.cgroups.primary_fd(), true).unwrap_or(false) {
-            // Another process holds it now.
+            // Another process holds it now: it is that process's to remove.
+            keeper::let_go(&self.cgroups);
             return Removal::Done;
+        }
+        if state.remove_nested {
+            self.cgroups.remove_unheld_nested();
         }
         let result = self.cgroups.remove_once();
         if whole {

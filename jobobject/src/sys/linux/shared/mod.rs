@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use super::cgroup::controllers::LimitEvents;
 use super::cgroup::{HeldFiles, JobCgroups};
 use super::events::{self, Listener, Removal};
+use super::keeper;
 use super::limits::Limits;
 use super::stats::{Counted, Stats};
 use crate::events::Queue;
@@ -46,6 +47,9 @@ struct State {
     emptying: Emptying,
     /// Closed while processes remained: remove it when it empties.
     reap: bool,
+    /// Killed at its last close: the jobs nested in it died with it, and are removed with it
+    /// (unless a handle holds one).
+    remove_nested: bool,
     /// Stays in place when closed, even empty (until deleted).
     persistent: bool,
     /// I/O accounting was turned on (`storage_stats` fails until then).
@@ -173,6 +177,7 @@ impl Shared {
     /// Turns on I/O accounting, where the job has an I/O controller.
     pub(crate) fn set_io_tracking(&self) -> Result<(), Error> {
         self.cgroups.ensure(self.stats().io_controller())?;
+        keeper::parents_changed(&self.cgroups);
         self.stats().check_io_accounting()?;
         self.limits().start_io_accounting();
         self.lock().io_tracking = true;

@@ -314,6 +314,17 @@ impl Process {
         self.poll(0)
     }
 
+    /// Waits for the child without blocking the thread (see [`exit_wait`](super::exit_wait)).
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn wait_async(&mut self) -> io::Result<ExitStatus> {
+        if let Some(status) = self.try_wait()? {
+            return Ok(status);
+        }
+        super::exit_wait::exited(self.handle.as_handle()).await?;
+        self.try_wait()?
+            .ok_or_else(|| io::Error::other("the process was signalled but has not exited"))
+    }
+
     fn poll(&mut self, timeout: u32) -> io::Result<Option<ExitStatus>> {
         if let Some(status) = self.status {
             return Ok(Some(status));
