@@ -101,7 +101,21 @@ fn trial(how: &str, named: bool, index: usize) -> Trial {
     let (owner, mut owned) = start_owner(&mode);
     let mut owner = Reap::new(owner);
     let _daemon_cleanup = Cleanup::new(&owned.job);
-    let pidfds: Vec<OwnedFd> = owned.pids.iter().map(|&pid| pidfd(pid)).collect();
+    let pidfds: Vec<OwnedFd> = owned
+        .pids
+        .iter()
+        .map(|&pid| {
+            try_pidfd(pid).unwrap_or_else(|e| {
+                panic!(
+                    "{how}: process {pid} of job {} (of {:?}) was gone before its owner \
+                     ended ({e}); the job now holds {:?}",
+                    owned.job,
+                    owned.pids,
+                    job_pids(&owned.job)
+                )
+            })
+        })
+        .collect();
     let keeper = pidfd(owned.keeper.expect("the owner reports its keeper"));
     owned.end();
     let end = match how {

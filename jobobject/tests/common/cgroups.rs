@@ -172,6 +172,17 @@ pub fn wait_job_removed(name: &str, timeout: Duration) {
     assert_job_removed(name);
 }
 
+/// The processes in job `name`, as each of its directories lists them (for failure messages).
+pub fn job_pids(name: &str) -> Vec<(PathBuf, String)> {
+    remaining_dirs(name)
+        .into_iter()
+        .map(|dir| {
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            (dir, procs.split_whitespace().collect::<Vec<_>>().join(" "))
+        })
+        .collect()
+}
+
 /// The names in a directory.
 pub fn listing(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)

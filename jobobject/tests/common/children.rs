@@ -130,10 +130,19 @@ fn run_owner(how: &str, name: &str, kill_on_close: bool) -> ! {
         daemon.args(["-c", "setsid sleep 100000 & exec sleep 100000"]);
         std::mem::forget(job.spawn(&mut daemon).expect("owner: spawn a daemon"));
     }
+    // Until every process runs what it will run for good: the shell and the daemon's
+    // `setsid` end as `sleep` (a process seen before its last exec may still fork and go).
+    let settled = |pids: &[u32]| {
+        let sleeping = |pid: &&u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+        };
+        pids.len() >= expected
+            && (cfg!(windows) || pids.iter().filter(sleeping).count() >= expected - 1)
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     let pids = loop {
         let pids = job.pids().expect("owner: pids");
-        if pids.len() >= expected || Instant::now() > deadline {
+        if settled(&pids) || Instant::now() > deadline {
             break pids;
         }
         std::thread::sleep(Duration::from_millis(1));

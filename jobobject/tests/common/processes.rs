@@ -87,9 +87,14 @@ pub fn sigstop(pid: u32) {
 /// A pidfd of a running process (child or not), to learn race-free when it has exited.
 #[cfg(target_os = "linux")]
 pub fn pidfd(pid: u32) -> OwnedFd {
-    let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
+    try_pidfd(pid).unwrap_or_else(|e| panic!("pidfd_open {pid}: {e}"))
+}
+
+/// A pidfd of process `pid`, or why there is none (`ESRCH`: it has exited and been reaped).
+#[cfg(target_os = "linux")]
+pub fn try_pidfd(pid: u32) -> rustix::io::Result<OwnedFd> {
+    let pid = rustix::process::Pid::from_raw(pid as i32).ok_or(rustix::io::Errno::INVAL)?;
     rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
-        .unwrap_or_else(|e| panic!("pidfd_open {pid:?}: {e}"))
 }
 
 /// Whether the process of `pidfd` has exited, waiting up to `timeout` for it.
