@@ -105,6 +105,17 @@ Process 1 and jobctl's own ancestors (such as the shell that runs it) are refuse
 
 The exit status is 0 once the job is empty, 124 when --timeout ran out first.")]
     Wait(named::WaitArgs),
+    /// Freeze every process of a job: they stop where they are, until `jobctl thaw`
+    #[command(after_help = "Examples:
+  jobctl freeze build && sleep 60 && jobctl thaw build
+  jobctl kill build        # a frozen job can be killed
+
+A process cannot be started in a frozen job (`jobctl run --job` refuses). Linux only: Windows
+documents no way to freeze a job.")]
+    Freeze(named::NameArg),
+    /// Thaw a job frozen by `jobctl freeze`: its processes run on
+    #[command(after_help = "Example:\n  jobctl thaw build")]
+    Thaw(named::NameArg),
     /// Print a job's notifications as they come: all processes exited, OOM kills, limit hits
     #[command(
         after_help = "Examples:\n  jobctl watch build\n  jobctl watch build --json --count 1   # wait until the job empties"
@@ -156,6 +167,8 @@ fn execute(cli: Cli) -> i32 {
         Cmd::Assign(args) => named::assign(&global, args).map(|()| status::OK),
         Cmd::Kill(args) => named::kill(&global, args).map(|()| status::OK),
         Cmd::Wait(args) => named::wait(&global, args),
+        Cmd::Freeze(args) => named::freeze(&global, args, true).map(|()| status::OK),
+        Cmd::Thaw(args) => named::freeze(&global, args, false).map(|()| status::OK),
         Cmd::Watch(args) => watch::watch(&global, args).map(|()| status::OK),
         Cmd::Delete(args) => named::delete(&global, args).map(|()| status::OK),
         Cmd::Top(args) => top::top(&global, args).map(|()| status::OK),

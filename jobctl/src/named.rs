@@ -98,16 +98,22 @@ pub fn list(global: &Global) -> CliResult<()> {
         };
         let snapshot = Snapshot::read(&job);
         let current = limits::read(&job);
+        let frozen = job.is_frozen().ok();
         job.close().ok();
+        let processes = match frozen {
+            Some(true) => format!("{} frozen", snapshot.processes),
+            _ => snapshot.processes.to_string(),
+        };
         rows.push(vec![
             output::escape(&name).into_owned(),
-            snapshot.processes.to_string(),
+            processes,
             snapshot.cpu().map_or("-".into(), units::duration),
             snapshot.memory.map_or("-".into(), units::bytes),
             current.short(),
         ]);
         values.push(json!({
             "name": name,
+            "frozen": frozen,
             "stats": snapshot.json(),
             "limits": current.json(),
         }));
@@ -359,6 +365,30 @@ fn kill_all(job: &JobObject, name: &str) -> CliResult<usize> {
         }
     }
     Ok(count)
+}
+
+/// `freeze NAME` and `thaw NAME`: freezes or thaws every process of the job.
+pub fn freeze(global: &Global, args: &NameArg, frozen: bool) -> CliResult<()> {
+    let name = &args.name;
+    let job = platform::open(global, name, false)?;
+    let map = |e| CliError::from_job(Some(name), e);
+    if frozen {
+        job.freeze().map_err(map)?;
+    } else {
+        job.thaw().map_err(map)?;
+    }
+    let count = job.pids().map_err(map)?.len();
+    job.close().ok();
+    if global.json {
+        output::json(&json!({ "job": name, "frozen": frozen, "processes": count }));
+    } else {
+        let done = if frozen { "froze" } else { "thawed" };
+        output::print(&format!(
+            "{done} {count} process(es) in job {}\n",
+            output::escape(name)
+        ));
+    }
+    Ok(())
 }
 
 /// `delete NAME [--force]`: removes the job; one with processes only with `--force`.

@@ -762,3 +762,79 @@ fn run_in_an_existing_job() {
     assert_eq!(out.code(), 125, "{out:?}");
     assert!(out.stderr.contains("no job named"), "{}", out.stderr);
 }
+
+/// `jobctl freeze` stops a job's processes where they are (a counting loop counts no more),
+/// `list` shows it frozen, `run --job` refuses to start a command that could not run, `thaw`
+/// lets it count on, and `kill` kills a frozen job.
+#[test]
+fn freeze_and_thaw_a_named_job() {
+    if !require_cgroups("freeze_and_thaw_a_named_job") {
+        return;
+    }
+    let guard = Guard::new("freeze");
+    let name = guard.name();
+    assert_eq!(common::run(&["create", name]).code(), 0);
+    let dir = std::env::temp_dir().join(format!("jobctl-freeze-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let counter = dir.join("count");
+    let script = format!(
+        "echo ready; i=0; while :; do i=$((i+1)); echo $i > {}.new; mv {0}.new {0}; sleep 0.01; done",
+        counter.display()
+    );
+    let mut counting = Command::new("sh")
+        .args(["-c", &script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(counting.stdout.take().unwrap());
+    common::read_until(&mut stdout, "ready");
+    let pid = counting.id().to_string();
+    assert_eq!(common::run(&["assign", name, &pid]).code(), 0);
+    let count = || -> u64 {
+        std::fs::read_to_string(&counter)
+            .ok()
+            .and_then(|c| c.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let advances = |what: &str| {
+        let start = count();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while count() < start + 3 {
+            assert!(Instant::now() < deadline, "{what}: the loop does not count");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    advances("before the freeze");
+
+    let out = common::run(&["freeze", name, "--json"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(out.json()["frozen"], true);
+    let frozen_at = count();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(count(), frozen_at, "a frozen loop counted on");
+    let list = common::run(&["list", "--json"]);
+    let listed = list.json();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == *name)
+        .unwrap_or_else(|| panic!("{name} not listed: {list:?}"))
+        .clone();
+    assert_eq!(entry["frozen"], true, "{entry}");
+    let out = common::run(&["run", "--job", name, "--", "true"]);
+    assert_eq!(out.code(), 125, "{out:?}");
+    assert!(out.stderr.contains("frozen"), "{}", out.stderr);
+
+    let out = common::run(&["thaw", name]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.starts_with("thawed "), "{out:?}");
+    advances("after the thaw");
+
+    assert_eq!(common::run(&["freeze", name]).code(), 0);
+    let out = common::run(&["kill", name]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(counting.wait().unwrap().signal(), Some(libc::SIGKILL));
+    assert_eq!(common::run(&["delete", name]).code(), 0);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -66,8 +66,9 @@ pub enum Error {
         path: PathBuf,
     },
 
-    /// The job is busy: it cannot be deleted while it holds processes or nested jobs, or
-    /// another process has held it locked for longer than an open waits (it was removing it).
+    /// The job is busy: it cannot be deleted while it holds processes or nested jobs, another
+    /// process has held it locked for longer than an open waits (it was removing it), or it is
+    /// frozen and a process started in it could not run until it is thawed.
     #[error("{what}")]
     Busy {
         /// What keeps it busy.

@@ -167,15 +167,64 @@ impl JobObject {
         self.inner.pids()
     }
 
+    /// Freezes every process in the job and in jobs nested in it, and returns once the
+    /// kernel reports all of them frozen: they get no CPU time and do nothing (timers and
+    /// signals wait) until [`thaw`](Self::thaw), and a process assigned meanwhile freezes
+    /// too. A frozen job can still be [`terminate`](Self::terminate)d. A process cannot be
+    /// started in it ([`spawn`](Self::spawn) is [`Error::Busy`](crate::Error::Busy)): it would
+    /// be frozen before it could run its program.
+    ///
+    /// On Linux it is the cgroup v2 freezer (`cgroup.freeze`, Linux 5.2+; also on a hybrid
+    /// host's unified mount), else the v1 freezer (`freezer.state`). A process in an
+    /// uninterruptible sleep freezes only when it returns from it: a freeze not complete
+    /// after 10 s is undone and an error. A job nested in this one and frozen on its own stays
+    /// frozen at the thaw. On Windows it is
+    /// [`Error::Unsupported`](crate::Error::Unsupported): Windows documents no call that
+    /// suspends a job (its job freeze information class is undocumented, and suspending
+    /// every thread one by one races with the processes and threads started meanwhile).
+    ///
+    /// ```
+    /// use jobobject::{JobObject, Options};
+    ///
+    /// # fn main() -> Result<(), jobobject::Error> {
+    /// let job = JobObject::create(&Options::default())?;
+    /// # #[cfg(unix)] {
+    /// job.freeze()?;
+    /// assert!(job.is_frozen()?);
+    /// job.thaw()?;
+    /// assert!(!job.is_frozen()?);
+    /// # }
+    /// # #[cfg(windows)]
+    /// # assert!(matches!(job.freeze(), Err(jobobject::Error::Unsupported { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn freeze(&self) -> Result<()> {
+        self.inner.freeze(true)
+    }
+
+    /// Thaws a job frozen by [`freeze`](Self::freeze): its processes run again. Thawing a
+    /// job that is not frozen does nothing.
+    pub fn thaw(&self) -> Result<()> {
+        self.inner.freeze(false)
+    }
+
+    /// Whether the kernel reports every process of the job frozen, by this job's
+    /// [`freeze`](Self::freeze) or by a freeze of a job it is nested in.
+    pub fn is_frozen(&self) -> Result<bool> {
+        self.inner.is_frozen()
+    }
+
     /// Kills every process in the job and in jobs nested in it. It returns once each of them
     /// has been sent the kill, race-free against processes forking meanwhile; they are gone
     /// a moment later.
     ///
     /// On Windows every process exits with `exit_code`. On Linux a process killed this way
     /// has no exit code: its parent sees it terminated by SIGKILL (a shell reports status
-    /// 137), and `exit_code` is not used. A job (or a job nested in it) that someone froze is
-    /// killed too: a process frozen by the v1 freezer ignores SIGKILL until thawed, so every
-    /// cgroup of the job frozen that way is thawed after the kill.
+    /// 137), and `exit_code` is not used. A [frozen](Self::freeze) job (or a job nested in
+    /// it that someone froze) is killed too, and left thawed: a process frozen by the v1
+    /// freezer ignores SIGKILL until thawed, so every cgroup of the job frozen that way is
+    /// thawed after the kill.
     pub fn terminate(&self, exit_code: u32) -> Result<()> {
         self.inner.terminate(exit_code)
     }

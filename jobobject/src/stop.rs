@@ -20,7 +20,8 @@ impl JobObject {
     /// job to be empty, then [`terminate`](Self::terminate)s what is left; what happened.
     ///
     /// On Linux the request is SIGTERM to every process of the job and of the jobs nested in
-    /// it, then SIGCONT (so that a stopped process gets it too); the wait is
+    /// it, then SIGCONT (so that a stopped process gets it too), and a
+    /// [frozen](JobObject::freeze) job is thawed so that its processes see it; the wait is
     /// [`wait_empty`](Self::wait_empty)'s, driven by the emptying event, not by polling.
     /// [`os::linux::JobObjectExt::stop_with_signal`](crate::os::linux::JobObjectExt) sends
     /// another signal. Windows has no request a whole job can be sent (a console's

@@ -340,6 +340,24 @@ fn nested_jobs_are_part_of_the_job() {
         3,
         "the child, its nested process, its keeper"
     );
+    // Freezing the outer job freezes the nested one, as the kernel reports it; the
+    // terminate below kills them frozen.
+    outer.freeze().unwrap();
+    let mut checked = 0;
+    for dir in job_dirs(&outer_name) {
+        let nested_dir = dir.join(&inner);
+        let state = std::fs::read_to_string(nested_dir.join("cgroup.events"))
+            .or_else(|_| std::fs::read_to_string(nested_dir.join("freezer.state")));
+        if let Ok(state) = state {
+            assert!(
+                state.contains("frozen 1") || state.trim() == "FROZEN",
+                "the nested job in {} is not frozen: {state:?}",
+                nested_dir.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no freezer state in the nested job");
     outer.terminate(1).unwrap();
     assert_eq!(child.wait().signal(), Some(libc::SIGKILL));
     assert!(

@@ -7,7 +7,6 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 
 use common::*;
@@ -186,8 +185,17 @@ fn program_is_found_in_the_childs_path() {
     let job = create(&anonymous_options());
     let dir = tempdir("path-lookup");
     let script = dir.join("jobobject-hello");
-    std::fs::write(&script, "#!/bin/sh\necho found \"$@\"\n").unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Written by a child: a descriptor of ours open for writing could leak into a child
+    // another test forks meanwhile, and the exec would fail with ETXTBSY while it lives.
+    let written = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "printf '#!/bin/sh\\necho found \"$@\"\\n' > \"$0\" && chmod 755 \"$0\"",
+        ])
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(written.success());
     let path = format!("/nonexistent:{}:/usr/bin:/bin", dir.display());
     let text = output_of(
         &job,

@@ -331,3 +331,22 @@ fn builder_runs_a_batch_file_in_the_job() {
     assert_eq!(child.wait().unwrap().code(), Some(7));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Windows documents no call that freezes a job: freeze, thaw and is_frozen say so, and
+/// the job's processes run on.
+#[test]
+fn freezing_is_unsupported() {
+    let job = JobObject::create(&anonymous_options()).unwrap();
+    let mut child = job.spawn(&mut child("sleep:60000")).unwrap();
+    for result in [job.freeze(), job.thaw(), job.is_frozen().map(drop)] {
+        let err = result.unwrap_err();
+        assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("Windows documents no call"),
+            "{err}"
+        );
+    }
+    assert_eq!(job.pids().unwrap(), vec![child.id()]);
+    job.terminate(1).unwrap();
+    child.wait().unwrap();
+}

@@ -89,6 +89,7 @@ impl Job {
 
     pub(crate) fn spawn(&self, command: &mut Command) -> Result<Child, Error> {
         let shared = self.shared()?;
+        refuse_if_frozen(&shared)?;
         let armed = shared.arm();
         let result = spawn::spawn(&shared.cgroups, command);
         shared.settle(armed, result.as_ref().ok().map(Child::id));
@@ -102,6 +103,7 @@ impl Job {
         command: &mut tokio::process::Command,
     ) -> Result<tokio::process::Child, Error> {
         let shared = self.shared()?;
+        refuse_if_frozen(&shared)?;
         let armed = shared.arm();
         let result = spawn::spawn_with(
             &shared.cgroups,
@@ -121,6 +123,7 @@ impl Job {
         command: &crate::process::Command,
     ) -> Result<crate::process::Child, Error> {
         let shared = self.shared()?;
+        refuse_if_frozen(&shared)?;
         let armed = shared.arm();
         let result = process::spawn(&shared.cgroups, &command.parts(), &command.linux);
         shared.settle(armed, result.as_ref().ok().map(|s| s.process.id()));
@@ -130,6 +133,14 @@ impl Job {
 
     pub(crate) fn pids(&self) -> Result<Vec<u32>, Error> {
         self.shared()?.cgroups.pids()
+    }
+
+    pub(crate) fn freeze(&self, frozen: bool) -> Result<(), Error> {
+        self.shared()?.cgroups.freeze(frozen)
+    }
+
+    pub(crate) fn is_frozen(&self) -> Result<bool, Error> {
+        self.shared()?.cgroups.frozen()
     }
 
     pub(crate) fn terminate(&self, _exit_code: u32) -> Result<(), Error> {
@@ -151,6 +162,12 @@ impl Job {
         self.signal(signal)?;
         if signal != libc::SIGKILL && signal != libc::SIGCONT {
             self.signal(libc::SIGCONT)?;
+        }
+        // A frozen process would see the request only at the thaw: thawed now, as systemd
+        // thaws a unit it stops.
+        let cgroups = &self.shared()?.cgroups;
+        if cgroups.freezing() {
+            cgroups.freeze(false)?;
         }
         Ok(true)
     }
@@ -354,4 +371,18 @@ fn to_signal(number: i32) -> Result<rustix::process::Signal, Error> {
         return Ok(unsafe { rustix::process::Signal::from_raw_unchecked(number) });
     }
     Err(Error::invalid(format!("{number} is not a signal")))
+}
+
+/// A child started in a frozen job would be frozen before its `exec`, and its spawn, which
+/// waits for the `exec`, would wait for the thaw: refused instead.
+fn refuse_if_frozen(shared: &Shared) -> Result<(), Error> {
+    if shared.cgroups.freezing() {
+        return Err(Error::Busy {
+            what: format!(
+                "job {:?} is frozen: a process started in it could not run until it is thawed",
+                shared.cgroups.name()
+            ),
+        });
+    }
+    Ok(())
 }

@@ -200,6 +200,22 @@ impl Job {
         Ok(())
     }
 
+    /// Windows documents no call that freezes a job (see `JobObject::freeze`).
+    pub(crate) fn freeze(&self, frozen: bool) -> Result<(), Error> {
+        let inner = self.inner()?;
+        Err(Error::Unsupported {
+            what: format!(
+                "{} job {}: Windows documents no call that suspends a whole job",
+                if frozen { "freezing" } else { "thawing" },
+                inner.label
+            ),
+        })
+    }
+
+    pub(crate) fn is_frozen(&self) -> Result<bool, Error> {
+        self.freeze(true).map(|()| false)
+    }
+
     /// Windows has no signal for a whole job (a console's CTRL_BREAK reaches every process
     /// of a console, the caller's too): nothing is sent.
     pub(crate) fn ask_to_end(&self, _signal: Option<i32>) -> Result<bool, Error> {

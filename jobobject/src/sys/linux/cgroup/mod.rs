@@ -5,6 +5,7 @@
 
 pub(crate) mod controllers;
 pub(crate) mod dir;
+mod freeze;
 mod held_files;
 mod join_files;
 mod kept_parents;
@@ -327,6 +328,9 @@ impl JobCgroups {
         if let Some(freezer) = self.v1("freezer") {
             v1::thaw_tree(self.open_dir(freezer)?.as_fd())?;
         }
+        // A v2 freeze lets the kill through; the job is left thawed, as on v1, so that it can
+        // take processes again.
+        self.thaw_after_kill()?;
         Ok(())
     }
 

@@ -194,11 +194,12 @@ impl JobCgroups {
     fn hold_still(&self) -> Option<Frozen<'_>> {
         if let Some(fd) = self.v2_fd() {
             let thawed = dir::read(fd, "cgroup.freeze").is_ok_and(|v| v.trim() == "0");
-            return (thawed && v2::freeze(fd, true).unwrap_or(false)).then_some(Frozen::V2(fd));
+            // `then`, not `then_some`: a `Frozen` made and dropped would thaw the job.
+            return (thawed && v2::freeze(fd, true).unwrap_or(false)).then(|| Frozen::V2(fd));
         }
         let freezer = self.v1("freezer")?.open().ok()?;
         let thawed =
             dir::read(freezer.as_fd(), "freezer.state").is_ok_and(|v| v.trim() == "THAWED");
-        (thawed && v1::freeze(freezer.as_fd(), true).is_ok()).then_some(Frozen::V1(freezer))
+        (thawed && v1::freeze(freezer.as_fd(), true).is_ok()).then(|| Frozen::V1(freezer))
     }
 }
