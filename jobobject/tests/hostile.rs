@@ -89,7 +89,7 @@ fn another_user_cannot_lock_pin_or_alter_a_job() {
     child.wait();
     // Nothing pins it: its close removes it.
     job.close().unwrap();
-    assert_job_removed(&name);
+    wait_job_removed(&name, TIMEOUT);
 }
 
 #[test]

@@ -41,10 +41,10 @@ fn job_nil_options() {
     assert!(matches!(job.poll_notification(), Err(Error::NotRegistered)));
 
     job.close().unwrap();
-    assert_job_removed(&name);
+    wait_job_removed(&name, TIMEOUT);
     let other_name = other.name().unwrap();
     drop(other);
-    assert_job_removed(&other_name);
+    wait_job_removed(&other_name, TIMEOUT);
 }
 
 /// Dropping (without `close`) the handle of a job this process created, with no process in
@@ -62,7 +62,7 @@ fn drop_without_close_removes_an_empty_job() {
     // A process came and went: the job is empty again.
     run_true(&job);
     drop(job);
-    assert_job_removed(&name);
+    wait_job_removed(&name, TIMEOUT);
 }
 
 /// A job closed while a process remains (terminate-on-close off) keeps running, and the
@@ -263,7 +263,7 @@ fn observers_neither_hold_nor_remove_a_job() {
     let job = JobObject::create(&options).unwrap();
     let observer = JobObject::open(&options.clone().observer(true)).unwrap();
     job.close().unwrap();
-    assert_job_removed(&name);
+    wait_job_removed(&name, TIMEOUT);
     let err = observer.pids().unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     observer.close().unwrap();

@@ -368,7 +368,7 @@ fn nested_jobs_are_part_of_the_job() {
     // The outer job's terminate-on-close removes the nested job its killed creator left,
     // then the outer job.
     drop(outer);
-    assert_job_removed(&outer_name);
+    wait_job_removed(&outer_name, TIMEOUT);
 }
 
 /// The environment variable that turns this test binary into the multi-threaded child of

@@ -106,7 +106,7 @@ fn open_by_name_from_another_process() {
     first.wait();
     second.wait();
     job.close().unwrap();
-    assert_job_removed(&name);
+    wait_job_removed(&name, TIMEOUT);
 }
 
 /// Opening a name that does not exist is `NotFound`; opening without a name is
@@ -156,7 +156,7 @@ fn create_existing_is_already_exists() {
     job.terminate(1).unwrap();
     child.wait();
     job.close().unwrap();
-    assert_job_removed(&name);
+    wait_job_removed(&name, TIMEOUT);
 }
 
 /// A job that exists in only some hierarchies (a half-made or half-removed one) is refused
@@ -344,5 +344,5 @@ fn longest_name_works() {
     assert_eq!(opened.name().unwrap(), name);
     drop(opened);
     job.close().unwrap();
-    assert_job_removed(&name);
+    wait_job_removed(&name, TIMEOUT);
 }
