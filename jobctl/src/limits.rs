@@ -15,6 +15,17 @@ pub struct LimitArgs {
     /// KB..PB powers of 1000), or none
     #[arg(long, value_name = "SIZE", value_parser = |s: &str| units::limit(s, units::parse_memory))]
     pub memory: Option<Limit<u64>>,
+    /// Soft memory limit: above it the job is slowed and reclaimed, not killed (Linux cgroup
+    /// v2): 256M, or none
+    #[arg(long, value_name = "SIZE", value_parser = |s: &str| units::limit(s, units::parse_memory))]
+    pub memory_high: Option<Limit<u64>>,
+    /// Swap the job may use (Linux cgroup v2): 1G, 0 for none at all, or none for no limit
+    #[arg(long, value_name = "SIZE", value_parser = |s: &str| units::limit(s, units::parse_swap))]
+    pub swap: Option<Limit<u64>>,
+    /// When the job runs out of memory, kill all of it, not one process (Linux cgroup v2):
+    /// on (the default when given without a value) or off
+    #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true, default_missing_value = "on", value_parser = units::parse_on_off)]
+    pub oom_group: Option<bool>,
     /// CPU cap, as a percentage of all the host's CPUs: 25% (0.01% steps), or none
     #[arg(long, value_name = "PERCENT", value_parser = |s: &str| units::limit(s, units::parse_percent), conflicts_with = "cpu_weight")]
     pub cpu_rate: Option<Limit<u32>>,
@@ -39,7 +50,7 @@ pub struct LimitArgs {
 impl LimitArgs {
     /// Whether no limit was given.
     pub fn is_empty(&self) -> bool {
-        self.job_limits() == JobLimits::default()
+        self.job_limits() == JobLimits::default() && self.oom_group.is_none()
     }
 
     /// The library's form: a limit not given is kept.
@@ -53,6 +64,8 @@ impl LimitArgs {
         limits.cpu = cpu;
         limits.cpu_affinity = self.cpus.unwrap_or_default();
         limits.memory = self.memory.unwrap_or_default();
+        limits.memory_high = self.memory_high.unwrap_or_default();
+        limits.swap = self.swap.unwrap_or_default();
         limits.io_bandwidth = self.io_bandwidth.unwrap_or_default();
         limits.io_iops = self.io_iops.unwrap_or_default().map(u64::from);
         limits.max_processes = self.max_processes.unwrap_or_default();
@@ -65,7 +78,12 @@ impl LimitArgs {
             return Ok(());
         }
         job.set_resource_limits(&self.job_limits())
-            .map_err(|e| CliError::from_job(Some(name), e))
+            .map_err(|e| CliError::from_job(Some(name), e))?;
+        if let Some(all) = self.oom_group {
+            job.set_oom_group_kill(all)
+                .map_err(|e| CliError::from_job(Some(name), e))?;
+        }
+        Ok(())
     }
 }
 
@@ -76,6 +94,9 @@ pub struct Current {
     pub cpu_weight: Reading<u32>,
     pub cpus: Reading<u64>,
     pub memory: Reading<u64>,
+    pub memory_high: Reading<u64>,
+    pub swap: Reading<u64>,
+    pub oom_group: Reading<bool>,
     pub io_bandwidth: Reading<u64>,
     pub io_iops: Reading<u64>,
     pub max_processes: Reading<u32>,
@@ -134,6 +155,9 @@ pub fn read(job: &JobObject) -> Current {
         }),
         cpus: Reading::from(job.cpu_affinity()),
         memory: Reading::from(job.memory_limit()),
+        memory_high: Reading::from(job.memory_high()),
+        swap: Reading::from(job.swap_limit()),
+        oom_group: Reading::from(job.oom_group_kill().map(Some)),
         io_bandwidth: Reading::from(job.io_max_bandwidth_limit()),
         io_iops: Reading::from(job.io_max_iops_limit()),
         max_processes: Reading::from(job.max_processes()),
@@ -149,6 +173,13 @@ impl Current {
             row("cpu weight", self.cpu_weight.text(|w| w.to_string())),
             row("cpus", self.cpus.text(units::cpu_list)),
             row("memory", self.memory.text(units::bytes)),
+            row("memory high", self.memory_high.text(units::bytes)),
+            row("swap", self.swap.text(units::bytes)),
+            row(
+                "oom group kill",
+                self.oom_group
+                    .text(|on| if on { "on" } else { "off" }.to_owned()),
+            ),
             row(
                 "io bandwidth",
                 self.io_bandwidth.text(|b| format!("{}/s", units::bytes(b))),
@@ -163,6 +194,15 @@ impl Current {
         let mut parts = Vec::new();
         if let Reading::Set(m) = self.memory {
             parts.push(format!("mem {}", units::bytes(m)));
+        }
+        if let Reading::Set(m) = self.memory_high {
+            parts.push(format!("high {}", units::bytes(m)));
+        }
+        if let Reading::Set(m) = self.swap {
+            parts.push(format!("swap {}", units::bytes(m)));
+        }
+        if let Reading::Set(true) = self.oom_group {
+            parts.push("oom-group".to_owned());
         }
         if let Reading::Set(r) = self.cpu_rate {
             parts.push(format!("cpu {}", units::percent(r)));
@@ -196,6 +236,9 @@ impl Current {
             "cpus": self.cpus.json(|m| json!(units::cpu_list(m))),
             "cpu_affinity_mask": self.cpus.json(|m| json!(m)),
             "memory_bytes": self.memory.json(|m| json!(m)),
+            "memory_high_bytes": self.memory_high.json(|m| json!(m)),
+            "swap_bytes": self.swap.json(|m| json!(m)),
+            "oom_group_kill": self.oom_group.json(|on| json!(on)),
             "io_bandwidth_bytes_per_second": self.io_bandwidth.json(|b| json!(b)),
             "io_iops": self.io_iops.json(|n| json!(n)),
             "max_processes": self.max_processes.json(|n| json!(n)),

@@ -374,7 +374,8 @@ fn watch_notifications(job: Arc<JobObject>, hits: Arc<Mutex<Hits>>, tx: mpsc::Se
                     Ok(Notification::AllProcessesExited) => {
                         tx.send(Event::AllExited).ok();
                     }
-                    Ok(Notification::OutOfMemoryKill) => {
+                    // Any OOM kill of a process of the job: for its own limit or not.
+                    Ok(Notification::OutOfMemoryKill | Notification::ExternalOutOfMemoryKill) => {
                         hits.oom_kills = hits.oom_kills.saturating_add(1);
                     }
                     Ok(Notification::JobMemoryLimit) => {

@@ -17,6 +17,7 @@ pub struct Snapshot {
     pub memory: Option<u64>,
     pub memory_peak: Option<u64>,
     pub memory_limit: Option<u64>,
+    pub swap: Option<u64>,
     pub private_memory: Option<u64>,
     pub read_bytes: Option<u64>,
     pub write_bytes: Option<u64>,
@@ -40,6 +41,7 @@ impl Snapshot {
             snapshot.memory = Some(memory.current);
             snapshot.memory_peak = Some(memory.peak);
             snapshot.memory_limit = memory.limit;
+            snapshot.swap = memory.swap;
         }
         snapshot.private_memory = job.private_working_set().ok();
         if job.set_io_tracking().is_ok() {
@@ -83,6 +85,7 @@ impl Snapshot {
                     self.memory_limit.map_or("-".to_owned(), units::bytes)
                 }),
             ),
+            row("swap", size(self.swap)),
             row("private memory", size(self.private_memory)),
             row(
                 "io read",
@@ -111,6 +114,7 @@ impl Snapshot {
             "memory_bytes": self.memory,
             "memory_peak_bytes": self.memory_peak,
             "memory_limit_bytes": self.memory_limit,
+            "swap_bytes": self.swap,
             "private_memory_bytes": self.private_memory,
             "io": {
                 "read_bytes": self.read_bytes,

@@ -78,6 +78,23 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
     parse_size(text)
 }
 
+/// Parses a swap size: a memory size, or `0` (no swap at all).
+pub fn parse_swap(text: &str) -> Result<u64, String> {
+    if text.trim() == "0" {
+        return Ok(0);
+    }
+    parse_memory(text)
+}
+
+/// Parses `on` or `off` (also `true`/`false`, `yes`/`no`, `1`/`0`).
+pub fn parse_on_off(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        other => Err(format!("{other:?}: use on or off")),
+    }
+}
+
 /// Parses a bandwidth: a size, optionally followed by `/s`.
 pub fn parse_bandwidth(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();

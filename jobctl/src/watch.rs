@@ -121,6 +121,18 @@ pub fn describe(notification: Notification) -> (&'static str, String, Value) {
             "a process was killed: the job ran out of memory (OOM kill)".into(),
             json!({}),
         ),
+        N::ExternalOutOfMemoryKill => (
+            "external_oom_kill",
+            "a process was killed by an OOM kill outside the job's own limit (the host, or a \
+             cgroup above the job, ran out of memory)"
+                .into(),
+            json!({}),
+        ),
+        N::OutOfMemoryGroupKill => (
+            "oom_group_kill",
+            "the job ran out of memory and the kernel killed all of it (OOM group kill)".into(),
+            json!({}),
+        ),
         N::ActiveProcessLimit => (
             "process_limit",
             "the process limit refused a new process".into(),

@@ -219,3 +219,59 @@ fn errors_are_json_under_json() {
         assert!(error["error"].as_str().unwrap().contains(words), "{error}");
     }
 }
+
+/// The cgroup v2 memory options: applied where the job's memory controller is v2, refused
+/// before anything runs where it is v1 (hybrid and legacy hosts), with a message that says so.
+#[test]
+fn v2_memory_options_are_applied_or_refused() {
+    if !common::require_cgroups("v2_memory_options_are_applied_or_refused") {
+        return;
+    }
+    let v2 = std::fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/cgroup") && l.contains("cgroup2"));
+    let guard = common::Guard::new("v2-memory");
+    let name = guard.name();
+    let out = common::run(&[
+        "create",
+        name,
+        "--memory",
+        "64M",
+        "--memory-high",
+        "32M",
+        "--swap",
+        "0",
+        "--oom-group",
+    ]);
+    if !v2 {
+        assert_eq!(out.code(), 1, "{out:?}");
+        assert!(out.stderr.contains("cgroup v2"), "{}", out.stderr);
+        let out = common::run(&["run", "--memory-high", "32M", "--", "true"]);
+        assert_eq!(out.code(), 125, "{out:?}");
+        assert!(out.stderr.contains("cgroup v2"), "{}", out.stderr);
+        return;
+    }
+    assert_eq!(out.code(), 0, "{out:?}");
+    let limits = common::run(&["limits", name, "--json"]);
+    let json = limits.json();
+    assert_eq!(json["memory_high_bytes"], 32 << 20, "{limits:?}");
+    assert_eq!(json["swap_bytes"], 0, "{limits:?}");
+    assert_eq!(json["oom_group_kill"], true, "{limits:?}");
+    let out = common::run(&[
+        "limits",
+        name,
+        "--memory-high",
+        "none",
+        "--swap",
+        "none",
+        "--oom-group=off",
+        "--json",
+    ]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let json = out.json();
+    assert_eq!(json["memory_high_bytes"], serde_json::Value::Null, "{out:?}");
+    assert_eq!(json["swap_bytes"], serde_json::Value::Null, "{out:?}");
+    assert_eq!(json["oom_group_kill"], false, "{out:?}");
+    assert_eq!(common::run(&["delete", name]).code(), 0);
+}

@@ -51,6 +51,7 @@ mod events;
 mod handle;
 mod job;
 mod limits;
+mod memory;
 mod name;
 mod notification;
 mod options;

@@ -71,6 +71,19 @@ pub struct JobLimits {
     /// pages, rounding down), and less than 2^63 bytes less one page (from there the kernel
     /// holds no limit).
     pub memory: Limit<u64>,
+    /// A soft memory limit for the whole job, in bytes: above it the kernel throttles the
+    /// job's allocations and reclaims its memory hard, but kills nothing (a [`memory`] limit
+    /// is where the OOM killer acts). Linux cgroup v2 only (`memory.high`); on a v1 memory
+    /// controller (hybrid and legacy hosts) and on Windows setting it is
+    /// [`Error::Unsupported`](crate::Error::Unsupported). The same bounds as `memory`.
+    ///
+    /// [`memory`]: Self::memory
+    pub memory_high: Limit<u64>,
+    /// Swap the whole job may use, in bytes; `0` lets it swap nothing. Linux cgroup v2 only
+    /// (`memory.swap.max`, which counts swap alone: v1's `memsw` limits memory and swap
+    /// together, which is another limit); elsewhere setting it is
+    /// [`Error::Unsupported`](crate::Error::Unsupported).
+    pub swap: Limit<u64>,
     /// I/O bytes per second, on every disk: at most [`MAX_IO_BANDWIDTH`].
     pub io_bandwidth: Limit<u64>,
     /// I/O operations per second, on every disk. On Linux at most 4294967294 (the kernel
@@ -105,6 +118,18 @@ impl JobLimits {
         self
     }
 
+    /// Sets [`memory_high`](Self::memory_high).
+    pub fn memory_high(mut self, bytes: u64) -> Self {
+        self.memory_high = Limit::Set(bytes);
+        self
+    }
+
+    /// Sets [`swap`](Self::swap).
+    pub fn swap(mut self, bytes: u64) -> Self {
+        self.swap = Limit::Set(bytes);
+        self
+    }
+
     /// Sets [`io_bandwidth`](Self::io_bandwidth).
     pub fn io_bandwidth(mut self, bytes_per_second: u64) -> Self {
         self.io_bandwidth = Limit::Set(bytes_per_second);
@@ -134,6 +159,9 @@ impl JobLimits {
         }
         if let Limit::Set(bytes) = self.memory {
             check_nonzero(bytes, "a memory limit")?;
+        }
+        if let Limit::Set(bytes) = self.memory_high {
+            check_nonzero(bytes, "a soft memory limit")?;
         }
         if let Limit::Set(rate) = self.io_bandwidth {
             check_nonzero(rate, "an I/O bandwidth limit")?;

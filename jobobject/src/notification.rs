@@ -40,10 +40,25 @@ pub enum Notification {
         /// Its process id.
         pid: u32,
     },
-    /// A process inside the job was killed because the job ran out of memory (Linux: one per
-    /// kill counted by `oom_kill` in v2 `memory.events` or v1 `memory.oom_control`, whose
-    /// eventfd wakes the event thread).
+    /// A process of the job was killed because the job reached its own memory limit.
+    ///
+    /// Linux v2: one per kill counted by `oom_kill` in `memory.events` that comes with a
+    /// count of `oom` (the job's limit reached, allocation about to fail) in the same reading;
+    /// kills without one are [`ExternalOutOfMemoryKill`](Self::ExternalOutOfMemoryKill). v1
+    /// (`oom_kill` of `memory.oom_control`, whose eventfd wakes the event thread) cannot tell
+    /// the two apart: every kill of a process of the job is reported here.
     OutOfMemoryKill,
+    /// A process of the job was killed by an OOM killer that acted for something else than
+    /// the job's own limit: the whole host ran out of memory, or a cgroup above the job
+    /// reached its limit (Linux v2: an `oom_kill` of `memory.events` without an `oom`).
+    ExternalOutOfMemoryKill,
+    /// The job's limit was reached with [`JobObject::set_oom_group_kill`] on, and the kernel
+    /// killed every process of the job at once (Linux v2: `oom_group_kill` of
+    /// `memory.events`, Linux 5.16+). Each process killed is also an
+    /// [`OutOfMemoryKill`](Self::OutOfMemoryKill).
+    ///
+    /// [`JobObject::set_oom_group_kill`]: crate::JobObject::set_oom_group_kill
+    OutOfMemoryGroupKill,
     /// The job's process limit refused a new process (Linux: the `max` count of
     /// `pids.events` grew; v2 signals it at once, v1 is polled every 100 ms).
     ActiveProcessLimit,

@@ -18,6 +18,12 @@ pub struct MemoryStats {
     pub peak: u64,
     /// The job's memory limit in bytes as enforced, or `None` without one.
     pub limit: Option<u64>,
+    /// Bytes of the job's memory in swap now, where the kernel counts it.
+    ///
+    /// Linux v2: `memory.swap.current`; v1: `memory.memsw.usage_in_bytes` less
+    /// `memory.usage_in_bytes`. `None` without swap accounting, and on Windows (which counts
+    /// committed memory, wherever it lies).
+    pub swap: Option<u64>,
 }
 
 /// CPU time and process counts of a job, from

@@ -221,6 +221,26 @@ impl Job {
         self.shared()?.limits().memory_limit()
     }
 
+    pub(crate) fn memory_high(&self) -> Result<Option<u64>, Error> {
+        self.shared()?.limits().memory_high()
+    }
+
+    pub(crate) fn swap_limit(&self) -> Result<Option<u64>, Error> {
+        self.shared()?.limits().swap_limit()
+    }
+
+    pub(crate) fn set_oom_group_kill(&self, all: bool) -> Result<(), Error> {
+        self.shared()?.limits().set_oom_group_kill(all)
+    }
+
+    pub(crate) fn oom_group_kill(&self) -> Result<bool, Error> {
+        self.shared()?.limits().oom_group_kill()
+    }
+
+    pub(crate) fn reset_memory_peak(&self) -> Result<(), Error> {
+        self.shared()?.stats().reset_memory_peak()
+    }
+
     pub(crate) fn io_max_bandwidth_limit(&self) -> Result<Option<u64>, Error> {
         self.shared()?.limits().io_max_bandwidth_limit()
     }

@@ -7,7 +7,7 @@ use std::io;
 use std::sync::{Mutex, PoisonError};
 
 use super::cgroup::JobCgroups;
-use super::cgroup::controllers::{self, Controllers, MAX_IOPS, MAX_PIDS};
+use super::cgroup::controllers::{self, Controllers, MAX_IOPS, MAX_PIDS, V2Memory};
 use super::errors;
 use super::keeper;
 use crate::{CpuLimit, Error, JobLimits, Limit};
@@ -66,6 +66,18 @@ fn check_kernel_bounds(limits: &JobLimits) -> Result<(), Error> {
     if let Limit::Set(bytes) = limits.memory {
         check_memory(bytes)?;
     }
+    if let Limit::Set(bytes) = limits.memory_high {
+        check_memory(bytes)?;
+    }
+    if let Limit::Set(bytes) = limits.swap {
+        let max = *controllers::memory_limit_range().end();
+        if bytes > max {
+            return Err(Error::invalid(format!(
+                "a swap limit must be at most {max} bytes (from there the kernel holds no \
+                 limit), got {bytes}"
+            )));
+        }
+    }
     if let Limit::Set(count) = limits.max_processes {
         check_processes(count)?;
     }
@@ -112,7 +124,7 @@ impl<'a> Limits<'a> {
         match knob {
             Knob::CpuWeight | Knob::CpuRate => "cpu",
             Knob::Cpus => "cpuset",
-            Knob::Memory => "memory",
+            Knob::Memory | Knob::MemoryHigh | Knob::Swap => "memory",
             Knob::Io(_) => self.io_controller(),
             Knob::Processes => "pids",
         }
@@ -185,6 +197,60 @@ impl<'a> Limits<'a> {
             limits.io_iops = Limit::Keep;
         }
         Ok(limits)
+    }
+
+    /// Refuses to set a v2-only memory limit where the job cannot have it; clearing one it
+    /// cannot have is keeping it (there is none).
+    fn v2_memory(&self, limits: &JobLimits) -> Result<JobLimits, Error> {
+        let mut limits = *limits;
+        for (limit, setting) in [
+            (&mut limits.memory_high, V2Memory::High),
+            (&mut limits.swap, V2Memory::Swap),
+        ] {
+            let Some(why) = self.controllers.lacks(setting) else {
+                continue;
+            };
+            match limit {
+                Limit::Set(_) => return Err(self.unsupported(&why)),
+                Limit::Clear => *limit = Limit::Keep,
+                Limit::Keep => {}
+            }
+        }
+        Ok(limits)
+    }
+
+    fn unsupported(&self, why: &str) -> Error {
+        Error::Unsupported {
+            what: format!("job {:?}: {why}", self.cgroups.name()),
+        }
+    }
+
+    pub(crate) fn memory_high(&self) -> Result<Option<u64>, Error> {
+        self.controllers
+            .memory_high()
+            .map_err(|e| self.error("memory", "read the soft memory limit", e))
+    }
+
+    pub(crate) fn swap_limit(&self) -> Result<Option<u64>, Error> {
+        self.controllers
+            .swap_max()
+            .map_err(|e| self.error("memory", "read the swap limit", e))
+    }
+
+    pub(crate) fn set_oom_group_kill(&self, all: bool) -> Result<(), Error> {
+        if let Some(why) = self.controllers.lacks(V2Memory::OomGroup) {
+            return Err(self.unsupported(&why));
+        }
+        let _changing = CHANGING.lock().unwrap_or_else(PoisonError::into_inner);
+        self.controllers
+            .set_oom_group(all)
+            .map_err(|e| self.error("memory", "set memory.oom.group", e))
+    }
+
+    pub(crate) fn oom_group_kill(&self) -> Result<bool, Error> {
+        self.controllers
+            .oom_group()
+            .map_err(|e| self.error("memory", "read memory.oom.group", e))
     }
 
     /// The rate where a quota is set, else the weight where it is not the kernel's default.
@@ -283,6 +349,7 @@ impl<'a> Limits<'a> {
     pub(crate) fn set_resource_limits(&self, limits: &JobLimits) -> Result<(), Error> {
         limits.check(controllers::online_mask())?;
         check_kernel_bounds(limits)?;
+        let limits = &self.v2_memory(limits)?;
         let limits = &self.on_demand(limits)?;
         // The directories made on demand just now have controllers too.
         let this = Limits::new(self.cgroups);

@@ -35,6 +35,19 @@ impl<'a> Stats<'a> {
         errors::controller(self.cgroups, &*self.controllers, controller, op, err)
     }
 
+    /// Starts the memory peak again from the current use (see `JobObject::reset_memory_peak`).
+    pub(crate) fn reset_memory_peak(&self) -> Result<(), Error> {
+        match self.controllers.reset_memory_peak() {
+            Err(err) if err.kind() == io::ErrorKind::Unsupported => Err(Error::Unsupported {
+                what: format!(
+                    "resetting the memory peak of job {:?}: {err}",
+                    self.cgroups.name()
+                ),
+            }),
+            result => result.map_err(|e| self.error("memory", "reset the memory peak", e)),
+        }
+    }
+
     pub(crate) fn memory(&self) -> Result<MemoryStats, Error> {
         let c = &self.controllers;
         let usage = c
@@ -47,6 +60,7 @@ impl<'a> Stats<'a> {
             current: usage.current,
             peak: usage.peak.max(usage.current),
             limit,
+            swap: usage.swap,
         })
     }
 

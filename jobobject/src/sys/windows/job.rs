@@ -293,6 +293,47 @@ impl Job {
         limits::max_processes(inner.job(), &inner.label)
     }
 
+    /// Windows job limits are hard: there is no soft one.
+    pub(crate) fn memory_high(&self) -> Result<Option<u64>, Error> {
+        self.inner()?;
+        Ok(None)
+    }
+
+    /// Windows limits committed memory, wherever it lies: there is no swap limit.
+    pub(crate) fn swap_limit(&self) -> Result<Option<u64>, Error> {
+        self.inner()?;
+        Ok(None)
+    }
+
+    /// Windows has no OOM killer: an allocation over a job's limit fails.
+    pub(crate) fn set_oom_group_kill(&self, _all: bool) -> Result<(), Error> {
+        let inner = self.inner()?;
+        Err(Error::Unsupported {
+            what: format!(
+                "job {}: killing the whole job on OOM (Windows has no OOM killer: an \
+                 allocation over the job's limit fails)",
+                inner.label
+            ),
+        })
+    }
+
+    pub(crate) fn oom_group_kill(&self) -> Result<bool, Error> {
+        self.inner()?;
+        Ok(false)
+    }
+
+    /// Windows keeps the job's peak from its start, with no call to reset it.
+    pub(crate) fn reset_memory_peak(&self) -> Result<(), Error> {
+        let inner = self.inner()?;
+        Err(Error::Unsupported {
+            what: format!(
+                "job {}: resetting the memory peak (Windows keeps PeakJobMemoryUsed from the \
+                 job's start)",
+                inner.label
+            ),
+        })
+    }
+
     pub(crate) fn set_resource_limits(&self, limits: &JobLimits) -> Result<(), Error> {
         let inner = self.inner()?;
         let kill_on_close = inner.kill_on_close.load(Ordering::Relaxed);

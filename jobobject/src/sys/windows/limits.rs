@@ -331,6 +331,30 @@ pub(super) fn io(job: HANDLE, label: &str) -> Result<(Option<u64>, Option<u64>),
 /// limits in one write, then I/O. A missing I/O rate control fails before anything changes
 /// (the current I/O limits are read first). `kill_on_close` keeps that flag where the system
 /// does not report it back (Wine).
+/// The limits only Linux has: setting one is `Unsupported` (before anything changes), and
+/// clearing one is nothing to do.
+fn refuse_linux_only(label: &str, limits: &JobLimits) -> Result<(), Error> {
+    let refused = [
+        (
+            limits.memory_high,
+            "a soft memory limit (Windows job limits are hard)",
+        ),
+        (
+            limits.swap,
+            "a swap limit (Windows counts committed memory, wherever it lies)",
+        ),
+    ];
+    match refused
+        .iter()
+        .find(|(limit, _)| matches!(limit, Limit::Set(_)))
+    {
+        Some((_, what)) => Err(Error::Unsupported {
+            what: format!("job {label}: {what}"),
+        }),
+        None => Ok(()),
+    }
+}
+
 pub(super) fn set_resource_limits(
     job: HANDLE,
     label: &str,
@@ -338,6 +362,7 @@ pub(super) fn set_resource_limits(
     kill_on_close: bool,
 ) -> Result<(), Error> {
     limits.check(available_cpus())?;
+    refuse_linux_only(label, limits)?;
     let io_now = if limits.io_bandwidth != Limit::Keep || limits.io_iops != Limit::Keep {
         Some(io(job, label)?)
     } else {

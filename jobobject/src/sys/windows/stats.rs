@@ -48,6 +48,7 @@ pub(super) fn memory(job: HANDLE, label: &str) -> Result<MemoryStats, Error> {
         current: usage.job_memory,
         peak: usage.peak_job_memory_used,
         limit: limits::memory_limit(job, label)?,
+        swap: None,
     })
 }
 

@@ -92,6 +92,8 @@ pub(crate) struct CpuMax {
 pub(crate) struct MemoryUsage {
     pub(crate) current: u64,
     pub(crate) peak: u64,
+    /// In swap, where the kernel counts it.
+    pub(crate) swap: Option<u64>,
 }
 
 /// I/O done, summed over devices.
@@ -145,6 +147,11 @@ pub(crate) struct LimitEvents {
     pub(crate) memory_max: u64,
     /// Processes killed by the OOM killer inside the job.
     pub(crate) oom_kills: u64,
+    /// Times the job's own limit made the OOM killer act (v2 `oom`); `None` where the kernel
+    /// does not say (v1).
+    pub(crate) limit_ooms: Option<u64>,
+    /// Times the kernel killed the whole job at once (v2 `oom_group_kill`).
+    pub(crate) group_kills: u64,
     /// Forks refused by the process limit.
     pub(crate) pids_max: u64,
 }
@@ -179,6 +186,8 @@ impl CounterFile {
             CounterFile::MemoryEvents => {
                 events.memory_max = keyed("max");
                 events.oom_kills = keyed("oom_kill");
+                events.limit_ooms = Some(keyed("oom"));
+                events.group_kills = keyed("oom_group_kill");
             }
             CounterFile::MemoryFailcnt => events.memory_max = text.trim().parse().unwrap_or(0),
             CounterFile::OomControl => events.oom_kills = keyed("oom_kill"),
@@ -222,6 +231,49 @@ pub(crate) trait Knobs {
     fn io_rule_for(&self, limit: IoMax) -> IoRule;
     fn pids_max(&self) -> io::Result<Option<u64>>;
     fn set_pids_max(&self, max: Option<u64>) -> io::Result<()>;
+    /// The soft memory limit (v2 `memory.high`); v1 has none.
+    fn memory_high(&self) -> io::Result<Option<u64>> {
+        Ok(None)
+    }
+    fn set_memory_high(&self, _bytes: Option<u64>) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+    /// The swap limit (v2 `memory.swap.max`); v1 has none of swap alone.
+    fn swap_max(&self) -> io::Result<Option<u64>> {
+        Ok(None)
+    }
+    fn set_swap_max(&self, _bytes: Option<u64>) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
+/// A memory setting only cgroup v2 has, for [`Controllers::lacks`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum V2Memory {
+    /// `memory.high`.
+    High,
+    /// `memory.swap.max`.
+    Swap,
+    /// `memory.oom.group`.
+    OomGroup,
+}
+
+impl V2Memory {
+    pub(crate) fn file(self) -> &'static str {
+        match self {
+            V2Memory::High => "memory.high",
+            V2Memory::Swap => "memory.swap.max",
+            V2Memory::OomGroup => "memory.oom.group",
+        }
+    }
+
+    pub(crate) fn what(self) -> &'static str {
+        match self {
+            V2Memory::High => "a soft memory limit",
+            V2Memory::Swap => "a swap limit",
+            V2Memory::OomGroup => "killing the whole job on OOM",
+        }
+    }
 }
 
 /// What a job's cgroups can limit and report, in kernel units.
@@ -250,6 +302,18 @@ pub(crate) trait Controllers: Knobs {
     }
     /// The process limit's counters (what the pids controller keeps, where it has it).
     fn process_counts(&self) -> io::Result<ProcessCounts>;
+    /// Why the job cannot have `setting`, or `None` where it can.
+    fn lacks(&self, setting: V2Memory) -> Option<String>;
+    /// Whether the kernel kills the whole job on OOM (v2 `memory.oom.group`).
+    fn oom_group(&self) -> io::Result<bool> {
+        Ok(false)
+    }
+    fn set_oom_group(&self, _all: bool) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+    /// Starts the memory peak again from the current use; `Unsupported` where the kernel
+    /// cannot.
+    fn reset_memory_peak(&self) -> io::Result<()>;
     /// The name of the I/O controller: `blkio` in v1, `io` in v2.
     fn io_controller(&self) -> &'static str;
     /// Whether the kernel counts the job's I/O only under a throttle rule (v1 before about

@@ -140,6 +140,16 @@ pub(crate) fn open_write(dir: BorrowedFd<'_>, file: &str) -> io::Result<OwnedFd>
     )?)
 }
 
+/// Opens a file of `dir` for reading and writing (a file that keeps state per open file).
+pub(crate) fn open_read_write(dir: BorrowedFd<'_>, file: &str) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
+        dir,
+        file,
+        OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )?)
+}
+
 /// Writes `data` to a file of `dir` in one `write`, as cgroup files need.
 pub(crate) fn write(dir: BorrowedFd<'_>, file: &str, data: &[u8]) -> io::Result<()> {
     let fd = open_write(dir, file)?;

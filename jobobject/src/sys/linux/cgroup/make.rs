@@ -5,8 +5,8 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
 
 use super::names::{anonymous_name, interface_file};
 use super::on_demand::OnDemand;
@@ -193,6 +193,7 @@ impl JobCgroups {
             on_demand,
             named,
             join_cache: Default::default(),
+            memory_peak: OnceLock::new(),
         })
     }
 

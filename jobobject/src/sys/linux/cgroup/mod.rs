@@ -25,8 +25,8 @@ use std::collections::BTreeSet;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -147,6 +147,9 @@ pub(crate) struct JobCgroups {
     named: bool,
     /// The `cgroup.procs` files its children join through, once it has spawned.
     join_cache: JoinCache,
+    /// The v2 `memory.peak`, open once this process reset the peak (the kernel keeps a
+    /// reset per open file).
+    memory_peak: OnceLock<OwnedFd>,
 }
 
 impl JobCgroups {
@@ -177,7 +180,7 @@ impl JobCgroups {
     pub(crate) fn controllers(&self) -> Box<dyn controllers::Controllers + '_> {
         let v1_dirs = self.dirs.iter().any(|d| d.hierarchy.version == Version::V1);
         match self.v2_fd() {
-            Some(fd) if !v1_dirs => Box::new(v2::V2 { dir: fd }),
+            Some(fd) if !v1_dirs => Box::new(v2::V2::with_peak(fd, &self.memory_peak)),
             _ => {
                 let lazy = |controller| self.v1(controller).map(|d| v1::LazyDir::new(self, d));
                 Box::new(v1::V1 {

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use super::controllers::{
     ACCOUNTING_ONLY_BPS, Controllers, CounterFile, CpuMax, Device, IoMax, IoRule, IoUsage, Knobs,
-    MemoryUsage, ProcessCounts, malformed, max_or_number, nonblank, page_counter_max, page_size,
-    process_counts, required,
+    MemoryUsage, ProcessCounts, V2Memory, malformed, max_or_number, nonblank, page_counter_max,
+    page_size, process_counts, required,
 };
 use super::{CgroupDir, DirFd, JobCgroups, dir, wait_until};
 
@@ -313,15 +313,21 @@ impl Knobs for V1<'_> {
 impl Controllers for V1<'_> {
     fn memory_usage(&self) -> io::Result<MemoryUsage> {
         let memory = get(&self.memory, "memory")?;
+        let current = number(memory, "memory.usage_in_bytes")?;
+        // memsw counts memory and swap together; it is there with swap accounting only.
+        let swap = number(memory, "memory.memsw.usage_in_bytes")
+            .ok()
+            .map(|both| both.saturating_sub(current));
         Ok(MemoryUsage {
-            current: number(memory, "memory.usage_in_bytes")?,
+            current,
             peak: number(memory, "memory.max_usage_in_bytes")?,
+            swap,
         })
     }
 
     fn cpu_times(&self) -> io::Result<(Duration, Duration)> {
         if let (None, Some(dir)) = (&self.cpuacct, self.unified) {
-            return super::v2::V2 { dir }.cpu_times();
+            return super::v2::V2::new(dir).cpu_times();
         }
         let cpuacct = get(&self.cpuacct, "cpuacct")?;
         let user = number(cpuacct, "cpuacct.usage_user")?;
@@ -372,6 +378,24 @@ impl Controllers for V1<'_> {
             Some(pids) => process_counts(pids.get()?),
             None => Ok(ProcessCounts::default()),
         }
+    }
+
+    fn lacks(&self, setting: V2Memory) -> Option<String> {
+        Some(format!(
+            "{} needs the cgroup v2 memory controller ({}); this job's is cgroup v1",
+            setting.what(),
+            setting.file()
+        ))
+    }
+
+    /// v1 resets the peak for every reader.
+    fn reset_memory_peak(&self) -> io::Result<()> {
+        let memory = get(&self.memory, "memory")?;
+        dir::write(memory, "memory.max_usage_in_bytes", b"0")?;
+        if dir::exists(memory, "memory.memsw.max_usage_in_bytes") {
+            dir::write(memory, "memory.memsw.max_usage_in_bytes", b"0")?;
+        }
+        Ok(())
     }
 
     fn counter_files(&self) -> Vec<(BorrowedFd<'_>, CounterFile)> {

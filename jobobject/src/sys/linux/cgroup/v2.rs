@@ -4,12 +4,13 @@
 //! controllers for children.
 
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::controllers::{
     Controllers, CounterFile, CpuMax, Device, IoMax, IoRule, IoUsage, Knobs, MemoryUsage,
-    ProcessCounts, malformed, max_or_number, nonblank, process_counts, required,
+    ProcessCounts, V2Memory, malformed, max_or_number, nonblank, process_counts, required,
 };
 use super::{dir, parse, wait_until};
 
@@ -67,6 +68,33 @@ pub(crate) fn enable_controllers(cgroup: BorrowedFd<'_>) {
 /// A job's v2 cgroup, for limits and statistics.
 pub(crate) struct V2<'a> {
     pub(crate) dir: BorrowedFd<'a>,
+    /// The job's `memory.peak` open for reading and writing once its peak was reset here:
+    /// the kernel keeps a reset peak per open file (Linux 6.12+).
+    peak: Option<&'a OnceLock<OwnedFd>>,
+}
+
+impl<'a> V2<'a> {
+    pub(crate) fn new(dir: BorrowedFd<'a>) -> Self {
+        V2 { dir, peak: None }
+    }
+
+    /// The job's cgroup, reading its memory peak through `peak` once that is open.
+    pub(crate) fn with_peak(dir: BorrowedFd<'a>, peak: &'a OnceLock<OwnedFd>) -> Self {
+        V2 {
+            dir,
+            peak: Some(peak),
+        }
+    }
+
+    fn memory_peak(&self) -> io::Result<u64> {
+        let text = match self.peak.and_then(OnceLock::get) {
+            Some(fd) => dir::reread_record(fd.as_fd(), "memory.peak")?,
+            None => self.read("memory.peak")?,
+        };
+        text.trim()
+            .parse()
+            .map_err(|_| malformed("memory.peak", &text))
+    }
 }
 
 /// The kernel's default `cpu.weight`.
@@ -238,17 +266,47 @@ impl Knobs for V2<'_> {
     fn set_pids_max(&self, max: Option<u64>) -> io::Result<()> {
         self.write("pids.max", &limit(max))
     }
+
+    fn memory_high(&self) -> io::Result<Option<u64>> {
+        match self.read("memory.high") {
+            Ok(text) => max_or_number(&text),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn set_memory_high(&self, bytes: Option<u64>) -> io::Result<()> {
+        self.write("memory.high", &limit(bytes))
+    }
+
+    fn swap_max(&self) -> io::Result<Option<u64>> {
+        match self.read("memory.swap.max") {
+            Ok(text) => max_or_number(&text),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn set_swap_max(&self, bytes: Option<u64>) -> io::Result<()> {
+        self.write("memory.swap.max", &limit(bytes))
+    }
 }
 
 impl Controllers for V2<'_> {
     fn memory_usage(&self) -> io::Result<MemoryUsage> {
         let current = self.number("memory.current")?;
-        let peak = match self.number("memory.peak") {
+        let peak = match self.memory_peak() {
             // memory.peak exists from Linux 5.19.
             Err(err) if err.kind() == io::ErrorKind::NotFound => current,
             peak => peak?,
         };
-        Ok(MemoryUsage { current, peak })
+        // Without swap accounting (or CONFIG_SWAP) there is no such file.
+        let swap = self.number("memory.swap.current").ok();
+        Ok(MemoryUsage {
+            current,
+            peak,
+            swap,
+        })
     }
 
     fn cpu_times(&self) -> io::Result<(Duration, Duration)> {
@@ -296,6 +354,55 @@ impl Controllers for V2<'_> {
 
     fn process_counts(&self) -> io::Result<ProcessCounts> {
         process_counts(self.dir)
+    }
+
+    fn lacks(&self, setting: V2Memory) -> Option<String> {
+        if dir::exists(self.dir, setting.file()) {
+            return None;
+        }
+        let why = match setting {
+            V2Memory::Swap if dir::exists(self.dir, "memory.max") => {
+                "the kernel keeps no swap accounting (built without CONFIG_SWAP, or booted with \
+                 swapaccount=0)"
+            }
+            _ => "the job has no memory controller",
+        };
+        Some(format!("{}: {why}", setting.what()))
+    }
+
+    fn oom_group(&self) -> io::Result<bool> {
+        match self.read("memory.oom.group") {
+            Ok(text) => Ok(text.trim() == "1"),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn set_oom_group(&self, all: bool) -> io::Result<()> {
+        self.write("memory.oom.group", if all { "1" } else { "0" })
+    }
+
+    /// Writes to `memory.peak` (Linux 6.12+; before, it cannot be opened for writing), and
+    /// keeps the file open: the reset holds for reads through it.
+    fn reset_memory_peak(&self) -> io::Result<()> {
+        let unsupported = || {
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the kernel's memory.peak takes no reset before Linux 6.12",
+            )
+        };
+        let Some(held) = self.peak else {
+            return Err(unsupported());
+        };
+        let fd = match held.get() {
+            Some(fd) => fd,
+            None => match dir::open_read_write(self.dir, "memory.peak") {
+                Ok(fd) => held.get_or_init(|| fd),
+                Err(err) if err.raw_os_error() == Some(libc::EACCES) => return Err(unsupported()),
+                Err(err) => return Err(err),
+            },
+        };
+        dir::write_all_once(fd.as_fd(), b"reset")
     }
 
     fn counter_files(&self) -> Vec<(BorrowedFd<'_>, CounterFile)> {

@@ -32,6 +32,10 @@ pub(crate) enum Change {
     Cpus(Option<String>),
     /// Memory, in bytes, or no limit.
     Memory(Option<u64>),
+    /// The soft memory limit, in bytes, or none.
+    MemoryHigh(Option<u64>),
+    /// Swap, in bytes, or no limit.
+    Swap(Option<u64>),
     /// One disk's bandwidth and IOPS limits.
     Io {
         device: Device,
@@ -49,6 +53,8 @@ pub(crate) enum Setting {
     CpuMax(CpuMax),
     Cpus(String),
     MemoryMax(Option<u64>),
+    MemoryHigh(Option<u64>),
+    SwapMax(Option<u64>),
     Io(Device, IoRule),
     PidsMax(Option<u64>),
 }
@@ -60,6 +66,8 @@ pub(crate) enum Knob {
     CpuRate,
     Cpus,
     Memory,
+    MemoryHigh,
+    Swap,
     Io(Device),
     Processes,
 }
@@ -71,6 +79,8 @@ impl fmt::Display for Knob {
             Knob::CpuRate => f.write_str("CPU rate"),
             Knob::Cpus => f.write_str("CPU affinity"),
             Knob::Memory => f.write_str("memory limit"),
+            Knob::MemoryHigh => f.write_str("soft memory limit"),
+            Knob::Swap => f.write_str("swap limit"),
             Knob::Io(device) => write!(f, "I/O limit of disk {device}"),
             Knob::Processes => f.write_str("process limit"),
         }
@@ -102,6 +112,8 @@ impl Change {
             Change::CpuQuota(_) => Knob::CpuRate,
             Change::Cpus(_) => Knob::Cpus,
             Change::Memory(_) => Knob::Memory,
+            Change::MemoryHigh(_) => Knob::MemoryHigh,
+            Change::Swap(_) => Knob::Swap,
             Change::Io { device, .. } => Knob::Io(*device),
             Change::Processes(_) => Knob::Processes,
         }
@@ -143,6 +155,14 @@ impl Change {
                 Setting::MemoryMax(knobs.memory_max()?),
                 Setting::MemoryMax(*bytes),
             ),
+            Change::MemoryHigh(bytes) => (
+                Setting::MemoryHigh(knobs.memory_high()?),
+                Setting::MemoryHigh(*bytes),
+            ),
+            Change::Swap(bytes) => (
+                Setting::SwapMax(knobs.swap_max()?),
+                Setting::SwapMax(*bytes),
+            ),
             Change::Io { device, bps, iops } => {
                 let before = io_rule(knobs, *device)?;
                 let now = before.limit();
@@ -171,6 +191,8 @@ impl Setting {
             Setting::CpuMax(_) => Knob::CpuRate,
             Setting::Cpus(_) => Knob::Cpus,
             Setting::MemoryMax(_) => Knob::Memory,
+            Setting::MemoryHigh(_) => Knob::MemoryHigh,
+            Setting::SwapMax(_) => Knob::Swap,
             Setting::Io(device, _) => Knob::Io(*device),
             Setting::PidsMax(_) => Knob::Processes,
         }
@@ -183,6 +205,8 @@ impl Setting {
             Setting::CpuMax(_) => Setting::CpuMax(knobs.cpu_max()?),
             Setting::Cpus(_) => Setting::Cpus(knobs.cpus()?),
             Setting::MemoryMax(_) => Setting::MemoryMax(knobs.memory_max()?),
+            Setting::MemoryHigh(_) => Setting::MemoryHigh(knobs.memory_high()?),
+            Setting::SwapMax(_) => Setting::SwapMax(knobs.swap_max()?),
             Setting::Io(device, _) => Setting::Io(*device, io_rule(knobs, *device)?),
             Setting::PidsMax(_) => Setting::PidsMax(knobs.pids_max()?),
         })
@@ -194,6 +218,8 @@ impl Setting {
             Setting::CpuMax(max) => knobs.set_cpu_max(*max),
             Setting::Cpus(list) => knobs.set_cpus(list),
             Setting::MemoryMax(bytes) => knobs.set_memory_max(*bytes),
+            Setting::MemoryHigh(bytes) => knobs.set_memory_high(*bytes),
+            Setting::SwapMax(bytes) => knobs.set_swap_max(*bytes),
             Setting::Io(device, rule) => knobs.set_io_rule(*device, *rule),
             Setting::PidsMax(max) => knobs.set_pids_max(*max),
         }
@@ -302,6 +328,12 @@ pub(crate) fn resources(limits: &JobLimits, disks: &[Device], cpus: u32) -> Vec<
     let mut changes = Vec::new();
     if let Some(bytes) = change(limits.memory) {
         changes.push(Change::Memory(bytes));
+    }
+    if let Some(bytes) = change(limits.memory_high) {
+        changes.push(Change::MemoryHigh(bytes));
+    }
+    if let Some(bytes) = change(limits.swap) {
+        changes.push(Change::Swap(bytes));
     }
     if let Some(count) = change(limits.max_processes) {
         changes.push(Change::Processes(count));

@@ -251,8 +251,25 @@ impl Shared {
         if gained(now.memory_max, before.memory_max) > 0 {
             broadcast(&state.queues, Notification::JobMemoryLimit, 1);
         }
+        let group_kills = gained(now.group_kills, before.group_kills);
+        broadcast(
+            &state.queues,
+            Notification::OutOfMemoryGroupKill,
+            group_kills,
+        );
+        // A kill that comes without the job's own limit reached (v2 counts both) was for
+        // the host, or for a cgroup above the job; v1 cannot tell.
         let kills = gained(now.oom_kills, before.oom_kills);
-        broadcast(&state.queues, Notification::OutOfMemoryKill, kills);
+        let own_limit = match (now.limit_ooms, before.limit_ooms) {
+            (Some(now), before) => gained(now, before.unwrap_or(0)) > 0,
+            (None, _) => true,
+        };
+        let kind = if own_limit {
+            Notification::OutOfMemoryKill
+        } else {
+            Notification::ExternalOutOfMemoryKill
+        };
+        broadcast(&state.queues, kind, kills);
         if gained(now.pids_max, before.pids_max) > 0 {
             broadcast(&state.queues, Notification::ActiveProcessLimit, 1);
         }

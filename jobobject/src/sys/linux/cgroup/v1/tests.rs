@@ -587,6 +587,9 @@ fn limit_events() {
     let events = LimitEvents {
         memory_max: 7,
         oom_kills: 2,
+        // v1 does not say which kills its limit caused.
+        limit_ooms: None,
+        group_kills: 0,
         pids_max: 3,
     };
     assert_eq!(fx.v1().limit_events().unwrap(), events);

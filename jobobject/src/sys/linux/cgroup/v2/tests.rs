@@ -113,9 +113,7 @@ impl Fixture {
     }
 
     fn v2(&self) -> V2<'_> {
-        V2 {
-            dir: self.dir.as_fd(),
-        }
+        V2::new(self.dir.as_fd())
     }
 
     fn set(&self, file: &str, text: impl AsRef<[u8]>) {
@@ -440,12 +438,14 @@ fn limit_events() {
     assert_eq!(fx.v2().limit_events().unwrap(), LimitEvents::default());
     fx.set(
         "memory.events",
-        "low 0\nhigh 4\nmax 7\noom 2\noom_kill 2\noom_group_kill 0\n",
+        "low 0\nhigh 4\nmax 7\noom 1\noom_kill 2\noom_group_kill 1\n",
     );
     fx.set("pids.events", "max 3\n");
     let events = LimitEvents {
         memory_max: 7,
         oom_kills: 2,
+        limit_ooms: Some(1),
+        group_kills: 1,
         pids_max: 3,
     };
     assert_eq!(fx.v2().limit_events().unwrap(), events);
@@ -521,7 +521,7 @@ fn missing_files() {
     let tree = Tree::new();
     tree.dir("job", &[]);
     let dir = tree.open("job");
-    let c = V2 { dir: dir.as_fd() };
+    let c = V2::new(dir.as_fd());
     let not_found = |result: io::Result<()>, what: &str| {
         let err = result.expect_err(what);
         assert_eq!(err.kind(), io::ErrorKind::NotFound, "{what}: {err}");
