@@ -270,7 +270,11 @@ fn v2_memory_options_are_applied_or_refused() {
     ]);
     assert_eq!(out.code(), 0, "{out:?}");
     let json = out.json();
-    assert_eq!(json["memory_high_bytes"], serde_json::Value::Null, "{out:?}");
+    assert_eq!(
+        json["memory_high_bytes"],
+        serde_json::Value::Null,
+        "{out:?}"
+    );
     assert_eq!(json["swap_bytes"], serde_json::Value::Null, "{out:?}");
     assert_eq!(json["oom_group_kill"], false, "{out:?}");
     assert_eq!(common::run(&["delete", name]).code(), 0);

@@ -838,3 +838,33 @@ fn freeze_and_thaw_a_named_job() {
     assert_eq!(common::run(&["delete", name]).code(), 0);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `stats` reports swap and pressure: numbers where the kernel keeps them (pressure needs a
+/// cgroup v2 mount, which a v1-only host lacks), `null` otherwise.
+#[test]
+fn stats_show_swap_and_pressure() {
+    if !require_cgroups("stats_show_swap_and_pressure") {
+        return;
+    }
+    let guard = Guard::new("pressure");
+    let name = guard.name();
+    assert_eq!(common::run(&["create", name]).code(), 0);
+    let out = common::run(&["stats", name, "--json"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let json = out.json();
+    let v1_only = !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+        && !std::path::Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists();
+    if v1_only {
+        assert!(json["pressure"].is_null(), "{json}");
+    } else {
+        for resource in ["cpu", "memory", "io"] {
+            let some = &json["pressure"][resource]["some"];
+            assert!(some["avg10"].is_number(), "{resource}: {json}");
+            assert!(some["total_seconds"].is_number(), "{resource}: {json}");
+        }
+    }
+    assert!(json.get("swap_bytes").is_some(), "{json}");
+    let text = common::run(&["stats", name]);
+    assert!(text.stdout.contains("cpu pressure"), "{text:?}");
+    assert_eq!(common::run(&["delete", name]).code(), 0);
+}

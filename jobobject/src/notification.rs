@@ -69,6 +69,13 @@ pub enum Notification {
         /// Its process id.
         pid: u32,
     },
+    /// A pressure trigger fired: the job's processes were stalled on `resource` for the
+    /// trigger's time within its window (see
+    /// [`JobObject::add_pressure_trigger`](crate::JobObject::add_pressure_trigger); Linux).
+    Pressure {
+        /// The resource they waited for.
+        resource: crate::PressureResource,
+    },
     /// A message the platform sent that this crate does not interpret.
     Unimplemented,
 }

@@ -35,7 +35,7 @@ use rustix::process::{Pid, PidfdFlags};
 
 use super::cgroup::{EventSource, JobCgroups, dir};
 use super::fd_budget::{FdBudget, Reserved};
-use crate::Error;
+use crate::{Error, PressureResource};
 
 /// How often jobs without a v2 cgroup are polled.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(20);
@@ -70,6 +70,8 @@ pub(crate) trait Listener: Send + Sync {
     fn limits_polled(&self);
     /// One attempt at removing the job, closed and empty, given to [`remove_later`].
     fn removal_step(&self) -> Removal;
+    /// A pressure trigger of the job, added with [`watch_pressure`], fired.
+    fn pressure(&self, resource: PressureResource);
 }
 
 /// What one step of a removal on the event thread came to.
@@ -91,6 +93,8 @@ struct Source {
     /// Set for a pidfd, which is read once (its process has exited) and counts against the
     /// budget.
     pidfd: Option<Reserved>,
+    /// Set for a pressure trigger: the file polls with `POLLPRI` each time it fires.
+    pressure: Option<PressureResource>,
 }
 
 struct EventLoop {
@@ -268,11 +272,37 @@ pub(crate) fn watch_exit(watch: &Watch, pid: u32) {
         job: watch.job.clone(),
         owner: watch.token,
         pidfd: Some(reserved),
+        pressure: None,
     };
     // Best effort, as above.
     event_loop
         .add_source(NEXT_TOKEN.fetch_add(1, Ordering::Relaxed), source)
         .ok();
+}
+
+/// Tells the job of `watch` each time the pressure trigger `fd` (on `resource`) fires, for as
+/// long as the watch lasts.
+pub(crate) fn watch_pressure(
+    watch: &Watch,
+    fd: OwnedFd,
+    resource: PressureResource,
+) -> Result<(), Error> {
+    let event_loop = event_loop()?;
+    let source = Source {
+        fd,
+        job: watch.job.clone(),
+        owner: watch.token,
+        pidfd: None,
+        pressure: Some(resource),
+    };
+    event_loop
+        .add_source(NEXT_TOKEN.fetch_add(1, Ordering::Relaxed), source)
+        .map_err(|e| Error::Os {
+            job: String::new(),
+            op: "watch a pressure trigger".to_owned(),
+            path: None,
+            source: e,
+        })
 }
 
 /// Removes `job` (closed and empty) on the event thread, one [`Listener::removal_step`] at a
@@ -318,12 +348,12 @@ impl EventLoop {
     /// Adds a descriptor to the epoll set under `token`.
     fn add_source(&self, token: u64, source: Source) -> std::io::Result<()> {
         let mut sources = lock(&self.sources);
-        epoll::add(
-            &self.epoll,
-            &source.fd,
-            EventData::new_u64(token),
-            EventFlags::IN,
-        )?;
+        // A pressure trigger signals with POLLPRI, and reading it is not needed.
+        let flags = match source.pressure {
+            Some(_) => EventFlags::PRI,
+            None => EventFlags::IN,
+        };
+        epoll::add(&self.epoll, &source.fd, EventData::new_u64(token), flags)?;
         sources.insert(token, source);
         Ok(())
     }
@@ -362,6 +392,7 @@ impl EventLoop {
             job: subscriber.1.clone(),
             owner: subscriber.0,
             pidfd: None,
+            pressure: None,
         };
         self.add_source(NEXT_TOKEN.fetch_add(1, Ordering::Relaxed), source)
     }
@@ -471,6 +502,13 @@ impl EventLoop {
                 return;
             };
             let job = source.job.clone();
+            if let Some(resource) = source.pressure {
+                drop(sources);
+                if let Some(job) = job.upgrade() {
+                    job.pressure(resource);
+                }
+                return;
+            }
             if source.pidfd.is_some() {
                 if let Some(source) = sources.remove(&token) {
                     epoll::delete(&self.epoll, &source.fd).ok();

@@ -237,6 +237,19 @@ impl Job {
         self.shared()?.limits().oom_group_kill()
     }
 
+    pub(crate) fn pressure_stats(&self) -> Result<crate::PressureStats, Error> {
+        self.shared()?.cgroups.pressure()
+    }
+
+    pub(crate) fn add_pressure_trigger(
+        &self,
+        trigger: &crate::PressureTrigger,
+    ) -> Result<(), Error> {
+        let shared = self.shared()?;
+        self.handle.queue().ok_or(Error::NotRegistered)?;
+        shared.add_pressure_trigger(trigger)
+    }
+
     pub(crate) fn reset_memory_peak(&self) -> Result<(), Error> {
         self.shared()?.stats().reset_memory_peak()
     }

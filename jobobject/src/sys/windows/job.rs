@@ -322,6 +322,24 @@ impl Job {
         Ok(false)
     }
 
+    /// Windows keeps no pressure measure of a job.
+    pub(crate) fn pressure_stats(&self) -> Result<crate::PressureStats, Error> {
+        let inner = self.inner()?;
+        Err(Error::Unsupported {
+            what: format!(
+                "pressure of job {}: Windows keeps no pressure stall measure",
+                inner.label
+            ),
+        })
+    }
+
+    pub(crate) fn add_pressure_trigger(
+        &self,
+        _trigger: &crate::PressureTrigger,
+    ) -> Result<(), Error> {
+        self.pressure_stats().map(drop)
+    }
+
     /// Windows keeps the job's peak from its start, with no call to reset it.
     pub(crate) fn reset_memory_peak(&self) -> Result<(), Error> {
         let inner = self.inner()?;

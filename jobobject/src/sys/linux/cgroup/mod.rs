@@ -17,6 +17,7 @@ mod names;
 mod on_demand;
 mod parent;
 pub(crate) mod parse;
+mod pressure;
 mod remove;
 mod v1;
 mod v2;

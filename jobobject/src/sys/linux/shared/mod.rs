@@ -15,7 +15,7 @@ use super::keeper;
 use super::limits::Limits;
 use super::stats::{Counted, Stats};
 use crate::events::Queue;
-use crate::{Error, Notification, ProcessorStats, StorageStats};
+use crate::{Error, Notification, PressureResource, PressureTrigger, ProcessorStats, StorageStats};
 
 use emptying::{Emptying, Entry};
 pub(crate) use lifetime::Holder;
@@ -276,7 +276,22 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Sets a pressure trigger on the job, watched while the job's notifications are.
+    pub(crate) fn add_pressure_trigger(&self, trigger: &PressureTrigger) -> Result<(), Error> {
+        let fd = self.cgroups.pressure_trigger(trigger)?;
+        let state = self.lock();
+        let watch = state.watch.as_ref().ok_or(Error::NotRegistered)?;
+        events::watch_pressure(&watch.registration, fd, trigger.resource)
+    }
+}
+
 impl Listener for Shared {
+    fn pressure(&self, resource: PressureResource) {
+        let state = self.lock();
+        broadcast(&state.queues, Notification::Pressure { resource }, 1);
+    }
+
     /// Reads the job: reports an emptying and what the limit counters gained; removes a closed
     /// job that has emptied, and ends the notifications of one deleted meanwhile.
     fn changed(self: Arc<Self>) {
