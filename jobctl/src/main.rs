@@ -1,6 +1,7 @@
 //! `jobctl`: run a command tree under limits, and manage named jobs, on top of the
 //! `jobobject` library. See the README for the exit statuses.
 
+mod doctor;
 mod error;
 mod limits;
 mod named;
@@ -116,6 +117,14 @@ documents no way to freeze a job.")]
     /// Thaw a job frozen by `jobctl freeze`: its processes run on
     #[command(after_help = "Example:\n  jobctl thaw build")]
     Thaw(named::NameArg),
+    /// Show what works here: each feature tried on a throwaway job, and why not where not
+    #[command(after_help = "Examples:
+  jobctl doctor
+  jobctl doctor --json | jq '.features[] | select(.available | not)'
+
+The job is made where --parent (or JOBOBJECT_CGROUP_PARENT) says, as `jobctl run` would make
+it, and removed at once. The exit status is 1 when no job can be made there at all.")]
+    Doctor,
     /// Print a job's notifications as they come: all processes exited, OOM kills, limit hits
     #[command(
         after_help = "Examples:\n  jobctl watch build\n  jobctl watch build --json --count 1   # wait until the job empties"
@@ -167,6 +176,7 @@ fn execute(cli: Cli) -> i32 {
         Cmd::Assign(args) => named::assign(&global, args).map(|()| status::OK),
         Cmd::Kill(args) => named::kill(&global, args).map(|()| status::OK),
         Cmd::Wait(args) => named::wait(&global, args),
+        Cmd::Doctor => doctor::doctor(&global),
         Cmd::Freeze(args) => named::freeze(&global, args, true).map(|()| status::OK),
         Cmd::Thaw(args) => named::freeze(&global, args, false).map(|()| status::OK),
         Cmd::Watch(args) => watch::watch(&global, args).map(|()| status::OK),

@@ -868,3 +868,36 @@ fn stats_show_swap_and_pressure() {
     assert!(text.stdout.contains("cpu pressure"), "{text:?}");
     assert_eq!(common::run(&["delete", name]).code(), 0);
 }
+
+/// `jobctl doctor` tries every feature on a throwaway job where jobs would go, says which
+/// work and why the others do not, and leaves nothing behind.
+#[test]
+fn doctor_says_what_works_here() {
+    if !require_cgroups("doctor_says_what_works_here") {
+        return;
+    }
+    let out = common::run(&["doctor", "--json"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let json = out.json();
+    let features = json["features"].as_array().unwrap();
+    let names: Vec<&str> = features.iter().filter_map(|f| f["name"].as_str()).collect();
+    assert_eq!(names, jobobject::Capabilities::NAMES, "{json}");
+    for feature in features {
+        assert!(feature["available"].is_boolean(), "{feature}");
+        assert!(
+            feature["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{feature}"
+        );
+    }
+    assert!(json["facts"]["cgroup layout"].is_string(), "{json}");
+    let text = common::run(&["doctor"]);
+    assert_eq!(text.code(), 0, "{text:?}");
+    assert!(
+        text.stdout.contains("FEATURE") && text.stdout.contains("freeze"),
+        "{text:?}"
+    );
+    // Where no job can be made, it says why and exits 1.
+    let out = common::run(&["doctor", "--parent", "no/such/parent"]);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(out.stdout.contains("no"), "{out:?}");
+}

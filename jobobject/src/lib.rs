@@ -45,6 +45,7 @@
 
 #[cfg(feature = "tokio")]
 mod asynchronous;
+mod capabilities;
 pub mod cpu_list;
 mod error;
 mod events;
@@ -64,6 +65,7 @@ mod sys;
 
 #[cfg(feature = "tokio")]
 pub use asynchronous::Notifications;
+pub use capabilities::{Capabilities, Capability};
 pub use error::{Error, ErrorKind, Result};
 pub use job::JobObject;
 pub use limits::{CpuLimit, JobLimits, Limit, MAX_CPU_RATE, MAX_CPU_WEIGHT, MAX_IO_BANDWIDTH};

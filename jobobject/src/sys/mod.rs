@@ -10,14 +10,14 @@ pub(crate) use linux::Listener;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{Job, Process};
 #[cfg(target_os = "linux")]
-pub(crate) use linux::{keeper_pid, list_jobs};
+pub(crate) use linux::{describe_kill, describe_spawn, facts, keeper_pid, list_jobs};
 
 #[cfg(windows)]
 mod windows;
 #[cfg(all(windows, feature = "tokio"))]
 pub(crate) use windows::Listener;
 #[cfg(windows)]
-pub(crate) use windows::{Job, Process};
+pub(crate) use windows::{Job, Process, describe_kill, describe_spawn, facts};
 
 #[cfg(not(any(target_os = "linux", windows)))]
 compile_error!("jobobject supports Linux and Windows only");

@@ -12,6 +12,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod capabilities;
 mod closed;
 mod lifecycle;
 mod limits;

@@ -7,6 +7,7 @@ mod fd_budget;
 mod job;
 mod keeper;
 mod limits;
+mod probe;
 mod process;
 mod shared;
 mod spawn;
@@ -19,4 +20,5 @@ pub(crate) use job::Job;
 #[cfg(feature = "tokio")]
 pub(crate) use job::Listener;
 pub(crate) use keeper::keeper_pid;
+pub(crate) use probe::{describe_kill, describe_spawn, facts};
 pub(crate) use process::Process;

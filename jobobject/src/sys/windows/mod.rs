@@ -9,6 +9,7 @@
 //!   waits for a job to be empty.
 //! - `exit_wait` (feature `tokio`): an async wait for a child's exit.
 //! - [`limits`], [`stats`]: the information classes behind limits and statistics.
+//! - `probe`: facts for `Capabilities::probe`.
 //! - [`info`], [`process`], [`handle`], [`errors`]: typed queries, single processes, handles
 //!   and run-time lookups, and error mapping.
 //!
@@ -26,6 +27,7 @@ mod info;
 mod job;
 mod limits;
 mod object;
+mod probe;
 mod process;
 mod spawn;
 mod stats;
@@ -34,3 +36,4 @@ pub(crate) use builder::Process;
 pub(crate) use job::Job;
 #[cfg(feature = "tokio")]
 pub(crate) use job::Listener;
+pub(crate) use probe::{describe_kill, describe_spawn, facts};
