@@ -2,7 +2,7 @@
 //! shown.
 
 use clap::Args;
-use jobobject::{CpuLimit, Error, JobLimits, JobObject, Limit};
+use jobobject::{CpuLimit, CpuSet, Error, JobLimits, JobObject, Limit};
 use serde_json::{Value, json};
 
 use crate::error::{CliError, CliResult};
@@ -33,9 +33,9 @@ pub struct LimitArgs {
     /// none
     #[arg(long, value_name = "1-9", value_parser = |s: &str| units::limit(s, units::parse_weight))]
     pub cpu_weight: Option<Limit<u32>>,
-    /// The CPUs the job may run on: 0,2-3, or none
-    #[arg(long, value_name = "LIST", value_parser = |s: &str| units::limit(s, units::parse_cpu_list))]
-    pub cpus: Option<Limit<u64>>,
+    /// The CPUs the job may run on: 0,2-3 (any CPU number), or none
+    #[arg(long, value_name = "LIST", value_parser = |s: &str| units::limit(s, units::parse_cpu_set))]
+    pub cpus: Option<Limit<CpuSet>>,
     /// Disk bandwidth, bytes per second on each disk: 10M, or none
     #[arg(long, value_name = "SIZE", value_parser = |s: &str| units::limit(s, units::parse_bandwidth))]
     pub io_bandwidth: Option<Limit<u64>>,
@@ -50,7 +50,7 @@ pub struct LimitArgs {
 impl LimitArgs {
     /// Whether no limit was given.
     pub fn is_empty(&self) -> bool {
-        self.job_limits() == JobLimits::default() && self.oom_group.is_none()
+        self.job_limits() == JobLimits::default() && self.oom_group.is_none() && self.cpus.is_none()
     }
 
     /// The library's form: a limit not given is kept.
@@ -62,7 +62,12 @@ impl LimitArgs {
         };
         let mut limits = JobLimits::new();
         limits.cpu = cpu;
-        limits.cpu_affinity = self.cpus.unwrap_or_default();
+        // A set beyond the first 64 CPUs is set on its own (see `apply`).
+        limits.cpu_affinity = match &self.cpus {
+            Some(Limit::Set(set)) => set.mask().map_or(Limit::Keep, Limit::Set),
+            Some(Limit::Clear) => Limit::Clear,
+            Some(Limit::Keep) | None => Limit::Keep,
+        };
         limits.memory = self.memory.unwrap_or_default();
         limits.memory_high = self.memory_high.unwrap_or_default();
         limits.swap = self.swap.unwrap_or_default();
@@ -79,6 +84,12 @@ impl LimitArgs {
         }
         job.set_resource_limits(&self.job_limits())
             .map_err(|e| CliError::from_job(Some(name), e))?;
+        if let Some(Limit::Set(set)) = &self.cpus {
+            if set.mask().is_none() {
+                job.set_cpu_set(Some(set))
+                    .map_err(|e| CliError::from_job(Some(name), e))?;
+            }
+        }
         if let Some(all) = self.oom_group {
             job.set_oom_group_kill(all)
                 .map_err(|e| CliError::from_job(Some(name), e))?;
@@ -92,7 +103,7 @@ impl LimitArgs {
 pub struct Current {
     pub cpu_rate: Reading<u32>,
     pub cpu_weight: Reading<u32>,
-    pub cpus: Reading<u64>,
+    pub cpus: Reading<CpuSet>,
     pub memory: Reading<u64>,
     pub memory_high: Reading<u64>,
     pub swap: Reading<u64>,
@@ -112,7 +123,7 @@ pub enum Reading<T> {
     Unavailable,
 }
 
-impl<T: Copy> Reading<T> {
+impl<T: Clone> Reading<T> {
     fn from(result: Result<Option<T>, Error>) -> Self {
         match result {
             Ok(Some(v)) => Reading::Set(v),
@@ -123,14 +134,14 @@ impl<T: Copy> Reading<T> {
 
     fn json(&self, value: impl Fn(T) -> Value) -> Value {
         match self {
-            Reading::Set(v) => value(*v),
+            Reading::Set(v) => value(v.clone()),
             _ => Value::Null,
         }
     }
 
     fn text(&self, show: impl Fn(T) -> String) -> String {
         match self {
-            Reading::Set(v) => show(*v),
+            Reading::Set(v) => show(v.clone()),
             Reading::Unset => "-".to_owned(),
             Reading::Unavailable => "unavailable".to_owned(),
         }
@@ -153,7 +164,7 @@ pub fn read(job: &JobObject) -> Current {
             CpuLimit::Weight(weight) => Some(weight),
             CpuLimit::Rate(_) => None,
         }),
-        cpus: Reading::from(job.cpu_affinity()),
+        cpus: Reading::from(job.cpu_set()),
         memory: Reading::from(job.memory_limit()),
         memory_high: Reading::from(job.memory_high()),
         swap: Reading::from(job.swap_limit()),
@@ -171,7 +182,7 @@ impl Current {
         vec![
             row("cpu rate", self.cpu_rate.text(units::percent)),
             row("cpu weight", self.cpu_weight.text(|w| w.to_string())),
-            row("cpus", self.cpus.text(units::cpu_list)),
+            row("cpus", self.cpus.text(|set| set.to_string())),
             row("memory", self.memory.text(units::bytes)),
             row("memory high", self.memory_high.text(units::bytes)),
             row("swap", self.swap.text(units::bytes)),
@@ -233,8 +244,8 @@ impl Current {
             "cpu_rate": self.cpu_rate.json(|r| json!(r)),
             "cpu_rate_percent": self.cpu_rate.json(|r| json!(f64::from(r) / 100.0)),
             "cpu_weight": self.cpu_weight.json(|w| json!(w)),
-            "cpus": self.cpus.json(|m| json!(units::cpu_list(m))),
-            "cpu_affinity_mask": self.cpus.json(|m| json!(m)),
+            "cpus": self.cpus.json(|set| json!(set.to_string())),
+            "cpu_affinity_mask": self.cpus.json(|set| json!(set.mask())),
             "memory_bytes": self.memory.json(|m| json!(m)),
             "memory_high_bytes": self.memory_high.json(|m| json!(m)),
             "swap_bytes": self.swap.json(|m| json!(m)),

@@ -276,19 +276,14 @@ pub fn limit<T>(
     parse(text).map(jobobject::Limit::Set)
 }
 
-/// Parses a CPU list such as `0,2-3` into an affinity mask (bit `i` = CPU `i`).
-pub fn parse_cpu_list(text: &str) -> Result<u64, String> {
-    match jobobject::cpu_list::parse(text) {
-        Ok(0) => Err(format!("{text:?} names no CPU: use e.g. 0,2-3")),
-        Ok(mask) => Ok(mask),
+/// Parses a CPU list such as `0,2-3,64-127` into a CPU set of any size.
+pub fn parse_cpu_set(text: &str) -> Result<jobobject::CpuSet, String> {
+    match jobobject::CpuSet::parse(text) {
+        Ok(set) if set.is_empty() => Err(format!("{text:?} names no CPU: use e.g. 0,2-3")),
+        Ok(set) => Ok(set),
         Err(jobobject::Error::InvalidArgument { message }) => Err(message),
         Err(err) => Err(err.to_string()),
     }
-}
-
-/// Formats an affinity mask as a CPU list (`0,2-3`).
-pub fn cpu_list(mask: u64) -> String {
-    jobobject::cpu_list::format(mask)
 }
 
 /// Formats bytes with a binary unit: `512 B`, `1.5 KiB`, `12.3 MiB`.

@@ -279,3 +279,28 @@ fn v2_memory_options_are_applied_or_refused() {
     assert_eq!(json["oom_group_kill"], false, "{out:?}");
     assert_eq!(common::run(&["delete", name]).code(), 0);
 }
+
+/// `--cpus` takes any CPU number; CPUs the host lacks are refused naming them, before
+/// anything runs, and a list within the host holds the command to it.
+#[test]
+fn cpus_beyond_64_are_taken_and_checked() {
+    if !require_cgroups("cpus_beyond_64_are_taken_and_checked") {
+        return;
+    }
+    let out = run(&["run", "--cpus", "0-4095", "--", "true"]);
+    assert_eq!(out.code(), 2, "{out:?}");
+    assert!(out.stderr.contains("does not have"), "{}", out.stderr);
+    assert!(out.stderr.contains("-4095"), "{}", out.stderr);
+    let out = run(&[
+        "run",
+        "--cpus",
+        "0",
+        "--quiet",
+        "--",
+        "grep",
+        "Cpus_allowed_list",
+        "/proc/self/status",
+    ]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.trim_end().ends_with("\t0"), "{out:?}");
+}

@@ -1,7 +1,7 @@
 //! CPU lists in the kernel's notation (`0-1,3`), to and from affinity masks: text helpers for
-//! tools that take CPUs on a command line (a CPU set type comes with the affinity work).
+//! tools that take CPUs on a command line. [`CpuSet`] holds any number of CPUs.
 
-use crate::Error;
+use crate::{CpuSet, Error};
 
 /// Formats an affinity mask (bit `i` = logical CPU `i`) as a CPU list in the kernel's
 /// notation, such as `0-1,3`.
@@ -10,63 +10,24 @@ use crate::Error;
 /// assert_eq!(jobobject::cpu_list::format(0b1011), "0-1,3");
 /// ```
 pub fn format(mask: u64) -> String {
-    let mut parts = Vec::new();
-    let mut cpu = 0;
-    while cpu < 64 {
-        if mask & (1 << cpu) == 0 {
-            cpu += 1;
-            continue;
-        }
-        let start = cpu;
-        while cpu < 64 && mask & (1 << cpu) != 0 {
-            cpu += 1;
-        }
-        parts.push(if cpu - 1 == start {
-            start.to_string()
-        } else {
-            format!("{start}-{}", cpu - 1)
-        });
-    }
-    parts.join(",")
+    CpuSet::from_mask(mask).to_string()
 }
 
 /// Parses a CPU list such as `0,2-3` (the kernel's notation; blanks around entries allowed)
 /// into an affinity mask. An empty list is 0. A malformed entry, a range that runs backwards
-/// or a CPU from 64 up is [`Error::InvalidArgument`] saying which.
+/// or a CPU from 64 up (which [`CpuSet`] holds) is [`Error::InvalidArgument`] saying which.
 ///
 /// ```
 /// assert_eq!(jobobject::cpu_list::parse("0,2-3").unwrap(), 0b1101);
 /// assert!(jobobject::cpu_list::parse("3-1").is_err());
 /// ```
 pub fn parse(list: &str) -> Result<u64, Error> {
-    let bad = |why: String| {
+    CpuSet::parse(list)?.mask().ok_or_else(|| {
         Error::invalid(format!(
-            "{list:?} is not a CPU list ({why}): use e.g. 0,2-3"
+            "{list:?} is not a CPU list for an affinity mask (CPUs 64 and up do not fit one; a \
+             CpuSet holds them): use e.g. 0,2-3"
         ))
-    };
-    if list.trim().is_empty() {
-        return Ok(0);
-    }
-    let mut mask = 0u64;
-    for part in list.trim().split(',').map(str::trim) {
-        if part.is_empty() {
-            return Err(bad("empty entry".into()));
-        }
-        let (start, end) = part.split_once('-').unwrap_or((part, part));
-        let cpu = |text: &str| match text.trim().parse::<u32>() {
-            Ok(n) if n < 64 => Ok(n),
-            Ok(_) => Err(bad("CPUs 64 and up do not fit an affinity mask".into())),
-            Err(_) => Err(bad(format!("{text:?} is not a CPU number"))),
-        };
-        let (start, end) = (cpu(start)?, cpu(end)?);
-        if start > end {
-            return Err(bad(format!("range {part} runs backwards")));
-        }
-        for cpu in start..=end {
-            mask |= 1 << cpu;
-        }
-    }
-    Ok(mask)
+    })
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@
 mod asynchronous;
 mod capabilities;
 pub mod cpu_list;
+mod cpu_set;
 mod error;
 mod events;
 mod handle;
@@ -66,6 +67,7 @@ mod sys;
 #[cfg(feature = "tokio")]
 pub use asynchronous::Notifications;
 pub use capabilities::{Capabilities, Capability};
+pub use cpu_set::CpuSet;
 pub use error::{Error, ErrorKind, Result};
 pub use job::JobObject;
 pub use limits::{CpuLimit, JobLimits, Limit, MAX_CPU_RATE, MAX_CPU_WEIGHT, MAX_IO_BANDWIDTH};

@@ -302,3 +302,45 @@ fn io_bandwidth_and_iops_are_enforced() {
     assert_eq!(job.io_max_iops_limit().unwrap(), None);
     remove_target(&target);
 }
+
+/// A CPU set holds the job's processes to its CPUs (the kernel's `Cpus_allowed_list` of a
+/// process says so), reads back as a set and as the mask of the first 64; CPUs the host
+/// lacks are refused naming them; clearing lets the job run anywhere.
+#[test]
+fn a_cpu_set_holds_processes_to_its_cpus() {
+    if !require_cgroups("a_cpu_set_holds_processes_to_its_cpus") {
+        return;
+    }
+    let job = create(&options("cpu-set"));
+    let last = host_cpus() - 1;
+    let set: jobobject::CpuSet = last.to_string().parse().unwrap();
+    job.set_cpu_set(Some(&set)).unwrap();
+    assert_eq!(job.cpu_set().unwrap(), Some(set.clone()));
+    assert_eq!(job.cpu_affinity().unwrap(), Some(1 << last));
+    let mut sleeper = Command::new("sleep");
+    sleeper.arg("100");
+    let child = Reap::new(job.spawn(&mut sleeper).unwrap());
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.pid)).unwrap();
+    let allowed = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim();
+    assert_eq!(allowed, set.to_string(), "the kernel lets it run elsewhere");
+
+    let beyond: jobobject::CpuSet = format!("0,{}-4095", host_cpus()).parse().unwrap();
+    let err = job.set_cpu_set(Some(&beyond)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("does not have: {}-4095", host_cpus())),
+        "{err}"
+    );
+    assert_eq!(
+        job.cpu_set().unwrap(),
+        Some(set),
+        "a refusal changed the set"
+    );
+    job.set_cpu_set(None).unwrap();
+    assert_eq!(job.cpu_set().unwrap(), None);
+    job.terminate(1).unwrap();
+}

@@ -20,7 +20,7 @@ fn every_parser(text: &str) {
     let _ = parse_percent(text);
     let _ = parse_weight(text);
     let _ = parse_count(text);
-    let _ = parse_cpu_list(text);
+    let _ = parse_cpu_set(text);
     let _ = parse_pid(text);
 }
 
@@ -126,7 +126,8 @@ proptest! {
     }
 
     #[test]
-    fn a_formatted_cpu_list_parses_back(mask in 1u64..) {
-        prop_assert_eq!(parse_cpu_list(&cpu_list(mask)), Ok(mask));
+    fn a_formatted_cpu_list_parses_back(cpus in proptest::collection::vec(0u16..4096, 1..64)) {
+        let set: jobobject::CpuSet = cpus.into_iter().collect();
+        prop_assert_eq!(parse_cpu_set(&set.to_string()), Ok(set));
     }
 }

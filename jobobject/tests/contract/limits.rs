@@ -3,7 +3,7 @@
 //! That the kernel enforces them is proven per platform (`tests/limits.rs`, `tests/windows.rs`).
 //! Wine implements no limits: there each test checks that the library says so.
 
-use jobobject::{CpuLimit, Error, JobLimits, JobObject};
+use jobobject::{CpuLimit, CpuSet, Error, JobLimits, JobObject};
 
 use crate::common::*;
 
@@ -204,5 +204,32 @@ fn invalid_values_are_refused_and_change_nothing() {
         assert_eq!(job.io_max_iops_limit().unwrap(), None);
     } else {
         assert_unlimited(&job);
+    }
+}
+
+/// CPU sets of any size: an empty one, and CPUs the host lacks (named as a CPU list), are
+/// refused on every platform; where affinity is implemented, a set of CPU 0 reads back.
+#[test]
+fn cpu_sets_are_checked_and_read_back() {
+    if !require_jobs("cpu_sets_are_checked_and_read_back") {
+        return;
+    }
+    let job = create(&anonymous_options());
+    let err = job.set_cpu_set(Some(&CpuSet::new())).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+    let huge: CpuSet = "0-4095".parse().unwrap();
+    let err = job.set_cpu_set(Some(&huge)).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+    assert!(err.to_string().contains("4095"), "{err}");
+    let first: CpuSet = "0".parse().unwrap();
+    if limits_implemented("cpu_sets_are_checked_and_read_back") {
+        job.set_cpu_set(Some(&first)).unwrap();
+        assert_eq!(job.cpu_set().unwrap(), Some(first));
+        job.set_cpu_set(None).unwrap();
+        assert_eq!(job.cpu_set().unwrap(), None);
+    } else {
+        let err = job.set_cpu_set(Some(&first)).unwrap_err();
+        assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+        assert_eq!(job.cpu_set().unwrap(), None);
     }
 }

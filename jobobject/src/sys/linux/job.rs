@@ -217,6 +217,14 @@ impl Job {
         self.shared()?.limits().cpu_affinity()
     }
 
+    pub(crate) fn cpu_set(&self) -> Result<Option<crate::CpuSet>, Error> {
+        self.shared()?.limits().cpu_set()
+    }
+
+    pub(crate) fn set_cpu_set(&self, cpus: Option<&crate::CpuSet>) -> Result<(), Error> {
+        self.shared()?.limits().set_cpu_set(cpus)
+    }
+
     pub(crate) fn memory_limit(&self) -> Result<Option<u64>, Error> {
         self.shared()?.limits().memory_limit()
     }

@@ -10,7 +10,7 @@ use super::cgroup::JobCgroups;
 use super::cgroup::controllers::{self, Controllers, MAX_IOPS, MAX_PIDS, V2Memory};
 use super::errors;
 use super::keeper;
-use crate::{CpuLimit, Error, JobLimits, Limit};
+use crate::{CpuLimit, CpuSet, Error, JobLimits, Limit};
 use transaction::{Change, Failure, IoChange, Knob, Setting};
 
 /// A job's limits, for one call.
@@ -272,8 +272,23 @@ impl<'a> Limits<'a> {
             .then(|| CpuLimit::Weight(controllers::weight_from_kernel(weight, default))))
     }
 
-    /// The job's own CPU list, unless it has none (v2) or it allows every CPU its parent does.
+    /// The job's own CPU list as a mask, unless it has none; an error where it names CPUs
+    /// from 64 up, which a mask cannot hold.
     pub(crate) fn cpu_affinity(&self) -> Result<Option<u64>, Error> {
+        let Some(set) = self.cpu_set()? else {
+            return Ok(None);
+        };
+        set.mask().map(Some).ok_or_else(|| Error::Unsupported {
+            what: format!(
+                "the CPU affinity of job {:?} as a mask: it has CPUs from 64 up ({set}); read \
+                 it with cpu_set",
+                self.cgroups.name()
+            ),
+        })
+    }
+
+    /// The job's own CPU list, unless it has none (v2) or it allows every CPU its parent does.
+    pub(crate) fn cpu_set(&self) -> Result<Option<CpuSet>, Error> {
         if self.cgroups.lacks("cpuset") {
             return Ok(None);
         }
@@ -283,13 +298,29 @@ impl<'a> Limits<'a> {
         if list.is_empty() {
             return Ok(None);
         }
-        let mask = self.parse_cpus(&list)?;
+        let set = self.parse_cpus(&list)?;
         let parent = self.parse_cpus(&c.parent_cpus().map_err(read)?)?;
-        Ok((mask != parent).then_some(mask))
+        Ok((set != parent).then_some(set))
     }
 
-    fn parse_cpus(&self, list: &str) -> Result<u64, Error> {
-        crate::cpu_list::parse(list).map_err(|_| {
+    /// Restricts the job to `cpus` (checked: not empty), or lets it run anywhere.
+    pub(crate) fn set_cpu_set(&self, cpus: Option<&CpuSet>) -> Result<(), Error> {
+        match cpus {
+            Some(cpus) => {
+                crate::cpu_set::check_online(cpus, &controllers::online_set())?;
+                self.cgroups.ensure("cpuset")?;
+                keeper::parents_changed(self.cgroups);
+            }
+            None if self.cgroups.lacks("cpuset") => return Ok(()),
+            None => {}
+        }
+        // The directory made on demand just now has controllers too.
+        let this = Limits::new(self.cgroups);
+        this.apply(&[Change::Cpus(cpus.map(ToString::to_string))])
+    }
+
+    fn parse_cpus(&self, list: &str) -> Result<CpuSet, Error> {
+        CpuSet::parse(list).map_err(|_| {
             let err = io::Error::new(io::ErrorKind::InvalidData, format!("CPU list {list:?}"));
             self.error("cpuset", "parse CPU affinity", err)
         })

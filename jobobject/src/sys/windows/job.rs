@@ -13,11 +13,12 @@ use windows_sys::Win32::System::Threading::{PROCESS_SET_QUOTA, PROCESS_TERMINATE
 use super::events::{self, Registration};
 use super::handle::raw;
 use super::limits::{self, Extended};
-use super::{errors, info, object, process, spawn, stats};
+use super::{errors, groups, info, object, process, spawn, stats};
 use crate::events::Queue;
 use crate::handle::Handle;
 use crate::{
-    CpuLimit, Error, JobLimits, MemoryStats, Notification, Options, ProcessorStats, StorageStats,
+    CpuLimit, Error, JobLimits, Limit, MemoryStats, Notification, Options, ProcessorStats,
+    StorageStats,
 };
 
 /// One handle: the kernel handle while open, and this handle's notification queue.
@@ -271,6 +272,37 @@ impl Job {
     pub(crate) fn cpu_affinity(&self) -> Result<Option<u64>, Error> {
         let inner = self.inner()?;
         limits::cpu_affinity(inner.job(), &inner.label)
+    }
+
+    /// A set within the first 64 CPUs is the job's affinity mask; a wider one, one affinity
+    /// per processor group.
+    pub(crate) fn set_cpu_set(&self, cpus: Option<&crate::CpuSet>) -> Result<(), Error> {
+        let affinity = match cpus.map(|set| (set, set.mask())) {
+            None => Limit::Clear,
+            Some((_, Some(mask))) => Limit::Set(mask),
+            Some((set, None)) => {
+                let inner = self.inner()?;
+                return groups::set(inner.job(), &inner.label, set);
+            }
+        };
+        self.set_resource_limits(&JobLimits {
+            cpu_affinity: affinity,
+            ..JobLimits::new()
+        })
+    }
+
+    /// The affinity mask's CPUs, else those of the processor groups (none where they are
+    /// every CPU, or where the system cannot say).
+    pub(crate) fn cpu_set(&self) -> Result<Option<crate::CpuSet>, Error> {
+        if let Some(mask) = self.cpu_affinity()? {
+            return Ok(Some(crate::CpuSet::from_mask(mask)));
+        }
+        let inner = self.inner()?;
+        match groups::get(inner.job(), &inner.label) {
+            Ok(Some(set)) if set != groups::online() => Ok(Some(set)),
+            Ok(_) | Err(Error::Unsupported { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 
     pub(crate) fn memory_limit(&self) -> Result<Option<u64>, Error> {

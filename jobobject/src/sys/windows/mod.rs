@@ -8,6 +8,7 @@
 //! - [`events`]: the one completion port and thread for every job's notifications, and the
 //!   waits for a job to be empty.
 //! - `exit_wait` (feature `tokio`): an async wait for a child's exit.
+//! - `groups`: CPU sets beyond 64 CPUs, as processor group affinities.
 //! - [`limits`], [`stats`]: the information classes behind limits and statistics.
 //! - `probe`: facts for `Capabilities::probe`.
 //! - [`info`], [`process`], [`handle`], [`errors`]: typed queries, single processes, handles
@@ -22,6 +23,7 @@ mod errors;
 mod events;
 #[cfg(feature = "tokio")]
 mod exit_wait;
+mod groups;
 mod handle;
 mod info;
 mod job;

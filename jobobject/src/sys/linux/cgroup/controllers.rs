@@ -485,6 +485,14 @@ pub(crate) fn host_cpus() -> u32 {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
 }
 
+/// The host's online CPUs (all of them, whatever this process's affinity).
+pub(crate) fn online_set() -> crate::CpuSet {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|list| crate::CpuSet::parse(&list).ok())
+        .unwrap_or_else(|| (0..host_cpus().min(u32::from(u16::MAX)) as u16).collect())
+}
+
 /// The mask of the host's online CPUs.
 pub(crate) fn online_mask() -> u64 {
     std::fs::read_to_string("/sys/devices/system/cpu/online")
