@@ -435,7 +435,12 @@ fn io_usage() {
 #[test]
 fn limit_events() {
     let fx = Fixture::new();
-    assert_eq!(fx.v2().limit_events().unwrap(), LimitEvents::default());
+    // A fresh job's memory.events: every count 0, and so the job's own OOMs.
+    let fresh = LimitEvents {
+        limit_ooms: Some(0),
+        ..LimitEvents::default()
+    };
+    assert_eq!(fx.v2().limit_events().unwrap(), fresh);
     fx.set(
         "memory.events",
         "low 0\nhigh 4\nmax 7\noom 1\noom_kill 2\noom_group_kill 1\n",
