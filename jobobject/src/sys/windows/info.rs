@@ -119,14 +119,33 @@ pub(super) fn active_processes(job: HANDLE) -> io::Result<u32> {
     Ok(accounting(job)?.ActiveProcesses)
 }
 
+/// How many times the process list is read while the job outgrows the buffer.
+const PROCESS_ID_READS: usize = 8;
+/// The most process ids read (Windows holds far fewer processes): 8 MiB of buffer.
+const MAX_PROCESS_IDS: usize = 1 << 20;
+
+/// The buffer's next capacity for a job that holds `assigned` processes: that many and an
+/// eighth more for the ones it starts meanwhile, at least one more than `capacity`, at most
+/// [`MAX_PROCESS_IDS`].
+fn next_capacity(capacity: usize, assigned: usize) -> io::Result<usize> {
+    if assigned > MAX_PROCESS_IDS {
+        return Err(io::Error::other(format!(
+            "the job reports {assigned} processes, more than the {MAX_PROCESS_IDS} ids read"
+        )));
+    }
+    let wanted = assigned.saturating_add(assigned / 8).max(capacity + 1);
+    Ok(wanted.min(MAX_PROCESS_IDS))
+}
+
 /// Every process id in the job (nested jobs included), ascending.
 ///
 /// The list is read into a buffer sized from the last count; while the job grows between
-/// two reads (the count exceeds what the buffer held), it is read again into a larger one.
+/// two reads (the count exceeds what the buffer held), it is read again into one sized from
+/// the new count, a few times at most, and never beyond [`MAX_PROCESS_IDS`].
 pub(super) fn process_ids(job: HANDLE) -> io::Result<Vec<u32>> {
     const HEADER: usize = size_of::<JOBOBJECT_BASIC_PROCESS_ID_LIST>() - size_of::<usize>();
     let mut capacity = 64usize;
-    for _ in 0..32 {
+    for _ in 0..PROCESS_ID_READS {
         // `usize` elements keep the buffer aligned for the structure, whose header (two u32)
         // takes the first element.
         let mut buffer = vec![0usize; HEADER / size_of::<usize>() + capacity];
@@ -160,9 +179,24 @@ pub(super) fn process_ids(job: HANDLE) -> io::Result<Vec<u32>> {
             pids.dedup();
             return Ok(pids);
         }
-        capacity = capacity.max(assigned).saturating_mul(2);
+        capacity = next_capacity(capacity, assigned)?;
     }
     Err(io::Error::other(
         "the job's process list kept growing faster than it could be read",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_process_list_buffer_is_bounded() {
+        assert_eq!(next_capacity(64, 10).unwrap(), 65);
+        assert_eq!(next_capacity(64, 800).unwrap(), 900);
+        assert_eq!(next_capacity(64, MAX_PROCESS_IDS).unwrap(), MAX_PROCESS_IDS);
+        assert!(next_capacity(64, MAX_PROCESS_IDS + 1).is_err());
+        // A count truncated to u32 that reads huge never grows the buffer past the bound.
+        assert!(next_capacity(64, u32::MAX as usize).is_err());
+    }
 }

@@ -12,7 +12,8 @@ use windows_sys::Win32::System::JobObjects::{
     JOB_OBJECT_CPU_RATE_CONTROL_ENABLE, JOB_OBJECT_CPU_RATE_CONTROL_HARD_CAP,
     JOB_OBJECT_CPU_RATE_CONTROL_WEIGHT_BASED, JOB_OBJECT_IO_RATE_CONTROL_ENABLE, JOB_OBJECT_LIMIT,
     JOB_OBJECT_LIMIT_ACTIVE_PROCESS, JOB_OBJECT_LIMIT_AFFINITY, JOB_OBJECT_LIMIT_JOB_MEMORY,
-    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, JOBOBJECT_CPU_RATE_CONTROL_INFORMATION,
+    JOB_OBJECT_LIMIT_JOB_TIME, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+    JOB_OBJECT_LIMIT_PRESERVE_JOB_TIME, JOBOBJECT_CPU_RATE_CONTROL_INFORMATION,
     JOBOBJECT_CPU_RATE_CONTROL_INFORMATION_0, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
     JOBOBJECT_IO_RATE_CONTROL_INFORMATION, JobObjectCpuRateControlInformation,
     JobObjectExtendedLimitInformation,
@@ -65,6 +66,16 @@ impl Extended {
 }
 
 /// Applies `changes` to the extended limits, keeping every other flag, and reads them back.
+/// The flags to write back: a job time limit that someone set stays as it is, its time
+/// used so far included (`JOB_OBJECT_LIMIT_JOB_TIME` written again would restart it, and
+/// `JOB_OBJECT_LIMIT_PRESERVE_JOB_TIME` keeps it; the two may not go together).
+fn keep_job_time(flags: JOB_OBJECT_LIMIT) -> JOB_OBJECT_LIMIT {
+    if flags & JOB_OBJECT_LIMIT_JOB_TIME == 0 {
+        return flags;
+    }
+    (flags & !JOB_OBJECT_LIMIT_JOB_TIME) | JOB_OBJECT_LIMIT_PRESERVE_JOB_TIME
+}
+
 pub(super) fn set_extended(job: HANDLE, label: &str, changes: Extended) -> Result<(), Error> {
     if changes.is_empty() && !changes.kill_on_close {
         return Ok(());
@@ -89,6 +100,7 @@ pub(super) fn set_extended(job: HANDLE, label: &str, changes: Extended) -> Resul
     if changes.kill_on_close {
         basic.LimitFlags |= JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
     }
+    basic.LimitFlags = keep_job_time(basic.LimitFlags);
     info::set(job, JobObjectExtendedLimitInformation, &limits)
         .map_err(|err| errors::maybe_unsupported(label, "set the extended limits", err))?;
 
@@ -396,4 +408,19 @@ pub(super) fn set_resource_limits(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_time_limit_is_kept_not_restarted() {
+        let others = JOB_OBJECT_LIMIT_JOB_MEMORY | JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+        assert_eq!(keep_job_time(others), others);
+        assert_eq!(
+            keep_job_time(others | JOB_OBJECT_LIMIT_JOB_TIME),
+            others | JOB_OBJECT_LIMIT_PRESERVE_JOB_TIME
+        );
+    }
 }

@@ -16,8 +16,10 @@ use super::errors;
 use super::handle::{self, ObjectAttributes, UnicodeString};
 use crate::Error;
 
-/// Every right on a job object (`JOB_OBJECT_ALL_ACCESS`).
-const JOB_OBJECT_ALL_ACCESS: u32 = 0x001F_001F;
+/// Every right on a job object: `JOB_OBJECT_ALL_ACCESS` as winnt.h has defined it since
+/// Windows 8 (`STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x3F`, with
+/// `JOB_OBJECT_IMPERSONATE`); the older value, 0x1F001F, lacks that right.
+const JOB_OBJECT_ALL_ACCESS: u32 = 0x001F_003F;
 /// `OBJ_CASE_INSENSITIVE`: names compare as kernel32 compares them.
 const OBJ_CASE_INSENSITIVE: u32 = 0x40;
 /// NTSTATUS `STATUS_OBJECT_NAME_COLLISION`.
