@@ -53,9 +53,11 @@ pub struct ProcessorStats {
     pub page_faults: u64,
     /// Processes that have been in the job, counting those that exited.
     ///
-    /// Linux (approximate): the processes that handles in this process spawned or assigned,
-    /// or the active count if that is higher; descendants forked inside the job are counted
-    /// only while alive.
+    /// A running total on both systems: it never goes down. Linux keeps no such count, so it
+    /// is a lower bound: the processes that handles in this process spawned or assigned, or
+    /// the active and terminated ones together if that is higher, and never less than this
+    /// process reported before (descendants forked inside the job that exited on their own
+    /// are not counted).
     pub total_processes: u32,
     /// Processes in the job now (Linux: the `cgroup.procs` of the job and its nested jobs).
     pub active_processes: u32,

@@ -192,3 +192,26 @@ fn io_tracking_off_then_on() {
     job.set_io_tracking().unwrap();
     job.storage_stats().unwrap();
 }
+
+/// `total_processes` is a running total: after a terminate it counts the killed processes
+/// (forked inside the job, never spawned by this process), and it never goes down.
+#[test]
+fn the_total_is_a_running_total_after_a_terminate() {
+    if !require_cgroups("the_total_is_a_running_total_after_a_terminate") {
+        return;
+    }
+    let job = create(&options("running-total"));
+    let mut shell = Command::new("sh");
+    shell.args(["-c", "sleep 100 & sleep 100 & wait"]);
+    let mut shell = Reap::new(job.spawn(&mut shell).unwrap());
+    common::wait_pid_count(&job, 3, common::TIMEOUT);
+    job.terminate(1).unwrap();
+    shell.wait();
+    common::wait_empty(&job, common::TIMEOUT);
+    let stats = job.processor_stats().unwrap();
+    assert_eq!(stats.active_processes, 0);
+    assert_eq!(stats.terminated_processes, 3, "{stats:?}");
+    assert!(stats.total_processes >= 3, "{stats:?}");
+    let again = job.processor_stats().unwrap();
+    assert!(again.total_processes >= stats.total_processes, "{again:?}");
+}

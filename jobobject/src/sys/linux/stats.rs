@@ -74,17 +74,19 @@ impl<'a> Stats<'a> {
         let page_faults = c.page_faults().unwrap_or(0);
         let active = u32::try_from(self.cgroups.pids()?.len()).unwrap_or(u32::MAX);
         let oom_kills = c.limit_events().map(|e| e.oom_kills).unwrap_or(0);
+        let terminated = counted
+            .killed
+            .saturating_add(u32::try_from(oom_kills).unwrap_or(u32::MAX));
         // Without the pids controller (or its files) there are none.
         let counts = c.process_counts().unwrap_or_default();
         Ok(ProcessorStats {
             user_time,
             kernel_time,
             page_faults,
-            total_processes: counted.entered.max(active),
+            // Every process alive or killed was in the job.
+            total_processes: counted.entered.max(active.saturating_add(terminated)),
             active_processes: active,
-            terminated_processes: counted
-                .killed
-                .saturating_add(u32::try_from(oom_kills).unwrap_or(u32::MAX)),
+            terminated_processes: terminated,
             peak_processes: counts.peak,
             process_limit_refusals: counts.refused,
         })

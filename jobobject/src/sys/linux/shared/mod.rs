@@ -58,6 +58,8 @@ struct State {
     entered: u32,
     /// Processes killed by `terminate`.
     killed: u32,
+    /// The highest `total_processes` reported: a running total never goes down.
+    total_reported: u32,
     /// The limit counters as last reported, to notify only what is new.
     limit_events: LimitEvents,
 }
@@ -171,7 +173,11 @@ impl Shared {
                 killed: state.killed,
             }
         };
-        self.stats().processor(counted)
+        let mut stats = self.stats().processor(counted)?;
+        let mut state = self.lock();
+        state.total_reported = state.total_reported.max(stats.total_processes);
+        stats.total_processes = state.total_reported;
+        Ok(stats)
     }
 
     /// Turns on I/O accounting, where the job has an I/O controller.
