@@ -42,9 +42,9 @@ pub enum Notification {
     },
     /// A process of the job was killed because the job reached its own memory limit.
     ///
-    /// Linux v2: one per kill counted by `oom_kill` in `memory.events` that comes with a
-    /// count of `oom` (the job's limit reached, allocation about to fail) in the same reading;
-    /// kills without one are [`ExternalOutOfMemoryKill`](Self::ExternalOutOfMemoryKill). v1
+    /// Linux v2: one per kill counted by `oom_kill` in `memory.events` within two seconds of
+    /// a count of `oom` (the job's limit reached, allocation about to fail); kills without
+    /// one are [`ExternalOutOfMemoryKill`](Self::ExternalOutOfMemoryKill). v1
     /// (`oom_kill` of `memory.oom_control`, whose eventfd wakes the event thread) cannot tell
     /// the two apart: every kill of a process of the job is reported here.
     OutOfMemoryKill,

@@ -394,15 +394,19 @@ impl Controllers for V2<'_> {
         let Some(held) = self.peak else {
             return Err(unsupported());
         };
-        let fd = match held.get() {
-            Some(fd) => fd,
-            None => match dir::open_read_write(self.dir, "memory.peak") {
-                Ok(fd) => held.get_or_init(|| fd),
-                Err(err) if err.raw_os_error() == Some(libc::EACCES) => return Err(unsupported()),
-                Err(err) => return Err(err),
-            },
+        // Before 6.12 the file takes no write: opening it so is refused, or the write is.
+        let refused = |err: io::Error| match err.raw_os_error() {
+            Some(libc::EACCES | libc::EINVAL) => unsupported(),
+            _ => err,
         };
-        dir::write_all_once(fd.as_fd(), b"reset")
+        if let Some(fd) = held.get() {
+            return dir::write_all_once(fd.as_fd(), b"reset").map_err(refused);
+        }
+        let fd = dir::open_read_write(self.dir, "memory.peak").map_err(refused)?;
+        dir::write_all_once(fd.as_fd(), b"reset").map_err(refused)?;
+        // Kept only once it took the reset: reads go through it from now on.
+        let _ = held.set(fd);
+        Ok(())
     }
 
     fn counter_files(&self) -> Vec<(BorrowedFd<'_>, CounterFile)> {

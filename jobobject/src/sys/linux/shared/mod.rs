@@ -7,6 +7,7 @@ mod lifetime;
 
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::cgroup::controllers::LimitEvents;
 use super::cgroup::{HeldFiles, JobCgroups};
@@ -62,6 +63,9 @@ struct State {
     total_reported: u32,
     /// The limit counters as last reported, to notify only what is new.
     limit_events: LimitEvents,
+    /// When the job's own limit last made the OOM killer act (v2): its kill may be read a
+    /// moment later.
+    own_oom_at: Option<Instant>,
 }
 
 /// A job being watched: its registration with the event thread, and the files its
@@ -71,6 +75,9 @@ struct Watching {
     registration: events::Watch,
     files: Option<HeldFiles>,
 }
+
+/// How long after the job's own limit made the OOM killer act a kill is taken for it.
+const OWN_OOM_WINDOW: Duration = Duration::from_secs(2);
 
 /// Pushes `count` copies of a message to every queue.
 fn broadcast(queues: &[Arc<Queue>], message: Notification, count: u64) {
@@ -263,13 +270,19 @@ impl Shared {
             Notification::OutOfMemoryGroupKill,
             group_kills,
         );
-        // A kill that comes without the job's own limit reached (v2 counts both) was for
-        // the host, or for a cgroup above the job; v1 cannot tell.
+        // A kill that comes without the job's own limit reached lately (v2 counts both; the
+        // two counts may be read a moment apart) was for the host, or for a cgroup above the
+        // job; v1 cannot tell.
+        if let Some(ooms) = now.limit_ooms {
+            if gained(ooms, before.limit_ooms.unwrap_or(0)) > 0 {
+                state.own_oom_at = Some(Instant::now());
+            }
+        }
         let kills = gained(now.oom_kills, before.oom_kills);
-        let own_limit = match (now.limit_ooms, before.limit_ooms) {
-            (Some(now), before) => gained(now, before.unwrap_or(0)) > 0,
-            (None, _) => true,
-        };
+        let own_limit = now.limit_ooms.is_none()
+            || state
+                .own_oom_at
+                .is_some_and(|at| at.elapsed() <= OWN_OOM_WINDOW);
         let kind = if own_limit {
             Notification::OutOfMemoryKill
         } else {
