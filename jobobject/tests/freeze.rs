@@ -71,7 +71,18 @@ fn a_frozen_job_can_be_terminated_and_is_left_thawed() {
     let mut shell = Command::new("sh");
     shell.args(["-c", "sleep 600 & exec sleep 600"]);
     let mut shell = Reap::new(job.spawn(&mut shell).unwrap());
-    wait_pid_count(&job, 3, TIMEOUT);
+    let pids = wait_pid_count(&job, 3, TIMEOUT);
+    // Each asleep (state S) first: a process still loading its program can be in an
+    // uninterruptible wait (the guests read programs over 9p), which the v1 freezer waits for.
+    wait_for("the processes to sleep", TIMEOUT, || {
+        pids.iter().all(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('S'))
+            })
+        })
+    });
     job.freeze().unwrap();
     let start = Instant::now();
     job.terminate(1).unwrap();
