@@ -64,9 +64,13 @@ use crate::{
 ///
 /// # fn main() -> Result<(), jobobject::Error> {
 /// let job = JobObject::create(&Options::new().notifications(true))?;
+/// # #[cfg(unix)]
 /// let mut child = job.spawn(Command::new("sleep").arg("0.1"))?;
-/// assert_eq!(job.pids()?, vec![child.id()]);
-/// assert_eq!(job.poll_notification()?, Notification::AllProcessesExited);
+/// # #[cfg(windows)]
+/// # let mut child = job.spawn(Command::new("cmd").args(["/C", "ping -n 2 127.0.0.1 >NUL"]))?;
+/// assert!(job.pids()?.contains(&child.id()));
+/// // Windows also tells each process's start and exit: wait for the emptying.
+/// while job.poll_notification()? != Notification::AllProcessesExited {}
 /// child.wait().unwrap();
 /// job.close()?;
 /// # Ok(())
@@ -352,8 +356,13 @@ impl JobObject {
     ///
     /// # fn main() -> Result<(), jobobject::Error> {
     /// let job = JobObject::create(&Options::default())?;
-    /// job.set_cpu_limit(Some(CpuLimit::Rate(2_500)))?; // a quarter of the machine
-    /// assert_eq!(job.cpu_limit()?, Some(CpuLimit::Rate(2_500)));
+    /// match job.set_cpu_limit(Some(CpuLimit::Rate(2_500))) {
+    ///     // A quarter of the machine.
+    ///     Ok(()) => assert_eq!(job.cpu_limit()?, Some(CpuLimit::Rate(2_500))),
+    ///     // A system without CPU rate control (Wine) says so, and nothing is set.
+    ///     Err(jobobject::Error::Unsupported { .. }) => assert_eq!(job.cpu_limit()?, None),
+    ///     Err(err) => return Err(err),
+    /// }
     /// # Ok(())
     /// # }
     /// ```
@@ -476,7 +485,12 @@ impl JobObject {
     ///
     /// # fn main() -> Result<(), jobobject::Error> {
     /// let job = JobObject::create(&Options::default())?;
-    /// job.set_resource_limits(&JobLimits::new().memory(256 << 20).max_processes(32))?;
+    /// let limits = JobLimits::new().memory(256 << 20).max_processes(32);
+    /// if let Err(err) = job.set_resource_limits(&limits) {
+    ///     // A system without these limits (Wine) says so, and nothing is set.
+    ///     assert!(matches!(err, jobobject::Error::Unsupported { .. }), "{err}");
+    ///     return Ok(());
+    /// }
     /// let mut change = JobLimits::new();
     /// change.memory = Limit::Clear; // remove the memory limit, keep the process limit
     /// job.set_resource_limits(&change)?;
