@@ -527,7 +527,8 @@ impl JobObject {
 
     /// The memory that belongs to the job's processes alone, in bytes: anonymous memory, not
     /// file pages that others could share (Windows: the sum of each process's private
-    /// working set; Linux v2: `anon` of `memory.stat`; v1: `total_rss`).
+    /// working set, leaving out a process that exited meanwhile or that this process may not
+    /// open, as hcsshim does; Linux v2: `anon` of `memory.stat`; v1: `total_rss`).
     pub fn private_working_set(&self) -> Result<u64> {
         self.inner.private_working_set()
     }

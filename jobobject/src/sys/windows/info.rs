@@ -65,7 +65,16 @@ pub(super) struct MemoryUsageInformation {
 
 /// Reads information of `class` about `job`.
 pub(super) fn query<T: PlainInfo>(job: HANDLE, class: JOBOBJECTINFOCLASS) -> io::Result<T> {
-    let mut value = T::default();
+    query_from(job, class, T::default())
+}
+
+/// Reads information of `class` about `job` into `value`, which says what is asked for
+/// (some classes read flags of the structure passed in, as the I/O attribution does).
+pub(super) fn query_from<T: PlainInfo>(
+    job: HANDLE,
+    class: JOBOBJECTINFOCLASS,
+    mut value: T,
+) -> io::Result<T> {
     // SAFETY: `value` is a writable `T` of the size passed, and `T: PlainInfo` is the layout
     // the system writes for `class`; the return-length pointer may be null.
     let ok = unsafe {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use windows_sys::Win32::Foundation::{ERROR_INVALID_PARAMETER, HANDLE};
+use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::System::JobObjects::{
     IsProcessInJob, JOBOBJECT_IO_ATTRIBUTION_CONTROL_ENABLE, JOBOBJECT_IO_ATTRIBUTION_INFORMATION,
 };
@@ -65,8 +65,13 @@ pub(super) fn set_io_tracking(job: HANDLE, label: &str) -> Result<(), Error> {
 /// JobObjectIoAttribution (class 42); [`Error::IoTrackingDisabled`] until it is on.
 /// `tracking` says whether this handle turned it on.
 pub(super) fn storage(job: HANDLE, label: &str, tracking: bool) -> Result<StorageStats, Error> {
+    // Asked with the enable flag, as hcsshim asks.
+    let asked = JOBOBJECT_IO_ATTRIBUTION_INFORMATION {
+        ControlFlags: JOBOBJECT_IO_ATTRIBUTION_CONTROL_ENABLE as u32,
+        ..JOBOBJECT_IO_ATTRIBUTION_INFORMATION::default()
+    };
     let info: JOBOBJECT_IO_ATTRIBUTION_INFORMATION =
-        match info::query(job, JOB_OBJECT_IO_ATTRIBUTION) {
+        match info::query_from(job, JOB_OBJECT_IO_ATTRIBUTION, asked) {
             Ok(info) => info,
             Err(_) if !tracking => return Err(Error::IoTrackingDisabled),
             Err(err) => {
@@ -95,10 +100,10 @@ pub(super) fn private_working_set(job: HANDLE, label: &str) -> Result<u64, Error
         .map_err(|err| errors::os(label, "query JobObjectBasicProcessIdList", err))?;
     let mut total = 0u64;
     for pid in pids {
-        let process = match process::open(pid, PROCESS_QUERY_LIMITED_INFORMATION) {
-            Ok(process) => process,
-            Err(err) if err.raw_os_error() == Some(ERROR_INVALID_PARAMETER as i32) => continue,
-            Err(err) => return Err(errors::os(label, format!("OpenProcess {pid}"), err)),
+        // A process that exited meanwhile, or that this process may not open, is left out,
+        // as hcsshim leaves it out: one process does not fail the job's figure.
+        let Ok(process) = process::open(pid, PROCESS_QUERY_LIMITED_INFORMATION) else {
+            continue;
         };
         let mut inside = 0;
         // SAFETY: both handles are valid; `inside` is writable.
