@@ -132,7 +132,14 @@ impl JobObject {
     /// write. If the kernel refuses a move (a real-time process the v1 cpu controller cannot
     /// hold is [`Error::InvalidArgument`](crate::Error::InvalidArgument)), the process and its
     /// new children are moved back where they were. The process limit refuses forks, not the
-    /// move: the assigned process itself may take the job one over its limit.
+    /// move: the assigned process itself may take the job one over its limit. On Windows the
+    /// process limit refuses the assignment itself, and Windows then terminates the process:
+    /// that is an [`Error::Os`](crate::Error::Os) that says so (`ERROR_NOT_ENOUGH_QUOTA`).
+    ///
+    /// The memory a process allocated before it was assigned stays charged where it was on
+    /// Linux (a cgroup is charged for what its processes allocate while in it, and pages are
+    /// not moved): the job's memory use and limit count only what the process uses from then
+    /// on. Windows counts a process's committed memory wherever it was allocated.
     pub fn assign(&self, pid: u32) -> Result<()> {
         self.inner.assign(pid)
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use windows_sys::Win32::Foundation::{ERROR_INVALID_PARAMETER, HANDLE};
+use windows_sys::Win32::Foundation::{ERROR_INVALID_PARAMETER, ERROR_NOT_ENOUGH_QUOTA, HANDLE};
 use windows_sys::Win32::System::JobObjects::{AssignProcessToJobObject, TerminateJobObject};
 use windows_sys::Win32::System::Threading::{PROCESS_SET_QUOTA, PROCESS_TERMINATE};
 
@@ -129,6 +129,18 @@ impl Job {
         // PROCESS_TERMINATE, which the call needs.
         if unsafe { AssignProcessToJobObject(inner.job(), raw(&process)) } == 0 {
             let err = std::io::Error::last_os_error();
+            // The job's process limit refused it, and Windows terminated the process: say
+            // so, not that it is gone.
+            if err.raw_os_error() == Some(ERROR_NOT_ENOUGH_QUOTA as i32) {
+                return Err(errors::os(
+                    &inner.label,
+                    format!(
+                        "AssignProcessToJobObject {pid} (refused by the job's process limit; \
+                         Windows terminates a process it refuses so)"
+                    ),
+                    err,
+                ));
+            }
             // The process exited between the open and the assignment.
             if process::has_exited(&process) {
                 return Err(Error::ProcessNotFound { pid, exited: true });
