@@ -168,6 +168,10 @@ pub(super) fn register(
 ) -> Result<(Registration, Arc<Queue>), Error> {
     let port = port(label)?;
     let queue = Arc::new(Queue::new());
+    // The same job under another spelling (`Local\NAME`, other letter case) is the same
+    // entry: Windows names are case-insensitive, and `Local\` is the default namespace.
+    let name = name.map(name_key);
+    let name = name.as_deref();
     let mut jobs = lock(&port.jobs);
     let listener = jobs.next_listener;
     jobs.next_listener += 1;
@@ -228,6 +232,16 @@ pub(super) fn register(
     Ok((Registration { key, listener }, queue))
 }
 
+/// The key a job's name is known by: without a leading `Local\` (the namespace a plain
+/// name is in), in upper case (Windows compares object names without regard to case).
+fn name_key(name: &str) -> String {
+    let bare = match name.get(..6) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("local\\") => &name[6..],
+        _ => name,
+    };
+    bare.to_uppercase()
+}
+
 /// A process was put in the job by this process (`assign` or `spawn`): the job is populated
 /// even should its NEW_PROCESS message be lost, if the count says so. (A process that has
 /// already exited is left to its messages: its NEW_PROCESS and ZERO may have been handled
@@ -270,7 +284,7 @@ fn with_entry(
         let jobs = lock(&port.jobs);
         let key = registration
             .map(|registration| registration.key)
-            .or_else(|| name.and_then(|name| jobs.by_name.get(name).copied()));
+            .or_else(|| name.and_then(|name| jobs.by_name.get(&name_key(name)).copied()));
         key.and_then(|key| jobs.by_key.get(&key).cloned())
     };
     if let Some(entry) = entry {

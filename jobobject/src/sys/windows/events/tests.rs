@@ -117,3 +117,14 @@ fn every_message_has_a_notification() {
     // An unknown message is Unimplemented (which `drain` uses as its marker).
     assert_eq!(drain(&queue), []);
 }
+
+#[test]
+fn names_are_keyed_as_windows_compares_them() {
+    assert_eq!(name_key("build"), "BUILD");
+    assert_eq!(name_key("Local\\Build"), "BUILD");
+    assert_eq!(name_key("LOCAL\\build"), name_key("build"));
+    // Another namespace is another job.
+    assert_ne!(name_key("Global\\build"), name_key("build"));
+    assert_eq!(name_key("Local"), "LOCAL");
+    assert_eq!(name_key("é"), "É");
+}
