@@ -376,3 +376,130 @@ fn another_spelling_of_the_name_is_the_same_job() {
     }
     assert!(job.pids().is_ok());
 }
+
+/// Whether the test runs on real Windows; under Wine, which implements none of these limits,
+/// it says which enforcement it leaves to real Windows.
+fn on_real_windows(test: &str) -> bool {
+    match wine() {
+        Some(version) => {
+            eprintln!("{test}: under Wine {version}: enforcement is checked on real Windows only");
+            false
+        }
+        None => true,
+    }
+}
+
+/// Real Windows: an allocation that would take the job over its memory limit fails (Windows
+/// limits committed memory), and one under it succeeds.
+#[test]
+fn memory_limit_refuses_an_allocation_over_it() {
+    if !on_real_windows("memory_limit_refuses_an_allocation_over_it") {
+        return;
+    }
+    let job = create(&options("memory-enforced"));
+    job.set_memory_limit(Some(64 << 20)).unwrap();
+    let over = job.spawn(&mut child("alloc:128")).unwrap().wait().unwrap();
+    assert_eq!(
+        over.code(),
+        Some(3),
+        "128 MiB under a 64 MiB limit: {over:?}"
+    );
+    let under = job.spawn(&mut child("alloc:16")).unwrap().wait().unwrap();
+    assert!(under.success(), "16 MiB under a 64 MiB limit: {under:?}");
+}
+
+/// Real Windows: a CPU rate holds a busy process to its share of the machine.
+#[test]
+fn cpu_rate_holds_a_busy_process_to_its_share() {
+    if !on_real_windows("cpu_rate_holds_a_busy_process_to_its_share") {
+        return;
+    }
+    let job = create(&options("rate-enforced"));
+    job.set_cpu_limit(Some(jobobject::CpuLimit::Rate(1_000)))
+        .unwrap();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let before = job.processor_stats().unwrap();
+    let start = std::time::Instant::now();
+    let status = job.spawn(&mut child("spin:3000")).unwrap().wait().unwrap();
+    assert!(status.success());
+    let after = job.processor_stats().unwrap();
+    let used = (after.user_time + after.kernel_time) - (before.user_time + before.kernel_time);
+    let share = used.as_secs_f64() / start.elapsed().as_secs_f64() / cpus;
+    assert!(
+        share < 0.2,
+        "a 10% rate let it use {:.0}% of the machine",
+        share * 100.0
+    );
+}
+
+/// Real Windows: the job's affinity is every process's affinity.
+#[test]
+fn affinity_is_the_processes_affinity() {
+    if !on_real_windows("affinity_is_the_processes_affinity") {
+        return;
+    }
+    use windows_sys::Win32::Foundation::CloseHandle;
+    use windows_sys::Win32::System::Threading::{
+        GetProcessAffinityMask, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    let job = create(&options("affinity-enforced"));
+    job.set_cpu_affinity(Some(1)).unwrap();
+    let mut child = Reap::new(job.spawn(&mut child("sleep:5000")).unwrap());
+    let (mut process, mut system) = (0usize, 0usize);
+    // SAFETY: a query right on a live child, whose handle is closed after the one query.
+    let ok = unsafe {
+        let handle = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, child.pid);
+        assert!(!handle.is_null(), "OpenProcess");
+        let ok = GetProcessAffinityMask(handle, &mut process, &mut system);
+        CloseHandle(handle);
+        ok
+    };
+    assert_ne!(ok, 0, "GetProcessAffinityMask");
+    assert_eq!(process, 1, "the child may run on {process:#x}");
+    child.wait();
+}
+
+/// Real Windows: the process limit refuses a process beyond it.
+#[test]
+fn process_limit_refuses_one_more() {
+    if !on_real_windows("process_limit_refuses_one_more") {
+        return;
+    }
+    let job = create(&options("processes-enforced"));
+    job.set_max_processes(Some(1)).unwrap();
+    let _first = Reap::new(job.spawn(&mut child("sleep:10000")).unwrap());
+    let err = job.spawn(&mut child("sleep:10000")).unwrap_err();
+    assert!(format!("{err:?}").contains("1816"), "{err:?}"); // ERROR_NOT_ENOUGH_QUOTA
+}
+
+/// Real Windows: an I/O bandwidth limit reads back per volume as set (Windows normalizes
+/// operation counts to 8 KiB; bandwidth is bytes per second).
+#[test]
+fn io_limit_reads_back() {
+    if !on_real_windows("io_limit_reads_back") {
+        return;
+    }
+    let job = create(&options("io-enforced"));
+    job.set_io_limit(Some(1 << 20), Some(100)).unwrap();
+    assert_eq!(job.io_max_bandwidth_limit().unwrap(), Some(1 << 20));
+    assert_eq!(job.io_max_iops_limit().unwrap(), Some(100));
+}
+
+/// Real Windows: a process that ends abnormally (a fail-fast) is reported so.
+#[test]
+fn an_abnormal_exit_is_reported() {
+    if !on_real_windows("an_abnormal_exit_is_reported") {
+        return;
+    }
+    let job = create_arc(&options("abnormal").notifications(true));
+    let watcher = Watcher::start(&job);
+    let mut crashed = Reap::new(job.spawn(&mut child("abort")).unwrap());
+    let pid = crashed.pid;
+    crashed.wait();
+    let seen = watcher.until_all_exited(TIMEOUT);
+    assert!(
+        seen.iter()
+            .any(|n| matches!(n, Notification::AbnormalProcessExit { pid: p, .. } if *p == pid)),
+        "{seen:?}"
+    );
+}

@@ -19,7 +19,7 @@ const CHILD_ARGS: [&str; 5] = [
 ];
 
 /// This binary in child mode `mode`: `sleep:MS`, `exit:CODE`, `spin:MS` (busy for MS of wall
-/// time), `grandchild:MS` (starts `sleep:MS`, prints `GRANDCHILD <pid>`, waits for it) or
+/// time), `alloc:MB` (touches MB MiB; exit 3 when the allocation is refused), `abort`, `grandchild:MS` (starts `sleep:MS`, prints `GRANDCHILD <pid>`, waits for it) or
 /// `orphan:MS` (the same, but exits at once, leaving the grandchild running), `echo:VAR`
 /// (copies stdin to stdout, then prints the variable VAR to stderr), `args` (prints the
 /// arguments given after the harness's own), or `hold:NAME` and `hold-kill:NAME` (opens the
@@ -82,6 +82,17 @@ pub fn run_child_mode() {
     match what {
         "sleep" => std::thread::sleep(Duration::from_millis(arg)),
         "exit" => std::process::exit(arg as i32),
+        // Allocates and touches `arg` MiB: exit 0, or 3 if the allocation was refused.
+        "alloc" => {
+            let mut memory: Vec<u8> = Vec::new();
+            if memory.try_reserve_exact((arg as usize) << 20).is_err() {
+                std::process::exit(3);
+            }
+            memory.resize((arg as usize) << 20, 1);
+            std::hint::black_box(&memory);
+        }
+        // Ends abnormally (on Windows a fail-fast exception, an abnormal exit for a job).
+        "abort" => std::process::abort(),
         "spin" => {
             let end = Instant::now() + Duration::from_millis(arg);
             let mut x = 0u64;
