@@ -409,7 +409,9 @@ impl JobObject {
     /// Limits the memory of the whole job to `bytes`, or removes the limit (`None`): when it
     /// is reached the kernel reclaims, then kills a process of the job (Linux's OOM killer;
     /// Windows fails the allocation). Linux v2: `memory.max`; v1: `memory.limit_in_bytes`.
-    /// Both count the page cache the job uses.
+    /// Both count the page cache the job uses. Windows limits the memory the job's processes
+    /// have committed (private memory, wherever it lies: in RAM or the page file), not what
+    /// is resident.
     ///
     /// Zero is [`Error::InvalidArgument`](crate::Error::InvalidArgument). On Linux the kernel
     /// counts whole pages, rounding down: `bytes` must be at least one page (4096 bytes on most
@@ -443,6 +445,11 @@ impl JobObject {
     /// covered by their disk). A disk attached later is not limited until the limit is set
     /// again. On v1 only direct I/O is throttled: buffered writes reach the disk later, from
     /// the kernel's writeback, outside the job.
+    ///
+    /// On Windows it is the job's I/O rate control with no volume named, which Windows applies
+    /// to each volume on its own (a limit per volume, as on Linux per disk); Windows counts
+    /// operations normalized to its base I/O size (an 8 KiB request is one operation, a
+    /// larger one several), and bandwidth in bytes per second.
     pub fn set_io_limit(&self, bandwidth: Option<u64>, iops: Option<u64>) -> Result<()> {
         self.set_resource_limits(&JobLimits {
             io_bandwidth: bandwidth.into(),

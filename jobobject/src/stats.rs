@@ -61,9 +61,11 @@ pub struct ProcessorStats {
     pub total_processes: u32,
     /// Processes in the job now (Linux: the `cgroup.procs` of the job and its nested jobs).
     pub active_processes: u32,
-    /// Processes killed by the job: by [`terminate`](crate::JobObject::terminate) (on Linux,
-    /// those this process terminated) or by the memory limit's OOM killer (Linux: `oom_kill`
-    /// of `memory.events`, or of `memory.oom_control` on v1).
+    /// Processes killed by the job. Linux: by [`terminate`](crate::JobObject::terminate) (those
+    /// this process terminated) or by the OOM killer (`oom_kill` of `memory.events`, or of
+    /// `memory.oom_control` on v1). Windows: `TotalTerminatedProcesses`, the processes Windows
+    /// terminated for a limit the job sets (a process over its time limit, say); processes
+    /// ended by `terminate` count there only as far as Windows counts them.
     pub terminated_processes: u32,
     /// The most processes the job has held at once, where the system counts it: Linux
     /// `pids.peak` (from Linux 6.1, on v2 and v1 alike, with the pids controller), which counts
