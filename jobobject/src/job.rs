@@ -94,7 +94,10 @@ impl JobObject {
     /// Opens the existing job named in `options`.
     ///
     /// Without a name this is [`Error::InvalidArgument`](crate::Error::InvalidArgument); a job
-    /// that does not exist is [`Error::NotFound`](crate::Error::NotFound).
+    /// that does not exist is [`Error::NotFound`](crate::Error::NotFound), and so is an
+    /// anonymous job: it has no name on Windows, and on Linux the name it was given for its
+    /// directory does not open it (an observer handle, `os::linux::OptionsExt::observer`,
+    /// may read and control it, as `jobctl list` does).
     ///
     /// ```
     /// use jobobject::{JobObject, Options};

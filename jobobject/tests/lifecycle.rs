@@ -354,3 +354,23 @@ fn stop_waits_the_grace_period_then_kills() {
     assert!(stopped.in_time && stopped.killed == 0, "{stopped:?}");
     assert_eq!(polite.wait().code(), Some(7));
 }
+
+/// An anonymous job is not opened by the name it was given for its directory (it has none on
+/// Windows); an observer may read and control it.
+#[test]
+fn an_anonymous_job_is_not_opened_by_name() {
+    if !require_cgroups("an_anonymous_job_is_not_opened_by_name") {
+        return;
+    }
+    let job = create(&anonymous_options());
+    let name = job.name().unwrap();
+    let by_name = named_options(&name);
+    let err = JobObject::open(&by_name).unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert!(err.to_string().contains("anonymous"), "{err}");
+    let observer = JobObject::open(&by_name.observer(true)).unwrap();
+    assert_eq!(observer.pids().unwrap(), job.pids().unwrap());
+    observer.close().unwrap();
+    job.close().unwrap();
+    wait_job_removed(&name, TIMEOUT);
+}

@@ -209,17 +209,29 @@ impl Drop for Cleanup {
         if remaining_dirs(&self.name).is_empty() {
             return;
         }
+        // An observer opens anonymous jobs too: it kills what is left, and the directories go
+        // below (or with the holder's keeper).
         let options = Options::new()
             .name(self.name.clone())
-            .cgroup_parent(CgroupParent::Own);
+            .cgroup_parent(CgroupParent::Own)
+            .observer(true);
         if let Ok(job) = JobObject::open(&options) {
-            job.set_terminate_on_last_handle_close().ok();
+            job.terminate(1).ok();
+            job.wait_empty(Some(std::time::Duration::from_secs(10))).ok();
             job.close().ok();
         }
-        // What the library could not open (a partial job): remove it by hand, v1 first. An
-        // rmdir of a cgroup fails harmlessly while it holds a process or a nested cgroup.
-        for dir in remaining_dirs(&self.name).iter().rev() {
-            std::fs::remove_dir(dir).ok();
+        // Then by hand, v1 first (and what the library could not open: a partial job). An
+        // rmdir of a cgroup fails harmlessly while it holds a process or a nested cgroup, and
+        // for a moment after its last process exited: tried for up to 2 s.
+        for _ in 0..50 {
+            let left = remaining_dirs(&self.name);
+            if left.is_empty() {
+                break;
+            }
+            for dir in left.iter().rev() {
+                std::fs::remove_dir(dir).ok();
+            }
+            std::thread::sleep(Duration::from_millis(40));
         }
     }
 }

@@ -33,6 +33,9 @@ impl Job {
         }
         let cgroups = JobCgroups::create(&options.cgroup_parent, options.name.as_deref())?;
         cgroups.mark_made();
+        if options.name.is_none() {
+            cgroups.mark_anonymous();
+        }
         let shared = Shared::register(cgroups, Holder::Creator)?;
         Self::with(shared, Holder::Creator, options)
     }
@@ -43,6 +46,15 @@ impl Job {
         };
         cgroup::check_name(name)?;
         let cgroups = JobCgroups::open(&options.cgroup_parent, name)?;
+        if !options.observer && cgroups.is_anonymous() {
+            return Err(Error::NotFound {
+                what: format!(
+                    "job {name:?} by name: it was made anonymous, and an anonymous job is not \
+                     opened by name (as on Windows); an observer handle \
+                     (os::linux::OptionsExt::observer) reads and controls it"
+                ),
+            });
+        }
         let holder = if options.observer {
             Holder::Observer
         } else {

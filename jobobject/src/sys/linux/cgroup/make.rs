@@ -22,6 +22,8 @@ pub(crate) const JOB_MARK: &CStr = c"user.jobobject.job";
 pub(crate) const PERSISTENT_MARK: &CStr = c"user.jobobject.persistent";
 /// The job's processes die with its last handle anywhere.
 pub(crate) const KILL_ON_CLOSE_MARK: &CStr = c"user.jobobject.kill-on-close";
+/// Marks a job made without a name: it is not opened by name, as on Windows.
+pub(crate) const ANONYMOUS_MARK: &CStr = c"user.jobobject.anonymous";
 
 /// The hierarchy whose directory is the job's primary one (held open; membership, events,
 /// locks): v2 where mounted, else the v1 freezer's, else the pids one's, else the first.
@@ -201,6 +203,17 @@ impl JobCgroups {
     /// on cgroups, only its creator will remove it.
     pub(crate) fn mark_made(&self) {
         dir::set_mark(self.primary_fd(), JOB_MARK).ok();
+    }
+
+    /// Marks the job as made without a name.
+    pub(crate) fn mark_anonymous(&self) {
+        dir::set_mark(self.primary_fd(), ANONYMOUS_MARK).ok();
+    }
+
+    /// Whether the job was made without a name (where the kernel keeps extended attributes
+    /// on cgroups; elsewhere no job says so).
+    pub(crate) fn is_anonymous(&self) -> bool {
+        dir::has_mark(self.primary_fd(), ANONYMOUS_MARK)
     }
 
     /// Whether this library made the job (in any process).
