@@ -8,7 +8,7 @@ use std::time::Duration;
 use jobobject::os::linux::{CgroupLayout, CgroupParent, OptionsExt};
 use jobobject::{JobObject, Options};
 
-use super::{V1Use, v1_use, wait_for};
+use super::{V1Use, v1_use};
 
 /// One cgroup hierarchy and this process's cgroup in it.
 #[derive(Debug, Clone)]
@@ -166,9 +166,28 @@ pub fn assert_job_removed(name: &str) {
 
 /// Waits until the job `name` is gone from every hierarchy.
 pub fn wait_job_removed(name: &str, timeout: Duration) {
-    wait_for(&format!("job {name} to be removed"), timeout, || {
-        remaining_dirs(name).is_empty()
-    });
+    let start = std::time::Instant::now();
+    let mut delay = Duration::from_millis(1);
+    while !remaining_dirs(name).is_empty() {
+        if start.elapsed() >= timeout {
+            // What is left, and who could still remove it, for the failure's reader.
+            let keepers: Vec<u32> = std::fs::read_dir("/proc")
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                        .filter(|&pid| super::is_keeper(pid))
+                        .collect()
+                })
+                .unwrap_or_default();
+            panic!(
+                "timed out after {timeout:?} waiting for job {name} to be removed: left {:?}; \
+                 keepers running {keepers:?}",
+                job_pids(name)
+            );
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(50));
+    }
     assert_job_removed(name);
 }
 

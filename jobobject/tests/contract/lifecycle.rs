@@ -180,6 +180,7 @@ fn kill_on_close_is_the_jobs_across_processes() {
             sleeper.wait_timeout(Duration::from_secs(10)).is_some(),
             "{case}: the last close did not kill within 10 s"
         );
+        eprintln!("{case}: waiting for the job to go");
         wait_removed(&name);
     }
 }
