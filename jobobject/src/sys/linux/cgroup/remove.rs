@@ -74,9 +74,11 @@ impl JobCgroups {
         }
     }
 
-    /// One `rmdir` of each of the job's directories still there, the primary one first: while
-    /// it is busy the job stays whole, and once it is gone nobody can open the job, so the
-    /// others are mere leftovers. A busy directory (`EBUSY`) is the error returned.
+    /// One `rmdir` of each of the job's directories still there, the primary one last: it
+    /// holds the job's marks, by which whoever finishes the removal (this process's event
+    /// thread, or its keeper should the process end first) finds the job, so it goes only
+    /// once the others are gone. A busy directory (`EBUSY`) is the error returned, and the
+    /// primary one is then left for the next attempt.
     pub(crate) fn remove_once(&self) -> Result<(), Error> {
         if self.dirs.is_empty() {
             // A job whose making failed at its first directory.
@@ -85,14 +87,16 @@ impl JobCgroups {
         // Those another process made on demand are this job's too.
         self.refresh_on_demand();
         let primary = self.primary();
-        self.remove_dir(primary)?;
         let mut first_error = None;
         for d in self.all_dirs().filter(|d| !std::ptr::eq(*d, primary)) {
             if let Err(err) = self.remove_dir(d) {
                 first_error.get_or_insert(err);
             }
         }
-        first_error.map_or(Ok(()), Err)
+        match first_error {
+            Some(err) => Err(err),
+            None => self.remove_dir(primary),
+        }
     }
 
     /// Removes one directory if it is still this job's (not one that took its name since).

@@ -4,7 +4,6 @@
 //! kill-on-close, and removes it once empty if this library made it and it is not persistent.
 //! Nothing here allocates (see `raw`).
 
-use std::ffi::CStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
@@ -48,8 +47,9 @@ pub(super) fn last_close(keeper: &Keeper, job: &Job) -> Outcome {
     remove(keeper, job)
 }
 
-/// Removes the job if it is empty: its primary directory first (while that is busy the job
-/// stays whole), then the others. A job with nested jobs stays, as the library leaves it.
+/// Removes the job if it is empty: the other directories first, then its primary one, which
+/// holds the marks (while one of the others is busy the job stays findable). A job with
+/// nested jobs stays, as the library leaves it.
 pub(super) fn remove(keeper: &Keeper, job: &Job) -> Outcome {
     let mut others: [Option<(&Parent, (u64, u64))>; MAX_PARENTS] = [None; MAX_PARENTS];
     let mut primary = None;
@@ -69,25 +69,29 @@ pub(super) fn remove(keeper: &Keeper, job: &Job) -> Outcome {
     let Ok(identity) = dir::identity(job.fd()) else {
         return Outcome::Done;
     };
-    let mut waited = Duration::ZERO;
-    loop {
-        match raw::remove_if_same(primary.fd(), job.name.as_cstr(), identity) {
-            Err(err) if err.raw_os_error() == Some(libc::EBUSY) => {
-                if has_subdirs(job.fd()) {
-                    return Outcome::Done;
-                }
-                if populated(keeper, job) || waited >= REMOVE_RETRY {
-                    return Outcome::WhenEmpty;
-                }
-                // Its last process exited a moment ago: the kernel frees the cgroup soon.
-                pause(&mut waited);
-            }
-            Err(_) => return Outcome::Done,
-            Ok(()) => break,
-        }
+    if has_subdirs(job.fd()) {
+        return Outcome::Done;
     }
-    for (parent, identity) in others.iter().flatten() {
-        remove_retrying(parent.fd(), job.name.as_cstr(), *identity);
+    let mut waited = Duration::ZERO;
+    let targets = others
+        .iter()
+        .flatten()
+        .map(|(parent, identity)| (*parent, *identity))
+        .chain(std::iter::once((primary, identity)));
+    for (parent, identity) in targets {
+        loop {
+            match raw::remove_if_same(parent.fd(), job.name.as_cstr(), identity) {
+                Err(err) if err.raw_os_error() == Some(libc::EBUSY) => {
+                    if populated(keeper, job) || waited >= REMOVE_RETRY {
+                        return Outcome::WhenEmpty;
+                    }
+                    // Its last process exited a moment ago: the kernel frees it soon.
+                    pause(&mut waited);
+                }
+                // Gone, or not the job's any more: the next.
+                Err(_) | Ok(()) => break,
+            }
+        }
     }
     Outcome::Done
 }
@@ -97,17 +101,6 @@ fn pause(waited: &mut Duration) {
     let delay = (*waited / 2).clamp(Duration::from_micros(100), Duration::from_millis(50));
     raw::sleep(delay);
     *waited += delay;
-}
-
-/// Removes a directory still the job's, retrying while the kernel reports it busy.
-fn remove_retrying(parent: BorrowedFd<'_>, name: &CStr, identity: (u64, u64)) {
-    let mut waited = Duration::ZERO;
-    while let Err(err) = raw::remove_if_same(parent, name, identity) {
-        if err.raw_os_error() != Some(libc::EBUSY) || waited >= REMOVE_RETRY {
-            return;
-        }
-        pause(&mut waited);
-    }
 }
 
 fn has_subdirs(fd: BorrowedFd<'_>) -> bool {
