@@ -236,7 +236,8 @@ impl Drop for Cleanup {
             .observer(true);
         if let Ok(job) = JobObject::open(&options) {
             job.terminate(1).ok();
-            job.wait_empty(Some(std::time::Duration::from_secs(10))).ok();
+            job.wait_empty(Some(std::time::Duration::from_secs(10)))
+                .ok();
             job.close().ok();
         }
         // Then by hand, v1 first (and what the library could not open: a partial job). An
