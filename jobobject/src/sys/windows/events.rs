@@ -168,8 +168,8 @@ pub(super) fn register(
 ) -> Result<(Registration, Arc<Queue>), Error> {
     let port = port(label)?;
     let queue = Arc::new(Queue::new());
-    // The same job under another spelling (`Local\NAME`, `LOCAL\NAME`) is the same entry:
-    // `Local\` is the default namespace, and its prefix is compared without regard to case.
+    // The same job under another spelling (`Local\NAME`) is the same entry: `Local\` is the
+    // default namespace.
     let name = name.map(name_key);
     let name = name.as_deref();
     let mut jobs = lock(&port.jobs);
@@ -232,14 +232,11 @@ pub(super) fn register(
     Ok((Registration { key, listener }, queue))
 }
 
-/// The key a job's name is known by: without a leading `Local\` in any letter case (the
-/// namespace a plain name is in). The name itself is compared as it is: job object names
-/// are case-sensitive.
+/// The key a job's name is known by: without a leading `Local\` (the namespace a plain name
+/// is in). Names are compared as they are, as Windows compares them: `LOCAL\NAME` and `name`
+/// are other jobs.
 fn name_key(name: &str) -> String {
-    match name.get(..6) {
-        Some(prefix) if prefix.eq_ignore_ascii_case("local\\") => name[6..].to_owned(),
-        _ => name.to_owned(),
-    }
+    name.strip_prefix("Local\\").unwrap_or(name).to_owned()
 }
 
 /// A process was put in the job by this process (`assign` or `spawn`): the job is populated

@@ -122,9 +122,9 @@ fn every_message_has_a_notification() {
 fn names_are_keyed_as_windows_compares_them() {
     assert_eq!(name_key("build"), "build");
     assert_eq!(name_key("Local\\build"), "build");
-    assert_eq!(name_key("LOCAL\\build"), name_key("build"));
-    // The name itself is case-sensitive; another namespace is another job.
+    // Names, and the namespace prefix, are case-sensitive; another namespace is another job.
     assert_ne!(name_key("BUILD"), name_key("build"));
+    assert_ne!(name_key("LOCAL\\build"), name_key("build"));
     assert_ne!(name_key("Global\\build"), name_key("build"));
     assert_eq!(name_key("Local"), "Local");
 }
