@@ -357,23 +357,22 @@ fn freezing_is_unsupported() {
 fn another_spelling_of_the_name_is_the_same_job() {
     let name = test_name("spelling");
     let job = create_arc(&named_options(&name).notifications(true));
-    for other in [format!("Local\\{name}")] {
-        let opened = Arc::new(
-            JobObject::open(&named_options(&other).notifications(true))
-                .unwrap_or_else(|e| panic!("open {other:?}: {e}")),
-        );
-        let watcher = Watcher::start(&opened);
-        let mut child = Reap::new(job.spawn(&mut child("exit:0")).unwrap());
-        let pid = child.pid;
-        child.wait();
-        let seen = watcher.until_all_exited(TIMEOUT);
-        assert!(
-            seen.contains(&Notification::NewProcess { pid }),
-            "{other:?}: {seen:?}"
-        );
-        // Dropping the watcher closes its handle; the creator's stays.
-        drop(watcher);
-    }
+    let other = format!("Local\\{name}");
+    let opened = Arc::new(
+        JobObject::open(&named_options(&other).notifications(true))
+            .unwrap_or_else(|e| panic!("open {other:?}: {e}")),
+    );
+    let watcher = Watcher::start(&opened);
+    let mut child = Reap::new(job.spawn(&mut child("exit:0")).unwrap());
+    let pid = child.pid;
+    child.wait();
+    let seen = watcher.until_all_exited(TIMEOUT);
+    assert!(
+        seen.contains(&Notification::NewProcess { pid }),
+        "{other:?}: {seen:?}"
+    );
+    // Dropping the watcher closes its handle; the creator's stays.
+    drop(watcher);
     assert!(job.pids().is_ok());
 }
 
