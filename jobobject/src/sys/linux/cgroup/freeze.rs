@@ -2,7 +2,7 @@
 //! freezer. Both freeze the jobs nested in it with it.
 
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use super::{JobCgroups, dir, os, v2, wait_until};
@@ -116,7 +116,9 @@ impl JobCgroups {
     fn frozen_inner(&self) -> io::Result<bool> {
         if let Some(fd) = self.v2_fd() {
             if let Some(frozen) = v2::events(fd)?.frozen {
-                return Ok(frozen);
+                // Some kernels (6.1) report a cgroup frozen once its own processes are,
+                // before its nested cgroups': those are asked too.
+                return Ok(frozen && nested_frozen(fd)?);
             }
         }
         let freezer = self.v1("freezer").ok_or(io::ErrorKind::Unsupported)?;
@@ -130,4 +132,25 @@ impl JobCgroups {
 enum Freezer {
     V2,
     V1,
+}
+
+/// Whether every cgroup nested in the v2 cgroup `dir` reports itself frozen (one removed
+/// meanwhile holds nothing to freeze).
+fn nested_frozen(dir: BorrowedFd<'_>) -> io::Result<bool> {
+    for name in dir::subdirectories(dir)? {
+        let child = match dir::open_child(dir, &name) {
+            Ok(child) => child,
+            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(err) => return Err(err),
+        };
+        let frozen = match v2::events(child.as_fd()) {
+            Ok(events) => events.frozen.unwrap_or(true),
+            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => true,
+            Err(err) => return Err(err),
+        };
+        if !frozen || !nested_frozen(child.as_fd())? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
