@@ -67,8 +67,9 @@ pub enum Error {
     },
 
     /// The job is busy: it cannot be deleted while it holds processes or nested jobs, another
-    /// process has held it locked for longer than an open waits (it was removing it), or it is
-    /// frozen and a process started in it could not run until it is thawed.
+    /// process has held it locked for longer than an open waits (it was removing it), it is
+    /// frozen and a process started in it could not run until it is thawed, or (Windows)
+    /// another process gets its notifications.
     #[error("{what}")]
     Busy {
         /// What keeps it busy.

@@ -384,7 +384,9 @@ impl JobObject {
     }
 
     /// The job's CPU limit, `None` without one (on Linux a weight of 5, the kernel's default
-    /// share, is none).
+    /// share, is none). Like every limit's getter, it says `None` where the system cannot
+    /// hold such a limit (Wine), and only the setter says
+    /// [`Error::Unsupported`](crate::Error::Unsupported).
     pub fn cpu_limit(&self) -> Result<Option<CpuLimit>> {
         self.inner.cpu_limit()
     }

@@ -21,6 +21,14 @@ pub struct Options {
     pub name: Option<String>,
     /// Deliver [`Notification`](crate::Notification)s to
     /// [`poll_notification`](crate::JobObject::poll_notification).
+    ///
+    /// On Windows a job reports to one completion port at a time, so one process at a time
+    /// gets its notifications: in another, create or open fails with
+    /// [`Error::Busy`](crate::Error::Busy). The handles of one process share its port, and
+    /// its last one lets the job go (Windows 8 and later). Where the system cannot let it go
+    /// (Wine), the job stays with this process's port: a handle opened later watches it again
+    /// if another of this process's handles held it meanwhile, and is refused otherwise, as
+    /// it may be another job of the same name.
     pub notifications: bool,
     /// Windows: use `NtCreateJobObject` / `NtOpenJobObject`. Ignored on Linux.
     pub use_nt_variant: bool,

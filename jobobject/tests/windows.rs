@@ -298,6 +298,30 @@ fn a_job_watched_again_after_its_last_listener_left() {
     );
 }
 
+/// A job this process watched, then let go of, and that another process made again and
+/// watches, is not taken for the one watched before: opening it with notifications is refused
+/// as `Busy` (it reports to the other process), and the other process still hears it empty.
+#[test]
+fn a_job_made_again_and_watched_elsewhere_is_not_taken_for_ours() {
+    let options = options("made-again");
+    let name = options.name.clone().unwrap();
+    create(&options.clone().notifications(true))
+        .close()
+        .unwrap();
+    let mut other = start_holder(&format!("watch:{name}"));
+    let opened = JobObject::open(&options.clone().notifications(true));
+    assert!(
+        matches!(&opened, Err(Error::Busy { what }) if what.contains("port")),
+        "{opened:?}"
+    );
+    // Without notifications it opens, and it is the other process's job.
+    let plain = JobObject::open(&options).unwrap();
+    let mut child = Reap::new(plain.spawn(&mut child("exit:0")).unwrap());
+    child.wait();
+    drop(other.stdin.take());
+    assert!(other.wait().unwrap().success());
+}
+
 /// The builder keeps the caller's creation flags: a child asked for suspended stays so (in the
 /// job) until killed.
 #[test]

@@ -21,3 +21,10 @@ pub(crate) use windows::{Job, Process, describe_kill, describe_spawn, facts};
 
 #[cfg(not(any(target_os = "linux", windows)))]
 compile_error!("jobobject supports Linux and Windows only");
+
+/// The Windows backend's decisions that make no system call, tested on every platform.
+#[cfg(all(test, not(windows)))]
+#[path = "windows/events"]
+mod windows_events {
+    mod emptying;
+}

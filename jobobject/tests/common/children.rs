@@ -22,7 +22,8 @@ const CHILD_ARGS: [&str; 5] = [
 /// time), `alloc:MB` (touches MB MiB; exit 3 when the allocation is refused), `abort`, `grandchild:MS` (starts `sleep:MS`, prints `GRANDCHILD <pid>`, waits for it) or
 /// `orphan:MS` (the same, but exits at once, leaving the grandchild running), `echo:VAR`
 /// (copies stdin to stdout, then prints the variable VAR to stderr), `args` (prints the
-/// arguments given after the harness's own), or `hold:NAME` and `hold-kill:NAME` (opens the
+/// arguments given after the harness's own), `watch:NAME` (creates the test job NAME with
+/// notifications and holds it as `hold` does, then exits 0 if it heard the job empty), or `hold:NAME` and `hold-kill:NAME` (opens the
 /// test job NAME, with `hold-kill` asks for kill-on-close, prints `HOLDING`, holds it until
 /// its stdin closes, then closes it and prints `RELEASED`).
 pub fn child(mode: &str) -> Command {
@@ -55,6 +56,21 @@ pub fn run_child_mode() {
             println!("ARG {arg:?}");
         }
         std::process::exit(0);
+    }
+    if what == "watch" {
+        // Creates the job with notifications and holds it as `hold` does.
+        let options = super::named_options(arg).notifications(true);
+        let job = jobobject::JobObject::create(&options).expect("watch: create");
+        println!("HOLDING");
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new()).ok();
+        // Exits 0 if it heard an emptying meanwhile.
+        let timeout = Duration::from_secs(10);
+        while let Ok(Some(notification)) = job.poll_notification_timeout(timeout) {
+            if notification == jobobject::Notification::AllProcessesExited {
+                std::process::exit(0);
+            }
+        }
+        std::process::exit(1);
     }
     if what == "hold" || what == "hold-kill" {
         let job = jobobject::JobObject::open(&super::named_options(arg)).expect("hold: open");

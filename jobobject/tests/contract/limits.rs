@@ -28,11 +28,9 @@ fn assert_unlimited(job: &JobObject) {
     assert_eq!(job.memory_limit().unwrap(), None);
     assert_eq!(job.max_processes().unwrap(), None);
     assert_eq!(job.cpu_affinity().unwrap(), None);
-    if limits_implemented("unlimited") {
-        assert_eq!(job.cpu_limit().unwrap(), None);
-        assert_eq!(job.io_max_bandwidth_limit().unwrap(), None);
-        assert_eq!(job.io_max_iops_limit().unwrap(), None);
-    }
+    assert_eq!(job.cpu_limit().unwrap(), None);
+    assert_eq!(job.io_max_bandwidth_limit().unwrap(), None);
+    assert_eq!(job.io_max_iops_limit().unwrap(), None);
 }
 
 #[test]
@@ -45,7 +43,8 @@ fn cpu_limits_read_back() {
     if !limits_implemented("cpu_limits_read_back") {
         assert_unsupported("weight", job.set_cpu_limit(Some(CpuLimit::Weight(7))));
         assert_unsupported("rate", job.set_cpu_limit(Some(CpuLimit::Rate(2500))));
-        assert_unsupported("cpu_limit", job.cpu_limit());
+        // A limit the system cannot hold reads as none.
+        assert_eq!(job.cpu_limit().unwrap(), None);
         return;
     }
     // 5 is the default weight, which some platforms store as no limit: it is left out.
@@ -106,8 +105,8 @@ fn io_limits_read_back() {
     let job = create(&options("io-read-back"));
     if !limits_implemented("io_limits_read_back") {
         assert_unsupported("io", job.set_io_limit(Some(10 * MIB), Some(500)));
-        assert_unsupported("bandwidth", job.io_max_bandwidth_limit());
-        assert_unsupported("iops", job.io_max_iops_limit());
+        assert_eq!(job.io_max_bandwidth_limit().unwrap(), None);
+        assert_eq!(job.io_max_iops_limit().unwrap(), None);
         return;
     }
     job.set_io_limit(Some(3 * MIB), Some(70)).unwrap();
@@ -232,4 +231,38 @@ fn cpu_sets_are_checked_and_read_back() {
         assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
         assert_eq!(job.cpu_set().unwrap(), None);
     }
+}
+
+/// Every getter of a fresh job's limits says "none", on every platform: a limit that was never
+/// set reads as unset, also where the system cannot hold it (a soft memory limit on Windows or
+/// cgroup v1, CPU rate and I/O controls under Wine), and only setters say `Unsupported`.
+#[test]
+fn a_fresh_jobs_getters_all_say_unset() {
+    if !require_jobs("a_fresh_jobs_getters_all_say_unset") {
+        return;
+    }
+    let job = create(&anonymous_options());
+    let read = [
+        ("cpu_limit", format!("{:?}", job.cpu_limit())),
+        ("cpu_affinity", format!("{:?}", job.cpu_affinity())),
+        ("cpu_set", format!("{:?}", job.cpu_set())),
+        ("memory_limit", format!("{:?}", job.memory_limit())),
+        ("memory_high", format!("{:?}", job.memory_high())),
+        ("swap_limit", format!("{:?}", job.swap_limit())),
+        ("max_processes", format!("{:?}", job.max_processes())),
+        (
+            "io_max_bandwidth_limit",
+            format!("{:?}", job.io_max_bandwidth_limit()),
+        ),
+        (
+            "io_max_iops_limit",
+            format!("{:?}", job.io_max_iops_limit()),
+        ),
+        ("oom_group_kill", format!("{:?}", job.oom_group_kill())),
+    ];
+    let wrong: Vec<_> = read
+        .iter()
+        .filter(|(_, value)| value != "Ok(None)" && value != "Ok(false)")
+        .collect();
+    assert!(wrong.is_empty(), "getters that do not say unset: {wrong:?}");
 }

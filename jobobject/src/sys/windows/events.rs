@@ -5,22 +5,19 @@
 //! associated with the port under a completion key of its own; each such handle adds a
 //! listener, an unbounded [`Queue`], to the job's entry, and the thread turns every
 //! `JOB_OBJECT_MSG_*` packet into a [`Notification`] for each listener. A job can be
-//! associated with one port only, and only once, so two handles of this process on the same
-//! named job share one entry; the key of a named job is remembered after its last listener
-//! left, for a handle that opens it again.
+//! associated with one port at a time, so two handles of this process on the same named job
+//! share one entry. When its last listener leaves, the job is let go of the port (Windows 8
+//! and later); where the system refuses that (Wine), see [`register`].
 //!
 //! # Never losing `AllProcessesExited`
 //! Windows documents that delivery to the port is not guaranteed, and `TerminateJobObject`
 //! returns before the processes are gone. So the thread does not rely on
-//! `JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO` alone. Each entry knows whether the job holds processes
-//! (`populated`: set by a new process, a successful `assign`/`spawn`, or a count read back),
-//! and reconciles that with the job's active process count: every 2 s while populated, soon
-//! after a process exits, and quickly after `terminate`. When the count has stayed 0 for a
-//! grace period, with the port drained (so a pending message would have been seen), and no
-//! ACTIVE_PROCESS_ZERO came, the thread reports `AllProcessesExited` itself, and remembers to
-//! swallow that ZERO should it still come. Each emptying is reported once.
+//! `JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO` alone: every emptying it reports is decided from the
+//! job's accounting ([`emptying`]), read on each ZERO and on checks of its own: soon after an
+//! exit, quickly after `terminate`, every 2 s while the job holds processes and every 10 s
+//! while it does not. Each emptying is reported once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::c_void;
 use std::io;
 use std::os::windows::io::OwnedHandle;
@@ -54,14 +51,15 @@ use crate::events::Queue;
 use crate::{Error, Notification};
 
 pub(super) use empty::{EmptyWatch, watch as watch_empty};
+use emptying::{Counts, Emptying, GRACE};
 
 /// The completion key of the packets that only wake the thread.
 const WAKE_KEY: usize = 0;
-/// How long the active count must stay 0, with the port drained, before the thread reports an
-/// emptying whose ACTIVE_PROCESS_ZERO did not come.
-const ZERO_GRACE: Duration = Duration::from_millis(100);
-/// The slowest reconciliation, while a job holds processes.
+/// The slowest check while a job holds processes.
 const SLOW_CHECK: Duration = Duration::from_secs(2);
+/// The check of a job that holds no process: processes may come and go with every message
+/// lost.
+const IDLE_CHECK: Duration = Duration::from_secs(10);
 /// The first reconciliation after `terminate`; the interval then doubles up to `SLOW_CHECK`.
 const FAST_CHECK: Duration = Duration::from_millis(5);
 
@@ -95,9 +93,17 @@ struct Jobs {
     next_listener: u64,
     by_key: HashMap<usize, Arc<Entry>>,
     by_name: HashMap<String, usize>,
-    /// Keys of named jobs whose last listener left: the kernel object (if it still exists)
-    /// stays associated with the port under that key.
-    retired: HashMap<String, usize>,
+    /// Named jobs whose last listener left where the system could not let them go of the
+    /// port: the kernel object (if it still exists) stays associated with it.
+    retired: HashMap<String, Retired>,
+}
+
+/// A named job still associated with the port, without listeners.
+#[derive(Debug, Clone, Copy)]
+struct Retired {
+    key: usize,
+    /// This process has held a handle on the job ever since: it is the same job.
+    held: bool,
 }
 
 /// One job with listeners in this process.
@@ -112,20 +118,67 @@ struct State {
     /// with the last listener, so that it never keeps a kill-on-close job alive.
     job: Option<OwnedHandle>,
     listeners: Vec<(u64, Arc<Queue>)>,
-    /// The job holds processes, as far as the messages and the counts tell.
-    populated: bool,
-    /// Emptyings reported without their ACTIVE_PROCESS_ZERO, which may still come.
-    expect_zero: u32,
-    /// When the active count was first seen 0 while `populated`.
-    zero_seen: Option<Instant>,
+    /// When the job emptied, from its counts.
+    emptying: Emptying,
+    /// The job held processes when its counts were last read.
+    busy: bool,
     next_check: Option<Instant>,
+    /// The next check's distance while busy: short after `terminate`, doubling to `SLOW_CHECK`.
     interval: Duration,
     /// Handles of the job's processes, opened when they joined, for their exit codes.
     processes: HashMap<u32, OwnedHandle>,
 }
 
+/// This process's hold on a named job while one of its handles is open: while any is, the job
+/// cannot have been destroyed, and its name taken by another.
+#[derive(Debug)]
+pub(super) struct Hold {
+    name: String,
+}
+
+/// How many handles this process holds on each named job, by [`name_key`].
+static HELD: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+
+/// Counts a handle on the job named `name`, until the hold is dropped (before the handle
+/// closes).
+pub(super) fn hold(name: &str) -> Hold {
+    let name = name_key(name);
+    *lock(&HELD).entry(name.clone()).or_default() += 1;
+    Hold { name }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let mut held = lock(&HELD);
+        let Some(count) = held.get_mut(&self.name) else {
+            return;
+        };
+        *count -= 1;
+        if *count > 0 {
+            return;
+        }
+        held.remove(&self.name);
+        drop(held);
+        // Once this handle closes, the job may go and its name be taken.
+        if let Some(port) = PORT.get() {
+            if let Some(retired) = lock(&port.jobs).retired.get_mut(&self.name) {
+                retired.held = false;
+            }
+        }
+    }
+}
+
 static PORT: OnceLock<&'static Port> = OnceLock::new();
 static START: Mutex<()> = Mutex::new(());
+
+/// The job's process counts, read together.
+fn counts(job: &OwnedHandle) -> io::Result<Counts> {
+    let accounting = info::accounting(raw(job))?;
+    Ok(Counts {
+        total: accounting.TotalProcesses,
+        active: accounting.ActiveProcesses,
+    })
+}
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every update of the guarded state is complete before anything can panic.
@@ -187,40 +240,38 @@ pub(super) fn register(
     }
 
     let retired = name.and_then(|name| jobs.retired.get(name).copied());
-    let key = retired.unwrap_or_else(|| {
+    // A retired key is ours if this process held the job all along: it is the same job.
+    let ours = retired
+        .filter(|retired| retired.held)
+        .map(|retired| retired.key);
+    let key = ours.unwrap_or_else(|| {
         let key = jobs.next_key;
         jobs.next_key += 1;
         key
     });
-    let association = JOBOBJECT_ASSOCIATE_COMPLETION_PORT {
-        CompletionKey: key as *mut c_void,
-        CompletionPort: raw(&port.handle),
-    };
-    if let Err(err) = info::set(
-        raw(job),
-        JobObjectAssociateCompletionPortInformation,
-        &association,
-    ) {
-        // A job that this process watched before is still associated with the port under
-        // its old key: the association cannot be made twice, and need not be.
-        let still_ours =
-            retired.is_some() && err.raw_os_error() == Some(ERROR_INVALID_PARAMETER as i32);
-        if !still_ours {
-            return Err(errors::os(
-                label,
-                "associate the job with this process's completion port (a job reports to one \
-                 port only, once: is another process watching it?)",
-                err,
-            ));
+    if let Err(err) = associate(job, key, &port.handle) {
+        let taken = err.raw_os_error() == Some(ERROR_INVALID_PARAMETER as i32);
+        match (taken, ours, retired) {
+            // Still associated with our port under its old key: nothing to do.
+            (true, Some(_), _) => {}
+            (true, None, Some(_)) => return Err(unsure_whose(label)),
+            (true, None, None) => return Err(watched_elsewhere(label)),
+            (false, ..) => {
+                return Err(errors::os(
+                    label,
+                    "associate the job with this process's completion port",
+                    err,
+                ));
+            }
         }
     }
     let own = job
         .try_clone()
         .map_err(|err| errors::os(label, "DuplicateHandle", err))?;
-    let populated = info::active_processes(raw(&own)).is_ok_and(|count| count > 0);
+    let counts = counts(&own).map_err(|err| errors::os(label, "read the job's accounting", err))?;
     let entry = Arc::new(Entry {
         name: name.map(str::to_owned),
-        state: Mutex::new(State::new(own, (listener, Arc::clone(&queue)), populated)),
+        state: Mutex::new(State::new(own, (listener, Arc::clone(&queue)), counts)),
     });
     jobs.by_key.insert(key, entry);
     if let Some(name) = name {
@@ -232,6 +283,54 @@ pub(super) fn register(
     Ok((Registration { key, listener }, queue))
 }
 
+/// Associates `job` with `port` under `key`.
+fn associate(job: &OwnedHandle, key: usize, port: &OwnedHandle) -> io::Result<()> {
+    let association = JOBOBJECT_ASSOCIATE_COMPLETION_PORT {
+        CompletionKey: key as *mut c_void,
+        CompletionPort: raw(port),
+    };
+    info::set(
+        raw(job),
+        JobObjectAssociateCompletionPortInformation,
+        &association,
+    )
+}
+
+/// Lets `job` go of the port, so that a handle opened later (here or in another process) can
+/// watch it. Windows 8 and later allow it; Wine 8 does not.
+fn dissociate(job: &OwnedHandle) -> bool {
+    let none = JOBOBJECT_ASSOCIATE_COMPLETION_PORT {
+        CompletionKey: std::ptr::null_mut(),
+        CompletionPort: std::ptr::null_mut(),
+    };
+    info::set(raw(job), JobObjectAssociateCompletionPortInformation, &none).is_ok()
+}
+
+/// The job reports to another port: a job has one at a time.
+fn watched_elsewhere(label: &str) -> Error {
+    Error::Busy {
+        what: format!(
+            "job {label} reports to another process's completion port (a job reports to one \
+             at a time): another process watches it, so this one cannot get its notifications"
+        ),
+    }
+}
+
+/// A job of a name this process watched before, let go of by every handle here since, and
+/// that the system could not let go of the port: it may be that job, still reporting here, or
+/// another of the same name that reports to another process.
+fn unsure_whose(label: &str) -> Error {
+    Error::Busy {
+        what: format!(
+            "job {label} reports to a completion port, and this process cannot tell whose: it \
+             watched a job of that name before and has closed every handle on it since, and {}, \
+             so this may be that job or one made since and watched by another process (keep a \
+             handle on the job between watches to watch it again)",
+            errors::lacks("let a job go of its port")
+        ),
+    }
+}
+
 /// The key a job's name is known by: without a leading `Local\` (the namespace a plain name
 /// is in). Names are compared as they are, as Windows compares them: `LOCAL\NAME` and `name`
 /// are other jobs.
@@ -239,23 +338,10 @@ fn name_key(name: &str) -> String {
     name.strip_prefix("Local\\").unwrap_or(name).to_owned()
 }
 
-/// A process was put in the job by this process (`assign` or `spawn`): the job is populated
-/// even should its NEW_PROCESS message be lost, if the count says so. (A process that has
-/// already exited is left to its messages: its NEW_PROCESS and ZERO may have been handled
-/// already, and marking the job populated now would report that emptying twice.)
+/// A process was put in the job by this process (`assign` or `spawn`): its counts are read
+/// now, so that the job is checked while busy even should its NEW_PROCESS message be lost.
 pub(super) fn started(registration: Option<&Registration>, name: Option<&str>) {
-    with_entry(registration, name, |state| {
-        let active = state
-            .job
-            .as_ref()
-            .and_then(|job| info::active_processes(raw(job)).ok());
-        if active.is_some_and(|count| count > 0) {
-            state.populated = true;
-            state.zero_seen = None;
-            state.interval = SLOW_CHECK;
-            state.schedule(Instant::now() + SLOW_CHECK);
-        }
-    });
+    with_entry(registration, name, |state| state.schedule(Instant::now()));
 }
 
 /// The job was terminated: its processes are going, so the count is checked soon and often
@@ -309,14 +395,21 @@ impl Port {
         }
         // Close our own handle now, whatever the thread holds: a kill-on-close job dies with
         // the caller's last handle.
-        state.job = None;
+        let let_go = state.job.take().is_some_and(|job| dissociate(&job));
         state.processes.clear();
         state.next_check = None;
         drop(state);
         jobs.by_key.remove(&registration.key);
         if let Some(name) = &entry.name {
             jobs.by_name.remove(name);
-            jobs.retired.insert(name.clone(), registration.key);
+            if !let_go {
+                // The unregistering handle still holds the job (see `Hold`).
+                let retired = Retired {
+                    key: registration.key,
+                    held: true,
+                };
+                jobs.retired.insert(name.clone(), retired);
+            }
         }
     }
 
@@ -411,17 +504,18 @@ impl Port {
 }
 
 impl State {
-    fn new(job: OwnedHandle, listener: (u64, Arc<Queue>), populated: bool) -> Self {
-        State {
+    fn new(job: OwnedHandle, listener: (u64, Arc<Queue>), counts: Counts) -> Self {
+        let mut state = State {
             job: Some(job),
             listeners: vec![listener],
-            populated,
-            expect_zero: 0,
-            zero_seen: None,
-            next_check: populated.then(|| Instant::now() + SLOW_CHECK),
+            emptying: Emptying::new(counts),
+            busy: counts.active > 0,
+            next_check: None,
             interval: SLOW_CHECK,
             processes: HashMap::new(),
-        }
+        };
+        state.schedule_next(Instant::now());
+        state
     }
 
     /// One packet of the job: its notification for every listener, and what it tells of the
@@ -429,17 +523,16 @@ impl State {
     fn on_message(&mut self, message: u32, pid: u32, now: Instant) {
         let notification = match message {
             JOB_OBJECT_MSG_NEW_PROCESS => {
-                self.populated = true;
-                self.zero_seen = None;
+                self.busy = true;
                 self.track(pid);
                 self.schedule(now + self.interval);
                 Some(Notification::NewProcess { pid })
             }
             JOB_OBJECT_MSG_EXIT_PROCESS | JOB_OBJECT_MSG_ABNORMAL_EXIT_PROCESS => {
                 let exit_code = self.exit_code(pid);
-                // Should this exit have emptied the job and its ZERO be lost, the count
-                // tells soon.
-                self.schedule(now + ZERO_GRACE);
+                // Should this exit have emptied the job and its ZERO be lost, a check
+                // reports it.
+                self.schedule(now + GRACE);
                 Some(if message == JOB_OBJECT_MSG_EXIT_PROCESS {
                     Notification::ProcessExited { pid, exit_code }
                 } else {
@@ -447,19 +540,10 @@ impl State {
                 })
             }
             JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO => {
-                if self.expect_zero > 0 {
-                    // The ZERO of an emptying already reported; should it be a later one
-                    // (the earlier ZERO was lost), the count tells.
-                    self.expect_zero -= 1;
-                    if self.populated {
-                        self.schedule(now);
-                    }
-                } else if self.populated {
-                    self.report_empty();
-                }
+                self.on_zero(now);
                 None
             }
-            // A silo's end: its processes are gone; the count confirms it.
+            // A silo's end: its processes are gone; the counts confirm it.
             JOB_OBJECT_MSG_SILO_TERMINATED => {
                 self.schedule(now);
                 None
@@ -479,6 +563,17 @@ impl State {
         }
     }
 
+    /// An ACTIVE_PROCESS_ZERO: reported if the counts read now say it is news.
+    fn on_zero(&mut self, now: Instant) {
+        let Some(counts) = self.read_counts(now) else {
+            return;
+        };
+        if self.emptying.on_zero(counts) {
+            self.report_empty();
+        }
+        self.schedule_next(now);
+    }
+
     fn push(&self, notification: Notification) {
         for (_, queue) in &self.listeners {
             queue.push(notification);
@@ -490,51 +585,51 @@ impl State {
         self.next_check = Some(self.next_check.map_or(at, |next| next.min(at)));
     }
 
+    /// Schedules the next check after one at `now`: by how busy the job is, and sooner should
+    /// an emptying or an expected ZERO be due.
+    fn schedule_next(&mut self, now: Instant) {
+        let regular = if self.busy { self.interval } else { IDLE_CHECK };
+        self.schedule(now + regular);
+        if let Some(due) = self.emptying.due() {
+            self.schedule(due.max(now));
+        }
+    }
+
     fn report_empty(&mut self) {
         self.push(Notification::AllProcessesExited);
-        self.populated = false;
-        self.zero_seen = None;
-        self.next_check = None;
         self.interval = SLOW_CHECK;
+        // Every process known so far has exited.
         self.processes.clear();
     }
 
-    /// Reconciles with the job's active process count.
-    fn check(&mut self, now: Instant, idle: bool) {
-        self.next_check = None;
-        let Some(job) = &self.job else {
-            return;
-        };
-        let active = match info::active_processes(raw(job)) {
-            Ok(active) => active,
+    /// The job's counts now, and whether it is busy; `None` (and a later check) if they
+    /// cannot be read.
+    fn read_counts(&mut self, now: Instant) -> Option<Counts> {
+        let counts = counts(self.job.as_ref()?);
+        match counts {
+            Ok(counts) => {
+                self.busy = counts.active > 0;
+                Some(counts)
+            }
             Err(_) => {
                 self.schedule(now + SLOW_CHECK);
-                return;
+                None
             }
+        }
+    }
+
+    /// A check of the job's counts, with the port drained (`idle`) or not.
+    fn check(&mut self, now: Instant, idle: bool) {
+        self.next_check = None;
+        let Some(counts) = self.read_counts(now) else {
+            return;
         };
-        if active > 0 {
-            self.populated = true;
-            self.zero_seen = None;
-            self.schedule(now + self.interval);
+        if self.emptying.on_check(counts, now, idle) {
+            self.report_empty();
+        }
+        self.schedule_next(now);
+        if self.busy {
             self.interval = (self.interval * 2).min(SLOW_CHECK);
-            return;
-        }
-        if !self.populated {
-            self.zero_seen = None;
-            return;
-        }
-        match self.zero_seen {
-            None => {
-                self.zero_seen = Some(now);
-                self.schedule(now + ZERO_GRACE);
-            }
-            // Empty for the grace period, the port drained and no ZERO: it was lost.
-            Some(seen) if idle && now.duration_since(seen) >= ZERO_GRACE => {
-                self.report_empty();
-                self.expect_zero += 1;
-            }
-            // Not idle yet: check again as soon as the port is drained.
-            Some(seen) => self.schedule((seen + ZERO_GRACE).max(now)),
         }
     }
 
@@ -587,5 +682,6 @@ impl State {
 }
 
 mod empty;
+mod emptying;
 #[cfg(test)]
 mod tests;

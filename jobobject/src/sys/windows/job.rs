@@ -10,7 +10,7 @@ use windows_sys::Win32::Foundation::{ERROR_INVALID_PARAMETER, ERROR_NOT_ENOUGH_Q
 use windows_sys::Win32::System::JobObjects::{AssignProcessToJobObject, TerminateJobObject};
 use windows_sys::Win32::System::Threading::{PROCESS_SET_QUOTA, PROCESS_TERMINATE};
 
-use super::events::{self, Registration};
+use super::events::{self, Hold, Registration};
 use super::handle::raw;
 use super::limits::{self, Extended};
 use super::{errors, groups, info, object, process, spawn, stats};
@@ -32,6 +32,8 @@ pub(crate) struct Job {
 struct Inner {
     /// Dropped first: the notification thread's own handle goes before ours.
     registration: Option<Registration>,
+    /// This process's hold on a named job, let go of before the handle closes.
+    _hold: Option<Hold>,
     handle: OwnedHandle,
     /// The name it was created or opened with.
     name: Option<String>,
@@ -76,6 +78,7 @@ impl Job {
     fn with(handle: OwnedHandle, options: &Options, label: String) -> Result<Self, Error> {
         static ANONYMOUS: AtomicU64 = AtomicU64::new(0);
         let name = options.name.clone();
+        let hold = name.as_deref().map(events::hold);
         let (registration, queue) = if options.notifications {
             let (registration, queue) = events::register(&handle, name.as_deref(), &label)?;
             (Some(registration), Some(queue))
@@ -88,6 +91,7 @@ impl Job {
         });
         let inner = Inner {
             registration,
+            _hold: hold,
             handle,
             name,
             display,
@@ -278,7 +282,7 @@ impl Job {
 
     pub(crate) fn cpu_limit(&self) -> Result<Option<CpuLimit>, Error> {
         let inner = self.inner()?;
-        limits::cpu(inner.job(), &inner.label)
+        none_if_unsupported(limits::cpu(inner.job(), &inner.label))
     }
 
     pub(crate) fn cpu_affinity(&self) -> Result<Option<u64>, Error> {
@@ -324,12 +328,12 @@ impl Job {
 
     pub(crate) fn io_max_bandwidth_limit(&self) -> Result<Option<u64>, Error> {
         let inner = self.inner()?;
-        Ok(limits::io(inner.job(), &inner.label)?.0)
+        none_if_unsupported(limits::io(inner.job(), &inner.label).map(|(bandwidth, _)| bandwidth))
     }
 
     pub(crate) fn io_max_iops_limit(&self) -> Result<Option<u64>, Error> {
         let inner = self.inner()?;
-        Ok(limits::io(inner.job(), &inner.label)?.1)
+        none_if_unsupported(limits::io(inner.job(), &inner.label).map(|(_, iops)| iops))
     }
 
     pub(crate) fn max_processes(&self) -> Result<Option<u32>, Error> {
@@ -441,6 +445,15 @@ impl Drop for Job {
     fn drop(&mut self) {
         // A second close is the only error, and it cannot happen here.
         let _ = self.close();
+    }
+}
+
+/// A limit that the system cannot hold (Wine's CPU rate and I/O controls) is none: getters say
+/// `None` for it, as for a soft memory limit, and only setters say `Unsupported`.
+fn none_if_unsupported<T>(read: Result<Option<T>, Error>) -> Result<Option<T>, Error> {
+    match read {
+        Err(Error::Unsupported { .. }) => Ok(None),
+        other => other,
     }
 }
 
