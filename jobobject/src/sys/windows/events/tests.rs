@@ -28,6 +28,14 @@ fn job_with_an_exited_process() -> (OwnedHandle, Arc<Queue>) {
     (job, Arc::new(Queue::new()))
 }
 
+/// The state of a job that held one process, gone now, as if watched when its counts were
+/// `total` and `active`; and the queue of its listener.
+fn watched_from(total: u32, active: u32) -> (State, Arc<Queue>) {
+    let (job, queue) = job_with_an_exited_process();
+    let state = State::new(job, (1, Arc::clone(&queue)), Counts { total, active });
+    (state, queue)
+}
+
 /// The messages queued so far (a marker ends them: `pop` blocks on an empty queue).
 fn drain(queue: &Queue) -> Vec<Notification> {
     queue.push(Notification::Unimplemented);
@@ -42,15 +50,7 @@ fn drain(queue: &Queue) -> Vec<Notification> {
 
 #[test]
 fn a_lost_zero_is_reported_once_from_the_jobs_counts() {
-    let (job, queue) = job_with_an_exited_process();
-    let mut state = State::new(
-        job,
-        (1, Arc::clone(&queue)),
-        Counts {
-            total: 0,
-            active: 0,
-        },
-    );
+    let (mut state, queue) = watched_from(0, 0);
     let start = Instant::now();
     state.check(start, true);
     assert_eq!(drain(&queue), [], "reported before the grace period");
@@ -68,15 +68,7 @@ fn a_lost_zero_is_reported_once_from_the_jobs_counts() {
 
 #[test]
 fn a_zero_that_comes_is_reported_at_once_and_once() {
-    let (job, queue) = job_with_an_exited_process();
-    let mut state = State::new(
-        job,
-        (1, Arc::clone(&queue)),
-        Counts {
-            total: 1,
-            active: 1,
-        },
-    );
+    let (mut state, queue) = watched_from(1, 1);
     let now = Instant::now();
     state.on_message(JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO, 0, now);
     assert_eq!(drain(&queue), [Notification::AllProcessesExited]);
@@ -87,15 +79,7 @@ fn a_zero_that_comes_is_reported_at_once_and_once() {
 
 #[test]
 fn every_message_has_a_notification() {
-    let (job, queue) = job_with_an_exited_process();
-    let mut state = State::new(
-        job,
-        (1, Arc::clone(&queue)),
-        Counts {
-            total: 1,
-            active: 0,
-        },
-    );
+    let (mut state, queue) = watched_from(1, 0);
     let now = Instant::now();
     let pid = 4;
     for (message, expected) in [

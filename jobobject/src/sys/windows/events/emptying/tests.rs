@@ -195,12 +195,17 @@ impl Run {
             self.active += 1;
             self.send(Message::NewProcess);
         } else {
-            self.active -= 1;
-            self.send(Message::Exit);
-            if self.active == 0 {
-                self.emptyings += 1;
-                self.send(Message::Zero);
-            }
+            self.exit();
+        }
+    }
+
+    /// A process exits, and the ZERO is sent if it was the last.
+    fn exit(&mut self) {
+        self.active -= 1;
+        self.send(Message::Exit);
+        if self.active == 0 {
+            self.emptyings += 1;
+            self.send(Message::Zero);
         }
     }
 
@@ -251,25 +256,9 @@ impl Run {
     /// periods are over.
     fn finish(&mut self) {
         while self.active > 0 {
-            self.job_step_exit();
+            self.exit();
         }
-        while !self.queue.is_empty() {
-            self.thread_step();
-        }
-        for _ in 0..4 {
-            self.now += GRACE;
-            let report = self.emptying.on_check(self.counts(), self.now, true);
-            self.record(report);
-        }
-    }
-
-    fn job_step_exit(&mut self) {
-        self.active -= 1;
-        self.send(Message::Exit);
-        if self.active == 0 {
-            self.emptyings += 1;
-            self.send(Message::Zero);
-        }
+        self.settle();
     }
 
     /// The thread reads every message and checks until the grace periods are over.
@@ -278,7 +267,7 @@ impl Run {
             self.thread_step();
         }
         self.now += GRACE;
-        for _ in 0..2 {
+        for _ in 0..3 {
             let report = self.emptying.on_check(self.counts(), self.now, true);
             self.record(report);
             self.now += GRACE;
@@ -290,13 +279,7 @@ impl Run {
 /// messages lost, repeated and reordered.
 #[test]
 fn a_thread_that_keeps_up_reports_every_emptying_exactly_once() {
-    for faults in [
-        NONE,
-        Faults { drop: 30, ..NONE },
-        Faults {
-            duplicate: 30,
-            ..NONE
-        },
+    let reordered = [
         Faults {
             reorder: 50,
             ..NONE
@@ -306,7 +289,8 @@ fn a_thread_that_keeps_up_reports_every_emptying_exactly_once() {
             duplicate: 20,
             reorder: 30,
         },
-    ] {
+    ];
+    for faults in PORT_FAULTS.into_iter().chain(reordered) {
         for seed in 0..200 {
             let mut run = Run::new(seed, faults);
             for _ in 0..200 {
