@@ -72,17 +72,7 @@ fn a_frozen_job_can_be_terminated_and_is_left_thawed() {
     shell.args(["-c", "sleep 600 & exec sleep 600"]);
     let mut shell = Reap::new(job.spawn(&mut shell).unwrap());
     let pids = wait_pid_count(&job, 3, TIMEOUT);
-    // Each asleep (state S) first: a process still loading its program can be in an
-    // uninterruptible wait (the guests read programs over 9p), which the v1 freezer waits for.
-    wait_for("the processes to sleep", TIMEOUT, || {
-        pids.iter().all(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-                stat.rsplit(')')
-                    .next()
-                    .is_some_and(|r| r.trim_start().starts_with('S'))
-            })
-        })
-    });
+    wait_asleep(&pids);
     job.freeze().unwrap();
     let start = Instant::now();
     job.terminate(1).unwrap();
@@ -126,12 +116,11 @@ fn stop_thaws_a_frozen_job_so_that_its_processes_hear_the_signal() {
     }
     let job = create(&options("freeze-stop"));
     let mut shell = Command::new("sh");
-    shell.args(["-c", "trap 'exit 7' TERM; while :; do sleep 0.05; done"]);
+    shell.args(["-c", "trap 'exit 7' TERM; sleep 600 & wait"]);
     let mut shell = Reap::new(job.spawn(&mut shell).unwrap());
-    // The trap is set once the loop's first sleep runs.
-    wait_for("the loop to start", TIMEOUT, || {
-        job.pids().is_ok_and(|p| p.len() >= 2)
-    });
+    // The trap is set once the shell has started its sleep.
+    let pids = wait_pid_count(&job, 2, TIMEOUT);
+    wait_asleep(&pids);
     job.freeze().unwrap();
     let stopped = job.stop(TIMEOUT).unwrap();
     assert!(stopped.in_time, "{stopped:?}");
@@ -148,6 +137,7 @@ fn a_frozen_job_stays_frozen_when_its_processes_are_moved() {
     }
     let job = create(&options("freeze-on-demand"));
     let _sleeper = Reap::new(job.spawn(&mut child("sleep:600000")).unwrap());
+    wait_asleep(&job.pids().unwrap());
     job.freeze().unwrap();
     job.set_io_tracking().unwrap();
     assert!(

@@ -342,6 +342,7 @@ fn nested_jobs_are_part_of_the_job() {
     );
     // Freezing the outer job freezes the nested one, as the kernel reports it; the
     // terminate below kills them frozen.
+    wait_asleep(&outer.pids().unwrap());
     outer.freeze().unwrap();
     let mut checked = 0;
     for dir in job_dirs(&outer_name) {

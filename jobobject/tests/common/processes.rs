@@ -71,6 +71,22 @@ pub fn is_keeper(pid: u32) -> bool {
 }
 
 /// Sends SIGKILL to a process.
+/// Waits until each of `pids` sleeps (state S) before a v1 freeze: a process still loading
+/// its program can be in an uninterruptible wait (the guests read programs over 9p), and the
+/// v1 freezer waits for it, longer than `freeze` does.
+#[cfg(target_os = "linux")]
+pub fn wait_asleep(pids: &[u32]) {
+    super::wait_for("the processes to sleep", super::TIMEOUT, || {
+        pids.iter().all(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit(')')
+                    .next()
+                    .is_some_and(|rest| rest.trim_start().starts_with('S'))
+            })
+        })
+    });
+}
+
 #[cfg(target_os = "linux")]
 pub fn sigkill(pid: u32) {
     let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
