@@ -382,6 +382,7 @@ fn terminate_kills_a_frozen_job() {
     let job = create(&options("frozen"));
     let mut outer = Reap::new(job.spawn(Command::new("sleep").arg("60")).unwrap());
     let mut inner = Reap::new(job.spawn(Command::new("sleep").arg("60")).unwrap());
+    wait_asleep(&[outer.pid, inner.pid]);
     // The job's freezer: the v1 one where there is one, else the v2 directory.
     let dirs = job.cgroup_paths().unwrap();
     let freezer = dirs

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{JobCgroups, dir, os, v2, wait_until};
 use crate::Error;
@@ -11,6 +11,8 @@ use crate::Error;
 /// How long a freeze may take before it is given up: a process in an uninterruptible sleep
 /// (a hung NFS read) is frozen only once it returns from it.
 const FREEZE_WAIT: Duration = Duration::from_secs(10);
+/// How often a v1 freeze still under way is asked for again.
+const REKICK: Duration = Duration::from_millis(500);
 
 impl JobCgroups {
     /// Freezes (`true`) or thaws every process of the job and of the jobs nested in it, and
@@ -28,7 +30,21 @@ impl JobCgroups {
         if !frozen {
             return Ok(());
         }
-        if wait_until(FREEZE_WAIT, || self.frozen_inner()).map_err(fail)? {
+        let mut kicked = Instant::now();
+        let settled = wait_until(FREEZE_WAIT, || {
+            if self.frozen_inner()? {
+                return Ok(true);
+            }
+            // The v1 freezer signals each task when FROZEN is written: one that missed it
+            // (a spinner in the v1-only guest stayed unfrozen for 10 s) waits for the next
+            // write, which signals every task of the cgroup again.
+            if matches!(file, Freezer::V1) && kicked.elapsed() >= REKICK {
+                self.write_freezer(file, true)?;
+                kicked = Instant::now();
+            }
+            Ok(false)
+        });
+        if settled.map_err(fail)? {
             return Ok(());
         }
         self.write_freezer(file, false).map_err(fail)?;
